@@ -1,0 +1,63 @@
+use ndarray::{Array1, Array2, ArrayView2, Zip};
+use serde::{Deserialize, Serialize};
+
+/// How a block of feature columns is normalised with statistics of the training split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Normalization {
+    /// x - mean
+    Center,
+    /// (x - mean) / std, with std floored so constant columns stay finite (they become 0).
+    Standardize,
+}
+
+/// Per-column affine normalisation `(x - mean) * inv_std`, fitted on training features only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scaler {
+    pub mean: Vec<f32>,
+    pub inv_std: Vec<f32>,
+}
+
+impl Scaler {
+    /// Fits on `train` (rows = samples). `blocks` gives consecutive column ranges
+    /// (lengths summing to the column count) and how each is normalised.
+    pub fn fit(train: ArrayView2<'_, f32>, blocks: &[(usize, Normalization)]) -> Scaler {
+        let n = train.nrows().max(1) as f64;
+        let cols = train.ncols();
+        let mut sum = vec![0f64; cols];
+        let mut sum_sq = vec![0f64; cols];
+        for row in train.rows() {
+            for ((s, q), &v) in sum.iter_mut().zip(sum_sq.iter_mut()).zip(row.iter()) {
+                let v = v as f64;
+                *s += v;
+                *q += v * v;
+            }
+        }
+        let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
+        let mut inv_std = vec![1f32; cols];
+        let mut start = 0;
+        for &(len, norm) in blocks {
+            if norm == Normalization::Standardize {
+                for j in start..(start + len).min(cols) {
+                    let m = sum[j] / n;
+                    let var = (sum_sq[j] / n - m * m).max(0.0);
+                    let std = var.sqrt();
+                    inv_std[j] = if std > 1e-8 { (1.0 / std) as f32 } else { 0.0 };
+                }
+            }
+            start += len;
+        }
+        Scaler { mean, inv_std }
+    }
+
+    /// Normalises `x` in place.
+    pub fn transform_inplace(&self, x: &mut Array2<f32>) {
+        let mean = Array1::from(self.mean.clone());
+        let inv = Array1::from(self.inv_std.clone());
+        Zip::from(x.rows_mut()).par_for_each(|mut row| {
+            Zip::from(&mut row)
+                .and(&mean)
+                .and(&inv)
+                .for_each(|v, &m, &s| *v = (*v - m) * s);
+        });
+    }
+}

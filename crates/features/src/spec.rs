@@ -1,0 +1,187 @@
+use std::fmt;
+use std::str::FromStr;
+
+use ndarray::Array2;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use wb_data::{ImageShape, Images};
+
+use crate::{Extractor, FeatureError, Normalization, Raw};
+
+/// The extractors that can be named in a `--features` list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeatureKind {
+    Raw,
+}
+
+impl FeatureKind {
+    pub const ALL: &'static [FeatureKind] = &[FeatureKind::Raw];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FeatureKind::Raw => "raw",
+        }
+    }
+}
+
+impl fmt::Display for FeatureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FeatureKind {
+    type Err = FeatureError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        FeatureKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| FeatureError::UnknownExtractor {
+                name: s.to_string(),
+                valid: FeatureKind::ALL
+                    .iter()
+                    .map(|k| k.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
+/// A feature set: extractors concatenated in order, with every extractor's parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    pub parts: Vec<FeatureKind>,
+}
+
+impl FeatureSpec {
+    /// Parses a comma list such as `hog,color`.
+    pub fn parse(list: &str) -> Result<FeatureSpec, FeatureError> {
+        let parts = list
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(FeatureKind::from_str)
+            .collect::<Result<Vec<_>, _>>()?;
+        if parts.is_empty() {
+            return Err(FeatureError::invalid("features", "the list is empty"));
+        }
+        Ok(FeatureSpec { parts })
+    }
+
+    /// The comma list this spec was parsed from.
+    pub fn label(&self) -> String {
+        self.parts
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Rejects parameters that cannot work for images of `shape`, before any work starts.
+    pub fn check(&self, shape: ImageShape) -> Result<(), FeatureError> {
+        if shape.is_empty() {
+            return Err(FeatureError::invalid(
+                "image shape",
+                "images have no pixels",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Builds the extractors, fitting those learned from data on `train` (with `seed`).
+    pub fn fit(&self, train: &Images, _seed: u64) -> Result<FittedFeatures, FeatureError> {
+        let shape = train.shape();
+        self.check(shape)?;
+        let extractors = self
+            .parts
+            .iter()
+            .map(|kind| -> Box<dyn Extractor> {
+                match kind {
+                    FeatureKind::Raw => Box::new(Raw),
+                }
+            })
+            .collect();
+        Ok(FittedFeatures {
+            spec: self.clone(),
+            shape,
+            extractors,
+        })
+    }
+}
+
+/// Extractors ready to transform images of one shape (learned parts already fitted).
+pub struct FittedFeatures {
+    spec: FeatureSpec,
+    shape: ImageShape,
+    extractors: Vec<Box<dyn Extractor>>,
+}
+
+impl FittedFeatures {
+    pub fn spec(&self) -> &FeatureSpec {
+        &self.spec
+    }
+
+    pub fn image_shape(&self) -> ImageShape {
+        self.shape
+    }
+
+    /// (name, dimension, normalisation) of each part, in output order.
+    pub fn parts(&self) -> Vec<(&'static str, usize, Normalization)> {
+        self.extractors
+            .iter()
+            .map(|e| (e.name(), e.dim(self.shape), e.normalization()))
+            .collect()
+    }
+
+    /// Total feature dimension.
+    pub fn dim(&self) -> usize {
+        self.extractors.iter().map(|e| e.dim(self.shape)).sum()
+    }
+
+    /// Features of every image, one row each, computed in parallel over images.
+    /// `progress` is called with the number of images finished since its last call.
+    pub fn transform(
+        &self,
+        images: &Images,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Array2<f32>, FeatureError> {
+        if images.shape() != self.shape {
+            return Err(FeatureError::invalid(
+                "image shape",
+                format!(
+                    "features were fitted on {}x{}x{} images, got {}x{}x{}",
+                    self.shape.height,
+                    self.shape.width,
+                    self.shape.channels,
+                    images.shape().height,
+                    images.shape().width,
+                    images.shape().channels
+                ),
+            ));
+        }
+        let dims: Vec<usize> = self.extractors.iter().map(|e| e.dim(self.shape)).collect();
+        let dim: usize = dims.iter().sum();
+        let mut out = Array2::<f32>::zeros((images.len(), dim));
+        const CHUNK: usize = 256;
+        if let Some(buf) = out.as_slice_mut() {
+            buf.par_chunks_mut(CHUNK * dim.max(1))
+                .enumerate()
+                .for_each(|(chunk, rows)| {
+                    let first = chunk * CHUNK;
+                    for (r, row) in rows.chunks_mut(dim.max(1)).enumerate() {
+                        let image = images.get(first + r);
+                        let mut start = 0;
+                        for (e, &d) in self.extractors.iter().zip(&dims) {
+                            e.extract(image, &mut row[start..start + d]);
+                            start += d;
+                        }
+                    }
+                    progress((rows.len() / dim.max(1)) as u64);
+                });
+        }
+        Ok(out)
+    }
+}
