@@ -1,8 +1,23 @@
 //! Datasets for the workbench: loaders for the standard formats and the in-memory types.
 //!
 //! - [`Images`] / [`ImageView`]: `u8` pixels, N x H x W x C in one buffer.
-//! - [`Dataset`]: images, labels and class names; [`Splits`]: train / validation / test.
+//! - [`Dataset`] (images, labels, class names), [`TrainTest`] (as published) and [`Splits`]
+//!   (train / validation / test, carved with a seed).
+//! - Loaders: [`cifar`] (CIFAR-10/100 binary), [`idx`] (MNIST, Fashion-MNIST), [`folder`]
+//!   (`root/<class>/*.png`), [`synthetic`] (the built-in default).
+//! - [`locate`]: dataset names and where their files are.
+//! - [`DataError`]: every failure, naming the file.
 
+pub mod cifar;
+mod dataset;
+mod error;
+pub mod folder;
+pub mod idx;
 mod images;
+pub mod locate;
+pub mod synthetic;
 
+pub use dataset::{Dataset, SplitParams, Splits, TrainTest};
+pub use error::DataError;
 pub use images::{ImageShape, ImageView, Images};
+pub use locate::DatasetKind;
