@@ -1,10 +1,19 @@
 //! Linear classifiers for the workbench and the losses shared with the MLP.
 //!
 //! - [`loss`]: multiclass hinge (SVM), softmax cross-entropy and squared error on scores.
+//! - [`LinearParams`] → [`LinearModel::fit`] → [`LinearModel`] (`predict`, `scores`).
 //! - [`Real`]: `f32` / `f64`, so gradient checks run in double precision.
+//! - [`LinearError`]: invalid parameters, invalid data, divergence.
 
+mod error;
 pub mod loss;
+mod model;
 mod real;
 
+pub use error::LinearError;
 pub use loss::LossKind;
+pub use model::{
+    accuracy, argmax_rows, gather_rows, loss_and_gradients, EpochStats, Labeled, LinearModel,
+    LinearParams,
+};
 pub use real::Real;

@@ -1,0 +1,15 @@
+use thiserror::Error;
+
+/// Everything that can go wrong configuring or training a linear classifier.
+#[derive(Debug, Error)]
+pub enum LinearError {
+    #[error("invalid parameter `{param}`: {reason}")]
+    InvalidParam { param: &'static str, reason: String },
+    #[error("invalid training data: {0}")]
+    InvalidData(String),
+    #[error(
+        "training diverged in epoch {epoch}: the loss became {loss} (learning rate {lr}); \
+         try a smaller learning rate (--lr)"
+    )]
+    Diverged { epoch: usize, loss: f64, lr: f64 },
+}

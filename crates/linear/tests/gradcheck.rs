@@ -1,0 +1,94 @@
+//! Analytic gradients of the full linear objective against centred numeric differences, in f64.
+
+use ndarray::{Array1, Array2};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use wb_linear::{loss_and_gradients, LossKind};
+
+fn random(rows: usize, cols: usize, rng: &mut ChaCha8Rng) -> Array2<f64> {
+    Array2::from_shape_fn((rows, cols), |_| rng.gen_range(-1.0..1.0))
+}
+
+/// Max relative error |a − n| / max(|a| + |n|, 1e-8) (CS231n's definition; the floor keeps
+/// gradients that are exactly zero, up to rounding, from reading as large errors) over all weights and biases.
+fn max_relative_error(loss: LossKind, reg: f64, seed: u64) -> f64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (n, d, c) = (12, 7, 5);
+    let x = random(n, d, &mut rng);
+    let y: Vec<usize> = (0..n).map(|i| i % c).collect();
+    let mut w = random(d, c, &mut rng);
+    let mut b = Array1::from_shape_fn(c, |_| rng.gen_range(-1.0..1.0));
+    let (_, dw, db) = loss_and_gradients(loss, w.view(), b.view(), x.view(), &y, reg);
+    let h = 1e-6;
+    let rel = |a: f64, num: f64| (a - num).abs() / (a.abs() + num.abs()).max(1e-8);
+    let mut worst: f64 = 0.0;
+    for i in 0..d {
+        for j in 0..c {
+            let orig = w[[i, j]];
+            w[[i, j]] = orig + h;
+            let (plus, _, _) = loss_and_gradients(loss, w.view(), b.view(), x.view(), &y, reg);
+            w[[i, j]] = orig - h;
+            let (minus, _, _) = loss_and_gradients(loss, w.view(), b.view(), x.view(), &y, reg);
+            w[[i, j]] = orig;
+            worst = worst.max(rel(dw[[i, j]], (plus - minus) / (2.0 * h)));
+        }
+    }
+    for j in 0..c {
+        let orig = b[j];
+        b[j] = orig + h;
+        let (plus, _, _) = loss_and_gradients(loss, w.view(), b.view(), x.view(), &y, reg);
+        b[j] = orig - h;
+        let (minus, _, _) = loss_and_gradients(loss, w.view(), b.view(), x.view(), &y, reg);
+        b[j] = orig;
+        worst = worst.max(rel(db[j], (plus - minus) / (2.0 * h)));
+    }
+    worst
+}
+
+#[test]
+fn softmax_gradient_matches_numeric_without_reg() {
+    let err = max_relative_error(LossKind::Softmax, 0.0, 1);
+    assert!(err < 1e-6, "softmax relative error {err}");
+}
+
+#[test]
+fn softmax_gradient_matches_numeric_with_reg() {
+    let err = max_relative_error(LossKind::Softmax, 0.3, 2);
+    assert!(err < 1e-6, "softmax+L2 relative error {err}");
+}
+
+#[test]
+fn hinge_gradient_matches_numeric_without_reg() {
+    let err = max_relative_error(LossKind::Hinge, 0.0, 3);
+    assert!(err < 1e-6, "hinge relative error {err}");
+}
+
+#[test]
+fn hinge_gradient_matches_numeric_with_reg() {
+    let err = max_relative_error(LossKind::Hinge, 0.3, 4);
+    assert!(err < 1e-6, "hinge+L2 relative error {err}");
+}
+
+#[test]
+fn squared_gradient_matches_numeric() {
+    let err = max_relative_error(LossKind::Squared, 0.1, 5);
+    assert!(err < 1e-6, "squared relative error {err}");
+}
+
+#[test]
+fn hinge_loss_matches_the_lecture_example() {
+    // CS231n's worked example: scores [13, -7, 11], correct class 0, Δ = 10 gives 8.
+    let scores = ndarray::arr2(&[[13.0f64, -7.0, 11.0]]);
+    let mut d = Array2::zeros((1, 3));
+    let loss = wb_linear::loss::hinge(scores.view(), &[0], 10.0, &mut d);
+    assert!((loss - 8.0).abs() < 1e-12);
+    assert_eq!(d, ndarray::arr2(&[[-1.0, 0.0, 1.0]]));
+}
+
+#[test]
+fn softmax_loss_of_uniform_scores_is_log_c() {
+    let scores = Array2::<f64>::zeros((4, 10));
+    let mut d = Array2::zeros((4, 10));
+    let loss = LossKind::Softmax.loss_and_grad(scores.view(), &[0, 1, 2, 3], &mut d);
+    assert!((loss - 10f64.ln()).abs() < 1e-12);
+}
