@@ -1,1 +1,59 @@
-fn main() {}
+//! `pipeline`: the workbench's command-line driver. Thin: parse, dispatch, report.
+
+mod cli;
+mod load;
+mod progress;
+mod report;
+mod run;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run(args) => {
+            set_threads(args.data.threads)?;
+            let report = run::run(&args)?;
+            print!("{}", report.table());
+            if let Some(dir) = &args.out {
+                let path = dir.join("results.json");
+                report::write_json_atomic(&path, &report)?;
+                println!("results written to {}", path.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One thread count for rayon (features) and matrixmultiply (GEMM), so runs are reproducible.
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    let n = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    if n == 0 {
+        anyhow::bail!("--threads must be at least 1");
+    }
+    // matrixmultiply reads this once, at its first product.
+    std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .map_err(|e| anyhow::anyhow!("cannot start {n} threads: {e}"))
+}

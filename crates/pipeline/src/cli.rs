@@ -1,0 +1,134 @@
+//! Command-line arguments (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use wb_data::DatasetKind;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pipeline",
+    version,
+    about = "Image classification workbench: handcrafted features vs raw pixels, linear models vs a backprop MLP"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load a dataset, extract features, train a model (with a validation search) and report accuracy.
+    Run(RunArgs),
+}
+
+/// Where the data comes from and how it is split.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Dataset to use. Default: the built-in synthetic dataset, or the one found in --data-dir.
+    #[arg(long, value_parser = parse_dataset)]
+    pub dataset: Option<DatasetKind>,
+    /// Folder holding the dataset's files (e.g. cifar-10-batches-bin/) or a parent holding the
+    /// dataset's official folder. Default: $PIPELINE_DATA.
+    #[arg(long, env = "PIPELINE_DATA")]
+    pub data_dir: Option<PathBuf>,
+    /// CIFAR-100 label granularity.
+    #[arg(long, value_enum, default_value_t = LabelArg::Fine)]
+    pub label: LabelArg,
+    /// Image folders: resize every image to HEIGHTxWIDTH (or N for NxN). Default: the first image's size.
+    #[arg(long, value_parser = parse_size)]
+    pub image_size: Option<(usize, usize)>,
+    /// Image folders: skip undecodable images with a warning instead of failing.
+    #[arg(long)]
+    pub skip_bad_images: bool,
+    /// Validation images carved from the training set with the seed.
+    #[arg(long, default_value_t = 1000)]
+    pub val_size: usize,
+    /// Keep at most N training images (after carving validation), for quick runs.
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Keep at most N test images (the first N of the test set).
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+    /// Seed for the split, the synthetic data, initialisation and shuffling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads for feature extraction and matrix products (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabelArg {
+    Fine,
+    Coarse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelArg {
+    /// Multiclass SVM (hinge loss, L2).
+    Svm,
+    /// Softmax (multinomial logistic) regression, L2.
+    Softmax,
+}
+
+impl ModelArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelArg::Svm => "svm",
+            ModelArg::Softmax => "softmax",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Feature extractors, comma separated and concatenated in order (e.g. raw, or raw,raw).
+    #[arg(long, default_value = "raw")]
+    pub features: String,
+    /// Classifier to train.
+    #[arg(long, value_enum, default_value_t = ModelArg::Softmax)]
+    pub model: ModelArg,
+    /// Training epochs (default: the model's default).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 200)]
+    pub batch_size: usize,
+    /// Learning rates to try, comma separated (default: the model's search grid).
+    #[arg(long, value_delimiter = ',')]
+    pub lr: Vec<f64>,
+    /// L2 strengths λ to try, comma separated (default: the model's search grid).
+    #[arg(long, value_delimiter = ',')]
+    pub reg: Vec<f64>,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Learning-rate multiplier applied after each epoch.
+    #[arg(long, default_value_t = 0.9)]
+    pub lr_decay: f64,
+    /// Write results.json (every setting and figure) into this folder.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_dataset(s: &str) -> Result<DatasetKind, String> {
+    s.parse()
+}
+
+/// `32`, `32x32` or `48x64` (height x width).
+fn parse_size(s: &str) -> Result<(usize, usize), String> {
+    let parse = |t: &str| {
+        t.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&v| v > 0)
+            .ok_or_else(|| format!("`{s}` is not a size (expected N or HEIGHTxWIDTH, positive)"))
+    };
+    match s.split_once(['x', 'X']) {
+        Some((h, w)) => Ok((parse(h)?, parse(w)?)),
+        None => parse(s).map(|n| (n, n)),
+    }
+}

@@ -1,0 +1,108 @@
+//! Turns the data arguments into train / validation / test splits.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use wb_data::cifar::{load_cifar10, load_cifar100, Cifar100Label};
+use wb_data::folder::{load_folder, FolderParams};
+use wb_data::idx::{load_idx_dataset, IdxFlavor};
+use wb_data::locate::{detect_kind, resolve_dir};
+use wb_data::synthetic::{self, SyntheticParams};
+use wb_data::{DatasetKind, SplitParams, Splits, TrainTest};
+
+use crate::cli::{DataArgs, LabelArg};
+
+/// What was loaded, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DataInfo {
+    pub dataset: DatasetKind,
+    pub path: Option<PathBuf>,
+    pub image_shape: [usize; 3],
+    pub n_classes: usize,
+    pub class_names: Vec<String>,
+    pub train: usize,
+    pub val: usize,
+    pub test: usize,
+    pub warnings: Vec<String>,
+}
+
+/// Loads the dataset named by `args` and carves the splits.
+pub fn load(args: &DataArgs) -> Result<(Splits, DataInfo)> {
+    let kind = match (args.dataset, &args.data_dir) {
+        (Some(kind), _) => kind,
+        (None, Some(dir)) => detect_kind(dir)?,
+        (None, None) => DatasetKind::Synthetic,
+    };
+    let mut warnings = Vec::new();
+    let (data, path): (TrainTest, Option<PathBuf>) = if kind == DatasetKind::Synthetic {
+        let params = SyntheticParams {
+            seed: args.seed,
+            ..SyntheticParams::default()
+        };
+        (synthetic::generate(&params), None)
+    } else {
+        let Some(dir) = &args.data_dir else {
+            bail!(
+                "--dataset {kind} needs its files: pass --data-dir DIR or set PIPELINE_DATA \
+                 (see datasets/README.md for downloads)"
+            );
+        };
+        let dir = resolve_dir(kind, dir)?;
+        let data = match kind {
+            DatasetKind::Cifar10 => load_cifar10(&dir)?,
+            DatasetKind::Cifar100 => load_cifar100(
+                &dir,
+                match args.label {
+                    LabelArg::Fine => Cifar100Label::Fine,
+                    LabelArg::Coarse => Cifar100Label::Coarse,
+                },
+            )?,
+            DatasetKind::Mnist => load_idx_dataset(&dir, IdxFlavor::Mnist)?,
+            DatasetKind::FashionMnist => load_idx_dataset(&dir, IdxFlavor::FashionMnist)?,
+            DatasetKind::Folder => {
+                let loaded = load_folder(
+                    &dir,
+                    &FolderParams {
+                        image_size: args.image_size,
+                        skip_bad_images: args.skip_bad_images,
+                        seed: args.seed,
+                        ..FolderParams::default()
+                    },
+                )?;
+                warnings.extend(loaded.warnings);
+                loaded.data
+            }
+            DatasetKind::Synthetic => unreachable!("handled above"),
+        };
+        (data, Some(dir))
+    };
+    if args.image_size.is_some() && kind != DatasetKind::Folder {
+        warnings.push(format!(
+            "--image-size only applies to image folders; {kind} images keep their size"
+        ));
+    }
+    let splits = Splits::carve(
+        data,
+        &SplitParams {
+            val_size: args.val_size,
+            train_limit: args.train_limit,
+            test_limit: args.test_limit,
+            seed: args.seed,
+        },
+    )
+    .with_context(|| format!("cannot split {kind}"))?;
+    let shape = splits.train.images.shape();
+    let info = DataInfo {
+        dataset: kind,
+        path,
+        image_shape: [shape.height, shape.width, shape.channels],
+        n_classes: splits.train.n_classes(),
+        class_names: splits.train.class_names.clone(),
+        train: splits.train.len(),
+        val: splits.val.len(),
+        test: splits.test.len(),
+        warnings,
+    };
+    Ok((splits, info))
+}

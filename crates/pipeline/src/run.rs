@@ -1,0 +1,267 @@
+//! `pipeline run`: load → features → train (validation search) → evaluate → report.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use ndarray::Array2;
+use serde::Serialize;
+use wb_features::{FeatureSpec, FittedFeatures, Scaler};
+use wb_linear::{EpochStats, Labeled, LinearModel, LinearParams, LossKind};
+
+use crate::cli::{ModelArg, RunArgs};
+use crate::load::load;
+use crate::progress::Progress;
+use crate::report::{self, ClassReport, Timings};
+
+/// The features of the three splits, normalised with training statistics.
+pub struct FeatureMatrices {
+    pub train: Array2<f32>,
+    pub val: Array2<f32>,
+    pub test: Array2<f32>,
+    pub fitted: FittedFeatures,
+}
+
+/// One point of the validation search.
+#[derive(Debug, Clone, Serialize)]
+pub struct GridPoint {
+    pub lr: f64,
+    pub reg: f64,
+    pub train_accuracy: f64,
+    pub val_accuracy: f64,
+    pub seconds: f64,
+}
+
+/// Runs the whole pipeline and returns the report.
+pub fn run(args: &RunArgs) -> Result<report::RunReport> {
+    let spec = FeatureSpec::parse(&args.features)?;
+    let (lrs, regs) = grid(args);
+    let epochs = args.epochs.unwrap_or(default_epochs(args.model));
+    // Reject bad hyper-parameters before loading anything.
+    for (&lr, &reg) in lrs.iter().zip(regs.iter().cycle()) {
+        linear_params(args, lr, reg, epochs).check()?;
+    }
+
+    let t = Instant::now();
+    let (splits, info) = load(&args.data)?;
+    let load_s = t.elapsed().as_secs_f64();
+    for w in &info.warnings {
+        eprintln!("warning: {w}");
+    }
+    eprintln!(
+        "loaded {} ({}x{}x{}): {} train, {} val, {} test in {:.2}s",
+        info.dataset,
+        info.image_shape[0],
+        info.image_shape[1],
+        info.image_shape[2],
+        info.train,
+        info.val,
+        info.test,
+        load_s
+    );
+
+    let t = Instant::now();
+    let feats = extract(&spec, &splits, args.data.seed)?;
+    let features_s = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let (model, grid_points, history, best) = train(
+        args,
+        &feats,
+        &splits.train.labels,
+        &splits.val.labels,
+        info.n_classes,
+        &lrs,
+        &regs,
+        epochs,
+    )?;
+    let train_s = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let pred_train = model.predict(feats.train.view());
+    let pred_val = model.predict(feats.val.view());
+    let pred_test = model.predict(feats.test.view());
+    let classes = ClassReport::new(&pred_test, &splits.test.labels, &info.class_names);
+    let evaluate_s = t.elapsed().as_secs_f64();
+
+    Ok(report::RunReport {
+        settings: settings(args, &spec, epochs),
+        data: info,
+        features: feature_parts(&feats.fitted),
+        model: args.model.name().to_string(),
+        chosen: best,
+        search: grid_points,
+        history,
+        accuracy: report::Accuracy {
+            train: wb_linear::accuracy(&pred_train, &splits.train.labels),
+            val: wb_linear::accuracy(&pred_val, &splits.val.labels),
+            test: wb_linear::accuracy(&pred_test, &splits.test.labels),
+        },
+        timings_s: Timings {
+            load: load_s,
+            features: features_s,
+            train: train_s,
+            evaluate: evaluate_s,
+        },
+        per_class: classes,
+    })
+}
+
+/// Fits the extractors and the scaler on the training split and transforms all three splits.
+pub fn extract(spec: &FeatureSpec, splits: &wb_data::Splits, seed: u64) -> Result<FeatureMatrices> {
+    spec.check(splits.train.images.shape())?;
+    let fitted = spec.fit(&splits.train.images, seed)?;
+    let total = (splits.train.len() + splits.val.len() + splits.test.len()) as u64;
+    let progress = Progress::new("features", total);
+    let inc = |n| progress.inc(n);
+    let mut train = fitted.transform(&splits.train.images, &inc)?;
+    let mut val = fitted.transform(&splits.val.images, &inc)?;
+    let mut test = fitted.transform(&splits.test.images, &inc)?;
+    progress.finish();
+    let blocks: Vec<_> = fitted.parts().iter().map(|&(_, d, n)| (d, n)).collect();
+    let scaler = Scaler::fit(train.view(), &blocks);
+    for m in [&mut train, &mut val, &mut test] {
+        scaler.transform_inplace(m);
+    }
+    Ok(FeatureMatrices {
+        train,
+        val,
+        test,
+        fitted,
+    })
+}
+
+fn loss_of(model: ModelArg) -> LossKind {
+    match model {
+        ModelArg::Svm => LossKind::Hinge,
+        ModelArg::Softmax => LossKind::Softmax,
+    }
+}
+
+fn default_epochs(_model: ModelArg) -> usize {
+    10
+}
+
+/// The learning rates and L2 strengths to search: the user's lists, or the model's defaults.
+fn grid(args: &RunArgs) -> (Vec<f64>, Vec<f64>) {
+    let (default_lr, default_reg): (&[f64], &[f64]) = match args.model {
+        ModelArg::Svm => (&[1e-4, 3e-4], &[1e-3, 1e-2]),
+        ModelArg::Softmax => (&[3e-4, 1e-3], &[1e-3, 1e-2]),
+    };
+    let pick = |given: &Vec<f64>, default: &[f64]| {
+        if given.is_empty() {
+            default.to_vec()
+        } else {
+            given.clone()
+        }
+    };
+    (pick(&args.lr, default_lr), pick(&args.reg, default_reg))
+}
+
+fn linear_params(args: &RunArgs, lr: f64, reg: f64, epochs: usize) -> LinearParams {
+    LinearParams {
+        loss: loss_of(args.model),
+        learning_rate: lr,
+        reg,
+        epochs,
+        batch_size: args.batch_size,
+        momentum: args.momentum,
+        lr_decay: args.lr_decay,
+        seed: args.data.seed,
+    }
+}
+
+type Trained = (LinearModel, Vec<GridPoint>, Vec<EpochStats>, GridPoint);
+
+#[allow(clippy::too_many_arguments)]
+fn train(
+    args: &RunArgs,
+    feats: &FeatureMatrices,
+    y_train: &[usize],
+    y_val: &[usize],
+    n_classes: usize,
+    lrs: &[f64],
+    regs: &[f64],
+    epochs: usize,
+) -> Result<Trained> {
+    let combos: Vec<(f64, f64)> = lrs
+        .iter()
+        .flat_map(|&lr| regs.iter().map(move |&reg| (lr, reg)))
+        .collect();
+    let progress = Progress::new("train", (combos.len() * epochs) as u64);
+    let mut points = Vec::new();
+    let mut best: Option<(LinearModel, Vec<EpochStats>, GridPoint)> = None;
+    for &(lr, reg) in &combos {
+        let t = Instant::now();
+        let params = linear_params(args, lr, reg, epochs);
+        let (model, history) = LinearModel::fit(
+            &params,
+            Labeled {
+                x: feats.train.view(),
+                y: y_train,
+            },
+            Some(Labeled {
+                x: feats.val.view(),
+                y: y_val,
+            }),
+            n_classes,
+            &mut |_| progress.inc(1),
+        )
+        .with_context(|| format!("training {} with lr {lr}, reg {reg}", args.model.name()))?;
+        let point = GridPoint {
+            lr,
+            reg,
+            train_accuracy: wb_linear::accuracy(&model.predict(feats.train.view()), y_train),
+            val_accuracy: wb_linear::accuracy(&model.predict(feats.val.view()), y_val),
+            seconds: t.elapsed().as_secs_f64(),
+        };
+        progress.line(&format!(
+            "  lr {:<8} reg {:<8} train {:.4} val {:.4} ({:.1}s)",
+            lr, reg, point.train_accuracy, point.val_accuracy, point.seconds
+        ));
+        points.push(point.clone());
+        if best
+            .as_ref()
+            .is_none_or(|(_, _, b)| point.val_accuracy > b.val_accuracy)
+        {
+            best = Some((model, history, point));
+        }
+    }
+    progress.finish();
+    let (model, history, point) = best.context("the search grid is empty")?;
+    Ok((model, points, history, point))
+}
+
+fn feature_parts(fitted: &FittedFeatures) -> Vec<report::FeaturePart> {
+    fitted
+        .parts()
+        .into_iter()
+        .map(|(name, dim, norm)| report::FeaturePart {
+            name: name.to_string(),
+            dim,
+            normalization: format!("{norm:?}").to_lowercase(),
+        })
+        .collect()
+}
+
+fn settings(args: &RunArgs, spec: &FeatureSpec, epochs: usize) -> serde_json::Value {
+    serde_json::json!({
+        "dataset": args.data.dataset.map(|d| d.to_string()),
+        "data_dir": args.data.data_dir,
+        "label": format!("{:?}", args.data.label).to_lowercase(),
+        "image_size": args.data.image_size,
+        "skip_bad_images": args.data.skip_bad_images,
+        "val_size": args.data.val_size,
+        "train_limit": args.data.train_limit,
+        "test_limit": args.data.test_limit,
+        "seed": args.data.seed,
+        "threads": rayon::current_num_threads(),
+        "features": spec,
+        "model": args.model.name(),
+        "epochs": epochs,
+        "batch_size": args.batch_size,
+        "lr": grid(args).0,
+        "reg": grid(args).1,
+        "momentum": args.momentum,
+        "lr_decay": args.lr_decay,
+    })
+}
