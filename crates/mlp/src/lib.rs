@@ -1,1 +1,26 @@
+//! Fully connected networks trained by backpropagation through a modular computational graph
+//! (CS231n, "Neural Networks" notes; Rumelhart, Hinton & Williams 1986).
+//!
+//! - [`layers`]: affine, ReLU, leaky ReLU, PReLU, ELU, sigmoid, tanh, maxout, dropout — each with
+//!   `forward` and `backward` (upstream gradient in, input and parameter gradients out).
+//! - [`Network`]: the stack of layers; [`MlpParams`] → [`fit`] → [`Mlp`] (predict / save / load).
+//! - [`gradcheck()`]: centred finite differences in `f64` against backprop for every tensor.
+//!
+//! Losses are shared with the linear classifiers ([`wb_linear::LossKind`]); the objective is
+//! `J = (1/N) Σ_i L_i + λ Σ W²` (weights only). Layers are generic over [`wb_linear::Real`]:
+//! `f32` for training, `f64` for gradient checks.
 
+pub mod gradcheck;
+pub mod layers;
+mod model;
+mod net;
+mod params;
+mod train;
+
+pub use gradcheck::{gradcheck, TensorCheck};
+pub use layers::{Layer, ParamMut, ParamView, Pointwise};
+pub use model::{Mlp, ModelMeta, FORMAT_VERSION, META_FILE, WEIGHTS_FILE};
+pub use net::{Init, LayerSpec, Network, PRELU_INIT_SLOPE};
+pub use params::{ActivationKind, MlpError, MlpParams, OptimizerKind, Schedule};
+pub use train::{fit, EpochStats, History};
+pub use wb_linear::LossKind;

@@ -1,0 +1,386 @@
+//! The fitted model: prediction, and saving / loading in safetensors + JSON.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ndarray::{Array2, ArrayView2};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+use wb_linear::LossKind;
+
+use crate::net::{LayerSpec, Network};
+use crate::params::MlpError;
+use crate::train::{argmax, predict_into};
+
+/// File with the weights, one tensor per parameter (`layers.{i}.weight`, `layers.{i}.bias`, f32,
+/// PyTorch layout: a `torch.nn.Sequential` of the same layers loads it with `load_state_dict`).
+pub const WEIGHTS_FILE: &str = "mlp.safetensors";
+/// File with the architecture and format version ([`ModelMeta`]).
+pub const META_FILE: &str = "mlp.json";
+/// Bumped when a saved model can no longer be read the old way; newer files are refused.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The JSON metadata saved beside the weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// Always `wb-mlp`.
+    pub format: String,
+    pub format_version: u32,
+    pub input_dim: usize,
+    pub n_classes: usize,
+    /// The loss the model was trained with (decides how scores read as probabilities).
+    pub loss: LossKind,
+    pub layers: Vec<LayerSpec>,
+    pub weights_file: String,
+    /// Free slot for the caller (the pipeline's feature settings, standardiser, class names...),
+    /// saved and loaded verbatim.
+    #[serde(default)]
+    pub extra: serde_json::Value,
+}
+
+/// A trained network. Inference reuses internal buffers behind a mutex, so `&self` methods can be
+/// called from several threads (they take turns).
+pub struct Mlp {
+    net: Mutex<Network<f32>>,
+    loss: LossKind,
+    extra: serde_json::Value,
+}
+
+impl std::fmt::Debug for Mlp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let net = self.lock();
+        f.debug_struct("Mlp")
+            .field("input_dim", &net.input_dim())
+            .field("n_classes", &net.output_dim())
+            .field("layers", &net.specs())
+            .finish()
+    }
+}
+
+impl Mlp {
+    pub(crate) fn from_network(net: Network<f32>, loss: LossKind) -> Self {
+        Mlp {
+            net: Mutex::new(net),
+            loss,
+            extra: serde_json::Value::Null,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Network<f32>> {
+        // A panic in another thread mid-inference leaves only scratch buffers half-written.
+        self.net.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn input_dim(&self) -> usize {
+        self.lock().input_dim()
+    }
+
+    pub fn n_classes(&self) -> usize {
+        self.lock().output_dim()
+    }
+
+    pub fn loss(&self) -> LossKind {
+        self.loss
+    }
+
+    pub fn layers(&self) -> Vec<LayerSpec> {
+        self.lock().specs().to_vec()
+    }
+
+    /// Number of trainable scalars.
+    pub fn n_parameters(&self) -> usize {
+        self.lock()
+            .named_tensors()
+            .iter()
+            .map(|(_, _, v)| v.len())
+            .sum()
+    }
+
+    /// The caller's metadata stored with the model (`Null` unless set).
+    pub fn extra(&self) -> &serde_json::Value {
+        &self.extra
+    }
+
+    pub fn set_extra(&mut self, extra: serde_json::Value) {
+        self.extra = extra;
+    }
+
+    fn assert_width(&self, x: &ArrayView2<'_, f32>) {
+        let d = self.input_dim();
+        assert_eq!(
+            x.ncols(),
+            d,
+            "the MLP was trained on {d} features but got {}",
+            x.ncols()
+        );
+    }
+
+    /// Class scores (N x C), evaluation mode (no dropout).
+    ///
+    /// # Panics
+    /// If `x` does not have `input_dim()` columns.
+    pub fn scores(&self, x: ArrayView2<'_, f32>) -> Array2<f32> {
+        self.assert_width(&x);
+        let mut net = self.lock();
+        let c = net.output_dim();
+        let mut out = Array2::zeros((x.nrows(), c));
+        const EVAL_BATCH: usize = 1000;
+        let mut start = 0;
+        while start < x.nrows() {
+            let end = (start + EVAL_BATCH).min(x.nrows());
+            net.forward(x.slice(ndarray::s![start..end, ..]), false);
+            out.slice_mut(ndarray::s![start..end, ..])
+                .assign(&net.scores());
+            start = end;
+        }
+        out
+    }
+
+    /// Predicted class per row (argmax of the scores).
+    ///
+    /// # Panics
+    /// If `x` does not have `input_dim()` columns.
+    pub fn predict(&self, x: ArrayView2<'_, f32>) -> Vec<usize> {
+        self.assert_width(&x);
+        let mut out = Vec::with_capacity(x.nrows());
+        predict_into(&mut self.lock(), x, &mut out);
+        out
+    }
+
+    /// Row-wise softmax of the scores. Calibrated for the softmax loss; for hinge / squared loss
+    /// it is only a monotone squashing of the scores.
+    pub fn probabilities(&self, x: ArrayView2<'_, f32>) -> Array2<f32> {
+        wb_linear::loss::softmax_rows(self.scores(x).view())
+    }
+
+    /// Argmax of one score row (exposed so callers rank the same way as `predict`).
+    pub fn argmax(row: &[f32]) -> usize {
+        argmax(row.iter().copied())
+    }
+
+    /// The metadata that `save` writes.
+    pub fn meta(&self) -> ModelMeta {
+        let net = self.lock();
+        ModelMeta {
+            format: "wb-mlp".into(),
+            format_version: FORMAT_VERSION,
+            input_dim: net.input_dim(),
+            n_classes: net.output_dim(),
+            loss: self.loss,
+            layers: net.specs().to_vec(),
+            weights_file: WEIGHTS_FILE.into(),
+            extra: self.extra.clone(),
+        }
+    }
+
+    /// Writes `dir/mlp.safetensors` then `dir/mlp.json` (creating `dir`), each through a
+    /// temporary file and a rename, so a crash never leaves a half-written file under either name.
+    pub fn save(&self, dir: &Path) -> Result<(), MlpError> {
+        fs::create_dir_all(dir).map_err(|source| MlpError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let weights_path = dir.join(WEIGHTS_FILE);
+        let bytes = {
+            let net = self.lock();
+            let tensors = net.named_tensors();
+            let raw: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+                .into_iter()
+                .map(|(name, shape, v)| {
+                    (
+                        name,
+                        shape,
+                        v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    )
+                })
+                .collect();
+            let views = raw
+                .iter()
+                .map(|(name, shape, data)| {
+                    TensorView::new(Dtype::F32, shape.clone(), data).map(|v| (name.clone(), v))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format_error(&weights_path, format!("cannot build tensor: {e}")))?;
+            let info: HashMap<String, String> = [
+                ("format".to_string(), "wb-mlp".to_string()),
+                ("format_version".into(), FORMAT_VERSION.to_string()),
+            ]
+            .into();
+            safetensors::serialize(views, &Some(info))
+                .map_err(|e| format_error(&weights_path, format!("cannot serialise: {e}")))?
+        };
+        write_atomic(&weights_path, &bytes)?;
+        let meta_path = dir.join(META_FILE);
+        let json = serde_json::to_vec_pretty(&self.meta())
+            .map_err(|e| format_error(&meta_path, format!("cannot serialise metadata: {e}")))?;
+        write_atomic(&meta_path, &json)
+    }
+
+    /// Reads a model written by [`Mlp::save`]. Errors name the offending file: unreadable,
+    /// not valid JSON / safetensors (e.g. truncated), written by a newer format version, or
+    /// tensors whose names, types or shapes do not match the architecture.
+    pub fn load(dir: &Path) -> Result<Mlp, MlpError> {
+        let meta_path = dir.join(META_FILE);
+        let text = fs::read(&meta_path).map_err(|source| MlpError::Io {
+            path: meta_path.clone(),
+            source,
+        })?;
+        // Check the version before the full schema, so a newer file gets the helpful message.
+        let probe: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+            format_error(
+                &meta_path,
+                format!("not valid JSON (truncated or corrupt?): {e}"),
+            )
+        })?;
+        match probe.get("format_version").and_then(|v| v.as_u64()) {
+            Some(v) if v > FORMAT_VERSION as u64 => {
+                return Err(format_error(
+                    &meta_path,
+                    format!("format version {v} is newer than this build reads ({FORMAT_VERSION}); upgrade the workbench"),
+                ))
+            }
+            Some(_) => {}
+            None => return Err(format_error(&meta_path, "no `format_version` field: not a wb-mlp model")),
+        }
+        let meta: ModelMeta = serde_json::from_value(probe)
+            .map_err(|e| format_error(&meta_path, format!("invalid model metadata: {e}")))?;
+        if meta.format != "wb-mlp" {
+            return Err(format_error(
+                &meta_path,
+                format!("format is `{}`, expected `wb-mlp`", meta.format),
+            ));
+        }
+        validate_architecture(&meta).map_err(|reason| format_error(&meta_path, reason))?;
+
+        let weights_path = dir.join(&meta.weights_file);
+        let bytes = fs::read(&weights_path).map_err(|source| MlpError::Io {
+            path: weights_path.clone(),
+            source,
+        })?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+            format_error(
+                &weights_path,
+                format!("not a valid safetensors file (truncated or corrupt?): {e:?}"),
+            )
+        })?;
+
+        let mut net = Network::<f32>::zeros(meta.input_dim, meta.layers.clone(), 0);
+        let mut values: Vec<Vec<f32>> = Vec::new();
+        for (i, spec) in meta.layers.iter().enumerate() {
+            for (suffix, shape) in spec.tensor_shapes() {
+                let name = format!("layers.{i}.{suffix}");
+                let t = st.tensor(&name).map_err(|_| {
+                    format_error(&weights_path, format!("tensor `{name}` is missing"))
+                })?;
+                if t.dtype() != Dtype::F32 {
+                    return Err(format_error(
+                        &weights_path,
+                        format!("tensor `{name}` is {:?}, expected F32", t.dtype()),
+                    ));
+                }
+                if t.shape() != shape.as_slice() {
+                    return Err(format_error(
+                        &weights_path,
+                        format!(
+                            "tensor `{name}` has shape {:?} but {META_FILE} needs {:?}",
+                            t.shape(),
+                            shape
+                        ),
+                    ));
+                }
+                let v: Vec<f32> = t
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                if v.iter().any(|x| !x.is_finite()) {
+                    return Err(format_error(
+                        &weights_path,
+                        format!("tensor `{name}` contains NaN or infinity"),
+                    ));
+                }
+                values.push(v);
+            }
+        }
+        net.restore(&values);
+        Ok(Mlp {
+            net: Mutex::new(net),
+            loss: meta.loss,
+            extra: meta.extra,
+        })
+    }
+}
+
+fn format_error(path: &Path, reason: impl Into<String>) -> MlpError {
+    MlpError::Format {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Widths must chain from `input_dim` to `n_classes`, and per-layer parameters must be sane.
+fn validate_architecture(meta: &ModelMeta) -> Result<(), String> {
+    if meta.layers.is_empty() {
+        return Err("the model has no layers".into());
+    }
+    let mut width = meta.input_dim;
+    for (i, spec) in meta.layers.iter().enumerate() {
+        match *spec {
+            LayerSpec::Affine { inputs, outputs } if inputs != width || outputs == 0 => {
+                return Err(format!(
+                    "layer {i} is affine {inputs} -> {outputs} but its input has width {width}"
+                ));
+            }
+            LayerSpec::Prelu { units } if units != width => {
+                return Err(format!(
+                    "layer {i} is PReLU over {units} units but its input has width {width}"
+                ));
+            }
+            LayerSpec::Maxout { pieces } if pieces == 0 || width % pieces != 0 => {
+                return Err(format!(
+                    "layer {i} is maxout with {pieces} pieces over width {width}"
+                ));
+            }
+            LayerSpec::Dropout { p } if !(0.0..1.0).contains(&p) => {
+                return Err(format!("layer {i} has dropout probability {p}"));
+            }
+            _ => {}
+        }
+        width = spec.output_dim(width);
+    }
+    if width != meta.n_classes {
+        return Err(format!(
+            "the layers end with width {width} but n_classes is {}",
+            meta.n_classes
+        ));
+    }
+    Ok(())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), MlpError> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp: PathBuf = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
+    let io = |source| MlpError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    // Flushed to disk before the rename, so the new name never points at unwritten data.
+    let written = fs::File::create(&tmp).and_then(|mut f| {
+        use std::io::Write;
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io(e)
+    })
+}

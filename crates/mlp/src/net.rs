@@ -1,0 +1,317 @@
+//! The graph: a stack of layers, its architecture description and its initialisation.
+
+use ndarray::{Array1, Array2, ArrayView2};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use serde::{Deserialize, Serialize};
+use wb_linear::{LossKind, Real};
+
+use crate::layers::{Activation, Affine, Dropout, Layer, Maxout, ParamMut, Pointwise, Prelu};
+
+/// One node of the architecture, as stored in the model's JSON metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum LayerSpec {
+    /// `y = x Wᵀ + b`; tensors `weight` (outputs x inputs) and `bias` (outputs).
+    Affine {
+        inputs: usize,
+        outputs: usize,
+    },
+    Relu,
+    LeakyRelu {
+        slope: f64,
+    },
+    /// Tensor `weight` (units): one learned slope per unit, like `torch.nn.PReLU(units)`.
+    Prelu {
+        units: usize,
+    },
+    Elu {
+        alpha: f64,
+    },
+    Sigmoid,
+    Tanh,
+    /// Max over groups of `pieces` consecutive inputs (unit j, piece p is input j·pieces + p).
+    Maxout {
+        pieces: usize,
+    },
+    Dropout {
+        p: f64,
+    },
+}
+
+impl LayerSpec {
+    /// Output width given the input width.
+    pub fn output_dim(&self, input: usize) -> usize {
+        match *self {
+            LayerSpec::Affine { outputs, .. } => outputs,
+            LayerSpec::Maxout { pieces } => input / pieces.max(1),
+            _ => input,
+        }
+    }
+
+    /// Tensor names and shapes, in the order the layer visits them.
+    pub fn tensor_shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
+        match *self {
+            LayerSpec::Affine { inputs, outputs } => {
+                vec![("weight", vec![outputs, inputs]), ("bias", vec![outputs])]
+            }
+            LayerSpec::Prelu { units } => vec![("weight", vec![units])],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Initial PReLU slope, as in He et al. (2015).
+pub const PRELU_INIT_SLOPE: f64 = 0.25;
+
+/// How affine weights are drawn (biases start at zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Init {
+    /// He for rectifier-like activations (ReLU, leaky ReLU, PReLU, ELU, maxout), Xavier for
+    /// sigmoid / tanh and for the output layer.
+    Auto,
+    /// He et al. (2015): `W ~ N(0, 2 / ((1 + a²) fan_in))`, a = negative slope (0 for ReLU).
+    He,
+    /// Glorot & Bengio (2010): `W ~ N(0, 2 / (fan_in + fan_out))`.
+    Xavier,
+}
+
+/// Standard deviation for an affine layer followed by `next` (None for the output layer).
+fn init_std(init: Init, next: Option<&LayerSpec>, fan_in: usize, fan_out: usize) -> f64 {
+    let xavier = (2.0 / (fan_in + fan_out) as f64).sqrt();
+    let he = |a: f64| (2.0 / ((1.0 + a * a) * fan_in as f64)).sqrt();
+    let negative_slope = match next {
+        Some(LayerSpec::LeakyRelu { slope }) => *slope,
+        Some(LayerSpec::Prelu { .. }) => PRELU_INIT_SLOPE,
+        _ => 0.0,
+    };
+    match init {
+        Init::He => he(negative_slope),
+        Init::Xavier => xavier,
+        Init::Auto => match next {
+            Some(
+                LayerSpec::Relu
+                | LayerSpec::LeakyRelu { .. }
+                | LayerSpec::Prelu { .. }
+                | LayerSpec::Elu { .. }
+                | LayerSpec::Maxout { .. },
+            ) => he(negative_slope),
+            _ => xavier,
+        },
+    }
+}
+
+/// A feed-forward stack of layers ending in class scores.
+pub struct Network<F: Real> {
+    specs: Vec<LayerSpec>,
+    layers: Vec<Box<dyn Layer<F>>>,
+    input_dim: usize,
+}
+
+fn build_layer<F: Real>(spec: &LayerSpec, index: usize, seed: u64) -> Box<dyn Layer<F>> {
+    match *spec {
+        LayerSpec::Affine { inputs, outputs } => Box::new(Affine::new(
+            Array2::zeros((outputs, inputs)),
+            Array1::zeros(outputs),
+        )),
+        LayerSpec::Relu => Box::new(Activation::new(Pointwise::Relu)),
+        LayerSpec::LeakyRelu { slope } => Box::new(Activation::new(Pointwise::LeakyRelu { slope })),
+        LayerSpec::Elu { alpha } => Box::new(Activation::new(Pointwise::Elu { alpha })),
+        LayerSpec::Sigmoid => Box::new(Activation::new(Pointwise::Sigmoid)),
+        LayerSpec::Tanh => Box::new(Activation::new(Pointwise::Tanh)),
+        LayerSpec::Prelu { units } => Box::new(Prelu::new(Array1::from_elem(
+            units,
+            F::of(PRELU_INIT_SLOPE),
+        ))),
+        LayerSpec::Maxout { pieces } => Box::new(Maxout::new(pieces)),
+        // Each dropout layer gets its own stream so adding a layer does not shift the others.
+        LayerSpec::Dropout { p } => Box::new(Dropout::new(
+            p,
+            seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(index as u64 + 1)),
+        )),
+    }
+}
+
+impl<F: Real> Network<F> {
+    /// Builds the layers with zero weights (for loading) — see [`Network::init`] for training.
+    pub fn zeros(input_dim: usize, specs: Vec<LayerSpec>, seed: u64) -> Self {
+        let layers = specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| build_layer(s, i, seed))
+            .collect();
+        Network {
+            specs,
+            layers,
+            input_dim,
+        }
+    }
+
+    /// Builds the layers and draws the initial weights from `seed`.
+    pub fn init(input_dim: usize, specs: Vec<LayerSpec>, init: Init, seed: u64) -> Self {
+        let mut net = Self::zeros(input_dim, specs, seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let specs = net.specs.clone();
+        for (i, layer) in net.layers.iter_mut().enumerate() {
+            if let LayerSpec::Affine { inputs, outputs } = specs[i] {
+                let std = init_std(init, specs.get(i + 1), inputs, outputs);
+                let normal = Normal::new(0.0, std).expect("finite positive std");
+                layer.visit_params(&mut |p| {
+                    if p.name == "weight" {
+                        p.value
+                            .iter_mut()
+                            .for_each(|w| *w = F::of(normal.sample(&mut rng)));
+                    }
+                });
+            }
+        }
+        net
+    }
+
+    pub fn specs(&self) -> &[LayerSpec] {
+        &self.specs
+    }
+
+    pub fn input_dim(&self) -> usize {
+        self.input_dim
+    }
+
+    pub fn output_dim(&self) -> usize {
+        self.specs
+            .iter()
+            .fold(self.input_dim, |d, s| s.output_dim(d))
+    }
+
+    pub fn layers(&self) -> &[Box<dyn Layer<F>>] {
+        &self.layers
+    }
+
+    /// Forward pass; the scores are in [`Network::scores`] afterwards.
+    pub fn forward(&mut self, x: ArrayView2<'_, F>, train: bool) {
+        for i in 0..self.layers.len() {
+            let (before, rest) = self.layers.split_at_mut(i);
+            let input = if i == 0 {
+                x.view()
+            } else {
+                before[i - 1].output()
+            };
+            rest[0].forward(input, train);
+        }
+    }
+
+    /// The scores of the last forward pass.
+    pub fn scores(&self) -> ArrayView2<'_, F> {
+        self.layers.last().expect("at least one layer").output()
+    }
+
+    /// Backward pass from `dscores = ∂L/∂scores`; `x` must be the input of the last forward.
+    /// `need_input_grad` also computes `∂L/∂x` (only gradient checks want it).
+    pub fn backward(
+        &mut self,
+        x: ArrayView2<'_, F>,
+        dscores: ArrayView2<'_, F>,
+        need_input_grad: bool,
+    ) {
+        let n = self.layers.len();
+        for i in (0..n).rev() {
+            let (before, rest) = self.layers.split_at_mut(i);
+            let (current, after) = rest.split_first_mut().expect("i < n");
+            let input = if i == 0 {
+                x.view()
+            } else {
+                before[i - 1].output()
+            };
+            let dout = if i + 1 == n {
+                dscores.view()
+            } else {
+                after[0].input_grad()
+            };
+            current.backward(input, dout, i > 0 || need_input_grad);
+        }
+    }
+
+    /// `∂L/∂x` from the last backward with `need_input_grad`.
+    pub fn input_grad(&self) -> ArrayView2<'_, F> {
+        self.layers[0].input_grad()
+    }
+
+    /// Forward in training mode, data loss, backward. Returns the mean data loss (no L2 term).
+    pub fn forward_backward(
+        &mut self,
+        x: ArrayView2<'_, F>,
+        labels: &[usize],
+        loss: LossKind,
+        dscores: &mut Array2<F>,
+        train: bool,
+        need_input_grad: bool,
+    ) -> F {
+        self.forward(x, train);
+        let data_loss = loss.loss_and_grad(self.scores(), labels, dscores);
+        self.backward(x, dscores.view(), need_input_grad);
+        data_loss
+    }
+
+    /// Visits every trainable tensor as `(layer index, tensor)`, in a fixed order.
+    pub fn visit_params(&mut self, f: &mut dyn FnMut(usize, ParamMut<'_, F>)) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.visit_params(&mut |p| f(i, p));
+        }
+    }
+
+    /// `Σ W²` over the decayed tensors (affine weights).
+    pub fn weight_square_sum(&mut self) -> f64 {
+        let mut total = 0.0;
+        self.visit_params(&mut |_, p| {
+            if p.decay {
+                total += p
+                    .value
+                    .iter()
+                    .map(|&w| (w * w).to_f64().unwrap_or(f64::NAN))
+                    .sum::<f64>();
+            }
+        });
+        total
+    }
+
+    /// All tensors as `(state-dict name, shape, values)`, e.g. `layers.0.weight`.
+    pub fn named_tensors(&self) -> Vec<(String, Vec<usize>, &[F])> {
+        let mut out = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            for p in layer.params() {
+                out.push((format!("layers.{i}.{}", p.name), p.shape, p.value));
+            }
+        }
+        out
+    }
+
+    /// Copies every parameter value out (for keeping the best epoch's weights).
+    pub fn snapshot(&mut self) -> Vec<Vec<F>> {
+        let mut out = Vec::new();
+        self.visit_params(&mut |_, p| out.push(p.value.to_vec()));
+        out
+    }
+
+    /// Overwrites the parameters from a [`Network::snapshot`] (or an equivalent copy).
+    pub fn restore(&mut self, values: &[Vec<F>]) {
+        let mut it = values.iter();
+        self.visit_params(&mut |_, p| {
+            if let Some(v) = it.next() {
+                p.value.copy_from_slice(v);
+            }
+        });
+    }
+
+    /// Reseeds every dropout layer (so gradient checks see one fixed mask).
+    pub fn reseed(&mut self, seed: u64) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.reseed(seed.wrapping_add(i as u64));
+        }
+    }
+
+    /// Which piece of each piecewise-linear unit the last forward used.
+    pub fn piece_signature(&self) -> Vec<u64> {
+        self.layers.iter().map(|l| l.piece_signature()).collect()
+    }
+}
