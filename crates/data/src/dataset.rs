@@ -35,6 +35,19 @@ impl Dataset {
         }
     }
 
+    /// This dataset followed by its mirror images (left–right flips), with the same labels.
+    pub fn with_horizontal_flips(&self) -> Dataset {
+        let mut images = self.images.clone();
+        images.extend(&self.images.flipped_horizontally());
+        let mut labels = self.labels.clone();
+        labels.extend_from_slice(&self.labels);
+        Dataset {
+            images,
+            labels,
+            class_names: self.class_names.clone(),
+        }
+    }
+
     /// Number of samples per class.
     pub fn class_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.n_classes()];

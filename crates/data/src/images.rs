@@ -139,6 +139,33 @@ impl Images {
         }
     }
 
+    /// Every image mirrored left to right (the classic CIFAR augmentation).
+    pub fn flipped_horizontally(&self) -> Images {
+        let ImageShape {
+            width, channels, ..
+        } = self.shape;
+        let row = width * channels;
+        let mut pixels = self.pixels.clone();
+        for out_row in pixels.chunks_exact_mut(row) {
+            for x in 0..width / 2 {
+                let (a, b) = (x * channels, (width - 1 - x) * channels);
+                for c in 0..channels {
+                    out_row.swap(a + c, b + c);
+                }
+            }
+        }
+        Images {
+            shape: self.shape,
+            pixels,
+        }
+    }
+
+    /// Appends every image of `other` (same shape).
+    pub fn extend(&mut self, other: &Images) {
+        assert_eq!(self.shape, other.shape, "image shape mismatch");
+        self.pixels.extend_from_slice(&other.pixels);
+    }
+
     /// Appends one image; its length must match the shape.
     pub fn push(&mut self, pixels: &[u8]) {
         assert_eq!(pixels.len(), self.shape.len(), "image size mismatch");

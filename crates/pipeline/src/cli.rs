@@ -50,12 +50,24 @@ pub struct DataArgs {
     /// Keep at most N test images (the first N of the test set).
     #[arg(long)]
     pub test_limit: Option<usize>,
+    /// Training-set augmentation: `flip` adds every training image mirrored left to right;
+    /// `auto` flips natural-photo datasets (CIFAR-10/100) and nothing else (digits, the
+    /// synthetic stripes and user folders can change class when mirrored).
+    #[arg(long, value_enum, default_value_t = AugmentArg::Auto)]
+    pub augment: AugmentArg,
     /// Seed for the split, the synthetic data, initialisation and shuffling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Worker threads for feature extraction and matrix products (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AugmentArg {
+    Auto,
+    None,
+    Flip,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

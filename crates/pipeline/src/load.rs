@@ -11,7 +11,7 @@ use wb_data::locate::{detect_kind, resolve_dir};
 use wb_data::synthetic::{self, SyntheticParams};
 use wb_data::{DatasetKind, SplitParams, Splits, TrainTest};
 
-use crate::cli::{DataArgs, LabelArg};
+use crate::cli::{AugmentArg, DataArgs, LabelArg};
 
 /// What was loaded, for the report.
 #[derive(Debug, Clone, Serialize)]
@@ -21,7 +21,10 @@ pub struct DataInfo {
     pub image_shape: [usize; 3],
     pub n_classes: usize,
     pub class_names: Vec<String>,
+    /// Training images, mirrored copies included.
     pub train: usize,
+    /// Whether the training set was doubled with left–right mirror images.
+    pub flipped: bool,
     pub val: usize,
     pub test: usize,
     pub warnings: Vec<String>,
@@ -82,7 +85,7 @@ pub fn load(args: &DataArgs) -> Result<(Splits, DataInfo)> {
             "--image-size only applies to image folders; {kind} images keep their size"
         ));
     }
-    let splits = Splits::carve(
+    let mut splits = Splits::carve(
         data,
         &SplitParams {
             val_size: args.val_size,
@@ -92,6 +95,14 @@ pub fn load(args: &DataArgs) -> Result<(Splits, DataInfo)> {
         },
     )
     .with_context(|| format!("cannot split {kind}"))?;
+    let flipped = match args.augment {
+        AugmentArg::Flip => true,
+        AugmentArg::None => false,
+        AugmentArg::Auto => matches!(kind, DatasetKind::Cifar10 | DatasetKind::Cifar100),
+    };
+    if flipped {
+        splits.train = splits.train.with_horizontal_flips();
+    }
     let shape = splits.train.images.shape();
     let info = DataInfo {
         dataset: kind,
@@ -100,6 +111,7 @@ pub fn load(args: &DataArgs) -> Result<(Splits, DataInfo)> {
         n_classes: splits.train.n_classes(),
         class_names: splits.train.class_names.clone(),
         train: splits.train.len(),
+        flipped,
         val: splits.val.len(),
         test: splits.test.len(),
         warnings,

@@ -96,7 +96,13 @@ impl RunReport {
         ));
         rows.push((
             "splits".into(),
-            format!("train {} / val {} / test {}", d.train, d.val, d.test),
+            format!(
+                "train {}{} / val {} / test {}",
+                d.train,
+                if d.flipped { " (half mirrored)" } else { "" },
+                d.val,
+                d.test
+            ),
         ));
         let dims: Vec<String> = self
             .features
