@@ -7,6 +7,7 @@
 //! - [`Scaler`]: per-dimension centring / standardisation fitted on the training features.
 
 mod error;
+pub mod kmeans;
 mod raw;
 mod scaler;
 mod spec;

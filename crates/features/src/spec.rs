@@ -13,14 +13,16 @@ use crate::{Extractor, FeatureError, Normalization, Raw};
 #[serde(rename_all = "kebab-case")]
 pub enum FeatureKind {
     Raw,
+    Kmeans,
 }
 
 impl FeatureKind {
-    pub const ALL: &'static [FeatureKind] = &[FeatureKind::Raw];
+    pub const ALL: &'static [FeatureKind] = &[FeatureKind::Raw, FeatureKind::Kmeans];
 
     pub fn name(self) -> &'static str {
         match self {
             FeatureKind::Raw => "raw",
+            FeatureKind::Kmeans => "kmeans",
         }
     }
 }
@@ -55,6 +57,9 @@ impl FromStr for FeatureKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureSpec {
     pub parts: Vec<FeatureKind>,
+    /// k-means patch dictionary parameters (used when `parts` has `kmeans`).
+    #[serde(default)]
+    pub kmeans: crate::kmeans::Params,
 }
 
 impl FeatureSpec {
@@ -68,7 +73,10 @@ impl FeatureSpec {
         if parts.is_empty() {
             return Err(FeatureError::invalid("features", "the list is empty"));
         }
-        Ok(FeatureSpec { parts })
+        Ok(FeatureSpec {
+            kmeans: Default::default(),
+            parts,
+        })
     }
 
     /// The comma list this spec was parsed from.
@@ -88,19 +96,28 @@ impl FeatureSpec {
                 "images have no pixels",
             ));
         }
+        if self.parts.contains(&FeatureKind::Kmeans) {
+            self.kmeans.check(shape)?;
+        }
         Ok(())
     }
 
     /// Builds the extractors, fitting those learned from data on `train` (with `seed`).
-    pub fn fit(&self, train: &Images, _seed: u64) -> Result<FittedFeatures, FeatureError> {
+    pub fn fit(&self, train: &Images, seed: u64) -> Result<FittedFeatures, FeatureError> {
         let shape = train.shape();
         self.check(shape)?;
+        let kmeans = if self.parts.contains(&FeatureKind::Kmeans) {
+            Some(crate::kmeans::Dictionary::fit(train, &self.kmeans, seed)?)
+        } else {
+            None
+        };
         let extractors = self
             .parts
             .iter()
             .map(|kind| -> Box<dyn Extractor> {
                 match kind {
                     FeatureKind::Raw => Box::new(Raw),
+                    FeatureKind::Kmeans => Box::new(kmeans.clone().expect("fitted above")),
                 }
             })
             .collect();
@@ -108,6 +125,7 @@ impl FeatureSpec {
             spec: self.clone(),
             shape,
             extractors,
+            kmeans,
         })
     }
 }
@@ -117,6 +135,7 @@ pub struct FittedFeatures {
     spec: FeatureSpec,
     shape: ImageShape,
     extractors: Vec<Box<dyn Extractor>>,
+    kmeans: Option<crate::kmeans::Dictionary>,
 }
 
 impl FittedFeatures {
@@ -126,6 +145,11 @@ impl FittedFeatures {
 
     pub fn image_shape(&self) -> ImageShape {
         self.shape
+    }
+
+    /// The fitted k-means dictionary, if `kmeans` is one of the parts (to save or render it).
+    pub fn kmeans_dictionary(&self) -> Option<&crate::kmeans::Dictionary> {
+        self.kmeans.as_ref()
     }
 
     /// (name, dimension, normalisation) of each part, in output order.
