@@ -6,7 +6,9 @@
 //!   split and gives [`FittedFeatures`], which transforms any split the same way.
 //! - [`Scaler`]: per-dimension centring / standardisation fitted on the training features.
 
+pub mod color;
 mod error;
+pub mod hog;
 pub mod kmeans;
 mod raw;
 mod scaler;

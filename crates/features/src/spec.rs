@@ -13,15 +13,24 @@ use crate::{Extractor, FeatureError, Normalization, Raw};
 #[serde(rename_all = "kebab-case")]
 pub enum FeatureKind {
     Raw,
+    Color,
+    Hog,
     Kmeans,
 }
 
 impl FeatureKind {
-    pub const ALL: &'static [FeatureKind] = &[FeatureKind::Raw, FeatureKind::Kmeans];
+    pub const ALL: &'static [FeatureKind] = &[
+        FeatureKind::Raw,
+        FeatureKind::Color,
+        FeatureKind::Hog,
+        FeatureKind::Kmeans,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             FeatureKind::Raw => "raw",
+            FeatureKind::Color => "color",
+            FeatureKind::Hog => "hog",
             FeatureKind::Kmeans => "kmeans",
         }
     }
@@ -57,6 +66,12 @@ impl FromStr for FeatureKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureSpec {
     pub parts: Vec<FeatureKind>,
+    /// Colour-histogram parameters (used when `parts` has `color`).
+    #[serde(default)]
+    pub color: crate::color::Params,
+    /// HOG parameters (used when `parts` has `hog`).
+    #[serde(default)]
+    pub hog: crate::hog::Params,
     /// k-means patch dictionary parameters (used when `parts` has `kmeans`).
     #[serde(default)]
     pub kmeans: crate::kmeans::Params,
@@ -74,6 +89,8 @@ impl FeatureSpec {
             return Err(FeatureError::invalid("features", "the list is empty"));
         }
         Ok(FeatureSpec {
+            color: Default::default(),
+            hog: Default::default(),
             kmeans: Default::default(),
             parts,
         })
@@ -96,6 +113,12 @@ impl FeatureSpec {
                 "images have no pixels",
             ));
         }
+        if self.parts.contains(&FeatureKind::Color) {
+            self.color.check(shape)?;
+        }
+        if self.parts.contains(&FeatureKind::Hog) {
+            self.hog.check(shape)?;
+        }
         if self.parts.contains(&FeatureKind::Kmeans) {
             self.kmeans.check(shape)?;
         }
@@ -117,6 +140,10 @@ impl FeatureSpec {
             .map(|kind| -> Box<dyn Extractor> {
                 match kind {
                     FeatureKind::Raw => Box::new(Raw),
+                    FeatureKind::Color => {
+                        Box::new(crate::color::ColorHistogram::prepared(self.color.clone()))
+                    }
+                    FeatureKind::Hog => Box::new(crate::hog::Hog::prepared(self.hog.clone())),
                     FeatureKind::Kmeans => Box::new(kmeans.clone().expect("fitted above")),
                 }
             })

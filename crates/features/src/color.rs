@@ -1,0 +1,374 @@
+//! Colour histograms in HSV (Smith, "Color gamut transform pairs", SIGGRAPH 1978).
+//!
+//! Per pixel, with `R, G, B` on `[0, 1]`, `V = max`, `delta = max - min`:
+//! `S = delta / V` (0 when `delta = 0`) and hue
+//! `H = ((G - B)/delta, 2 + (B - R)/delta or 4 + (R - G)/delta, for R, G or B the max) / 6 mod 1`
+//! (0 for grays; on ties the later channel's formula wins, as in `skimage.color.rgb2hsv`).
+//!
+//! - [`Mode::Hue`] (default, 10 bins): CS231n's `color_histogram_hsv`: the fraction of pixels in
+//!   each of `bins` equal bins of `255 H` over `[0, 255]`. Bit-exact with skimage's `rgb2hsv`
+//!   and `np.histogram` (bin `i` is `[e_i, e_{i+1})` with `e = linspace(0, 255, bins + 1)`, the
+//!   last bin closed). Note that, as in CS231n, gray pixels count as hue 0 (red).
+//! - [`Mode::PerChannelHsv`]: the hue histogram, then `bins` equal bins of `S` and of `V` on
+//!   `[0, 1]` (`3 bins` values).
+//! - [`Mode::JointHsv`]: one histogram over `bins^3` (H, S, V) boxes, index `(h bins + s) bins + v`.
+//!
+//! Every histogram is of pixel fractions and sums to 1.
+
+use serde::{Deserialize, Serialize};
+use wb_data::{ImageShape, ImageView};
+
+use crate::hog::named_enum;
+use crate::{Extractor, FeatureError};
+
+/// Which HSV histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Hue only (CS231n).
+    Hue,
+    /// Separate hue, saturation and value histograms, concatenated.
+    #[serde(rename = "hsv")]
+    PerChannelHsv,
+    /// Joint (hue, saturation, value) histogram.
+    #[serde(rename = "joint-hsv")]
+    JointHsv,
+}
+
+named_enum!(Mode, "color.mode", {
+    Hue => "hue",
+    PerChannelHsv => "hsv" | "per-channel-hsv",
+    JointHsv => "joint-hsv" | "joint",
+});
+
+/// Colour-histogram parameters. `Default`: CS231n's 10-bin hue histogram.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Params {
+    pub mode: Mode,
+    /// Bins per channel (the joint histogram has `bins^3`).
+    pub bins: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            mode: Mode::Hue,
+            bins: 10,
+        }
+    }
+}
+
+/// The joint histogram is capped at this many boxes (a 32x32 image has 1,024 pixels).
+pub const MAX_JOINT_DIM: usize = 32_768;
+
+impl Params {
+    /// Feature length (independent of the image size).
+    pub fn dim(&self) -> usize {
+        match self.mode {
+            Mode::Hue => self.bins,
+            Mode::PerChannelHsv => 3 * self.bins,
+            Mode::JointHsv => self.bins.pow(3),
+        }
+    }
+
+    /// Rejects parameters that cannot work for images of `shape`, naming the parameter.
+    pub fn check(&self, shape: ImageShape) -> Result<(), FeatureError> {
+        if shape.is_empty() {
+            return Err(FeatureError::invalid(
+                "image shape",
+                "images have no pixels",
+            ));
+        }
+        if shape.channels != 3 {
+            return Err(FeatureError::invalid(
+                "color",
+                format!(
+                    "colour histograms need RGB images, these have {} channel(s)",
+                    shape.channels
+                ),
+            ));
+        }
+        if self.bins == 0 {
+            return Err(FeatureError::invalid("color.bins", "must be at least 1"));
+        }
+        if self.bins > 1024 {
+            return Err(FeatureError::invalid(
+                "color.bins",
+                format!("{} bins is more than 1024", self.bins),
+            ));
+        }
+        if self.mode == Mode::JointHsv && self.bins.pow(3) > MAX_JOINT_DIM {
+            return Err(FeatureError::invalid(
+                "color.bins",
+                format!(
+                    "a joint histogram of {b}^3 = {} boxes exceeds {MAX_JOINT_DIM}",
+                    self.bins.pow(3),
+                    b = self.bins
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn describe(&self) -> String {
+        format!("color({} histogram, {} bins)", self.mode, self.bins)
+    }
+}
+
+/// numpy's float `%` (result has the divisor's sign).
+fn py_remainder(a: f64, b: f64) -> f64 {
+    let m = a % b;
+    if m != 0.0 {
+        if (b < 0.0) != (m < 0.0) {
+            m + b
+        } else {
+            m
+        }
+    } else {
+        0.0f64.copysign(b)
+    }
+}
+
+/// (hue in `[0, 1)`, saturation, value) exactly as `skimage.color.rgb2hsv` computes them from
+/// a u8 pixel (`img_as_float` multiplies by `1/255`).
+#[inline]
+pub fn rgb_to_hsv(rgb: [u8; 3]) -> (f64, f64, f64) {
+    const K: f64 = 1.0 / 255.0;
+    let (r, g, b) = (rgb[0] as f64 * K, rgb[1] as f64 * K, rgb[2] as f64 * K);
+    let v = r.max(g).max(b);
+    let delta = v - r.min(g).min(b);
+    if delta == 0.0 {
+        return (0.0, 0.0, v);
+    }
+    let s = delta / v;
+    // skimage assigns red, then green, then blue: the last channel equal to the max wins.
+    let h = if b == v {
+        4.0 + (r - g) / delta
+    } else if g == v {
+        2.0 + (b - r) / delta
+    } else {
+        (g - b) / delta
+    };
+    (py_remainder(h / 6.0, 1.0), s, v)
+}
+
+/// Equal-width bins over `[0, hi]` with numpy's edges `e_i = i * (hi / bins)` (`np.linspace`),
+/// the last edge exactly `hi`, the last bin closed: the bin of `x` as `np.histogram` counts it,
+/// `None` outside the range.
+#[derive(Debug, Clone)]
+struct Bins {
+    edges: Vec<f64>,
+}
+
+impl Bins {
+    fn new(bins: usize, hi: f64) -> Bins {
+        let step = hi / bins as f64;
+        let mut edges: Vec<f64> = (0..=bins).map(|i| i as f64 * step).collect();
+        edges[bins] = hi;
+        Bins { edges }
+    }
+
+    #[inline]
+    fn of(&self, x: f64) -> Option<usize> {
+        let n = self.edges.len() - 1;
+        let (lo, hi) = (self.edges[0], self.edges[n]);
+        if !(x >= lo && x <= hi) {
+            return None;
+        }
+        // Guess by division, then fix the guess against the actual edges (as numpy does).
+        let mut i = (((x - lo) / (hi - lo)) * n as f64) as usize;
+        i = i.min(n - 1);
+        while i > 0 && x < self.edges[i] {
+            i -= 1;
+        }
+        while i + 1 < n && x >= self.edges[i + 1] {
+            i += 1;
+        }
+        Some(i)
+    }
+}
+
+/// The colour-histogram extractor, built from checked [`Params`].
+#[derive(Debug, Clone)]
+pub struct ColorHistogram {
+    params: Params,
+    hue: Bins,
+    unit: Bins,
+}
+
+impl ColorHistogram {
+    pub fn new(params: Params, shape: ImageShape) -> Result<ColorHistogram, FeatureError> {
+        params.check(shape)?;
+        Ok(ColorHistogram::prepared(params))
+    }
+
+    /// Prepares the bins without checking: only for parameters already accepted by
+    /// [`Params::check`] (as [`crate::FeatureSpec::fit`] does).
+    pub fn prepared(params: Params) -> ColorHistogram {
+        let bins = params.bins.max(1);
+        ColorHistogram {
+            hue: Bins::new(bins, 255.0),
+            unit: Bins::new(bins, 1.0),
+            params,
+        }
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Counts per bin into `out` (zeroed first), then divides by the pixel count.
+    fn histogram(&self, image: ImageView<'_>, out: &mut [f32]) {
+        out.fill(0.0);
+        let ch = image.channels();
+        let nb = self.params.bins;
+        let mut count = 0usize;
+        // Counting in u32 keeps the fractions exact before the one division.
+        let mut counts = [0u32; 64];
+        let small = out.len() <= counts.len();
+        let mut big = if small {
+            Vec::new()
+        } else {
+            vec![0u32; out.len()]
+        };
+        let counts: &mut [u32] = if small {
+            &mut counts[..out.len()]
+        } else {
+            &mut big
+        };
+        for p in image.pixels.chunks_exact(ch) {
+            count += 1;
+            let (h, s, v) = rgb_to_hsv([p[0], p[1], p[2]]);
+            // hue * 255 < 255 always, so the hue bin exists.
+            let hb = self.hue.of(h * 255.0).unwrap_or(nb - 1);
+            match self.params.mode {
+                Mode::Hue => counts[hb] += 1,
+                Mode::PerChannelHsv => {
+                    counts[hb] += 1;
+                    counts[nb + self.unit.of(s).unwrap_or(nb - 1)] += 1;
+                    counts[2 * nb + self.unit.of(v).unwrap_or(nb - 1)] += 1;
+                }
+                Mode::JointHsv => {
+                    let sb = self.unit.of(s).unwrap_or(nb - 1);
+                    let vb = self.unit.of(v).unwrap_or(nb - 1);
+                    counts[(hb * nb + sb) * nb + vb] += 1;
+                }
+            }
+        }
+        let inv = 1.0 / count.max(1) as f64;
+        for (o, &c) in out.iter_mut().zip(counts.iter()) {
+            *o = (c as f64 * inv) as f32;
+        }
+    }
+}
+
+impl Extractor for ColorHistogram {
+    fn name(&self) -> &'static str {
+        "color"
+    }
+
+    fn dim(&self, _shape: ImageShape) -> usize {
+        self.params.dim()
+    }
+
+    fn extract(&self, image: ImageView<'_>, out: &mut [f32]) {
+        self.histogram(image, out);
+    }
+}
+
+/// HSV to RGB on `[0, 1]` (for drawing).
+fn hsv_to_rgb(h: f64, s: f64, v: f64) -> [f32; 3] {
+    let h6 = py_remainder(h, 1.0) * 6.0;
+    let i = h6.floor();
+    let f = h6 - i;
+    let (p, q, t) = (v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f)));
+    let (r, g, b) = match i as i32 {
+        0 => (v, t, p),
+        1 => (q, v, p),
+        2 => (p, v, t),
+        3 => (p, q, v),
+        4 => (t, p, v),
+        _ => (v, p, q),
+    };
+    [r as f32, g as f32, b as f32]
+}
+
+/// A bar chart of the histogram of `image`, `width x height` pixels on a dark background: one
+/// bar per bin, height proportional to its fraction over the largest, coloured by the bin's
+/// centre (hue bars in full-saturation hue; saturation bars from gray to red; value bars in
+/// gray levels; joint boxes in their own HSV colour). Groups of the per-channel mode are
+/// separated by a gap.
+pub fn render_histogram(
+    image: ImageView<'_>,
+    params: &Params,
+    width: u32,
+    height: u32,
+) -> Result<image::RgbImage, FeatureError> {
+    let hist = ColorHistogram::new(params.clone(), image.shape)?;
+    let dim = params.dim();
+    if width < dim as u32 + 2 || height < 8 || width > 16_384 || height > 16_384 {
+        return Err(FeatureError::invalid(
+            "size",
+            format!(
+                "a {width}x{height} chart cannot show {dim} bars (need width >= {} and \
+                 8 <= height, both <= 16384)",
+                dim + 2
+            ),
+        ));
+    }
+    let mut values = vec![0f32; dim];
+    hist.extract(image, &mut values);
+    let nb = params.bins;
+    let centre = |i: usize| (i as f64 + 0.5) / nb as f64;
+    let colours: Vec<[f32; 3]> = (0..dim)
+        .map(|i| match params.mode {
+            Mode::Hue => hsv_to_rgb(centre(i), 1.0, 1.0),
+            Mode::PerChannelHsv => match i / nb {
+                0 => hsv_to_rgb(centre(i % nb), 1.0, 1.0),
+                1 => hsv_to_rgb(0.0, centre(i % nb), 1.0),
+                _ => {
+                    let g = centre(i % nb) as f32;
+                    [g, g, g]
+                }
+            },
+            Mode::JointHsv => hsv_to_rgb(
+                centre(i / (nb * nb)),
+                centre((i / nb) % nb),
+                0.25 + 0.75 * centre(i % nb),
+            ),
+        })
+        .collect();
+    let gaps = if params.mode == Mode::PerChannelHsv {
+        2
+    } else {
+        0
+    };
+    let slots = dim + gaps;
+    let mut img = image::RgbImage::from_pixel(width, height, image::Rgb([24, 24, 28]));
+    let max = values.iter().copied().fold(0.0f32, f32::max);
+    let plot_h = (height - 2) as f32;
+    for (i, (&v, colour)) in values.iter().zip(&colours).enumerate() {
+        let slot = i + if params.mode == Mode::PerChannelHsv {
+            i / nb
+        } else {
+            0
+        };
+        let x0 = 1 + (slot as u64 * (width as u64 - 2) / slots as u64) as u32;
+        let x1 = 1 + ((slot as u64 + 1) * (width as u64 - 2) / slots as u64) as u32;
+        let bar = if max > 0.0 {
+            (v / max * plot_h).round() as u32
+        } else {
+            0
+        };
+        let rgb = image::Rgb(colour.map(|c| (c.clamp(0.0, 1.0) * 255.0).round() as u8));
+        // One-pixel gap between bars when they are wide enough to afford it.
+        let x_end = if x1 > x0 + 2 { x1 - 1 } else { x1 };
+        for x in x0..x_end.min(width - 1) {
+            for y in (height - 1 - bar)..(height - 1) {
+                img.put_pixel(x, y, rgb);
+            }
+        }
+    }
+    Ok(img)
+}

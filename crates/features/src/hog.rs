@@ -1,0 +1,1078 @@
+//! Histogram of Oriented Gradients (Dalal & Triggs, "Histograms of Oriented Gradients for Human
+//! Detection", CVPR 2005), in the variants that matter for small-image classification.
+//!
+//! Pipeline for an `H x W` image with cells of `c x c` pixels and `n` orientation bins:
+//!
+//! 1. **Intensity**: grayscale `Y = wR*R + wG*G + wB*B` on `[0, 1]` ([`Luma`]), or per pixel the
+//!    colour channel of largest gradient magnitude ([`ChannelMode::MaxGradient`], as Dalal & Triggs
+//!    and `skimage.feature.hog(..., channel_axis=-1)` do).
+//! 2. **Gradient**: `gx = I[y, x+1] - I[y, x-1]`, `gy = I[y+1, x] - I[y-1, x]` (the `[-1, 0, 1]`
+//!    mask, zero on the image border, [`Gradient::Central`]) or CS231n's forward differences
+//!    ([`Gradient::Forward`]). Magnitude `m = sqrt(gx^2 + gy^2)`, unsigned orientation
+//!    `theta = atan2(gy, gx) mod 180 deg`.
+//! 3. **Cell histograms** over the `floor(H/c) x floor(W/c)` grid (pixels past the last full
+//!    cell are dropped, as in skimage): [`Binning::Hard`] adds `m` to the bin
+//!    `floor(theta / (180/n))` of the pixel's cell; [`Binning::Interpolated`] splits `m` linearly
+//!    between the two nearest bin centres and bilinearly between the four nearest cell centres
+//!    (Dalal & Triggs' trilinear voting, as OpenCV's `HOGDescriptor`); [`Binning::Cs231n`]
+//!    reproduces CS231n's `hog_feature`. Every cell value is divided by the cell area `c^2`
+//!    (a cell *mean*, as skimage and CS231n's `uniform_filter` do).
+//! 4. **Block normalisation** over every `b x b` block of cells (stride one cell), `v` the block's
+//!    `b*b*n` values, `eps = 1e-5` ([`BlockNorm`]): L1 `v / (|v|_1 + eps)`, L1-sqrt
+//!    `sqrt(v / (|v|_1 + eps))`, L2 `v / sqrt(|v|_2^2 + eps^2)`, L2-Hys = L2, clip at 0.2, L2 again.
+//!    Without normalisation the cell histograms are the features.
+//!
+//! Output order is skimage's: blocks row-major, cells in a block row-major, then bins. So
+//! `dim = (Cy-b+1)(Cx-b+1) b^2 n`, or `Cy Cx n` without block normalisation
+//! (a 320x240 image with 8x8 cells: 40 x 30 x 9 = 10,800).
+//!
+//! **scikit-image parity.** With `gradient: Central, binning: Hard, luma: Rec709` the output
+//! equals `skimage.feature.hog` (0.26) on `rgb2gray(image)` (or on `image/255` with
+//! `channel_axis=-1` for [`ChannelMode::MaxGradient`]) to float rounding: the gradient is computed
+//! in `f64` from skimage's exact grayscale, bins are decided exactly as skimage's
+//! `np.rad2deg(np.arctan2(gy, gx)) % 180` against edges `i*180/n` (a cheap sign test against the
+//! bin boundaries, with the exact formula only for the rare pixels within 1e-9 of an edge), the
+//! cell sums are accumulated in `f32` as skimage's Cython loop does, and the block formulas and
+//! `eps` are skimage's.
+
+use std::cell::RefCell;
+use std::f64::consts::PI;
+
+use serde::{Deserialize, Serialize};
+use wb_data::{ImageShape, ImageView};
+
+use crate::{Extractor, FeatureError};
+
+/// Parses `s` as one of `choices` (case-insensitive), else an error naming `param` and the
+/// valid values.
+pub(crate) fn parse_choice<T: Copy>(
+    param: &str,
+    s: &str,
+    choices: &[(&str, T)],
+) -> Result<T, FeatureError> {
+    let t = s.trim();
+    choices
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(t))
+        .map(|&(_, v)| v)
+        .ok_or_else(|| {
+            let mut valid: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+            valid.dedup();
+            FeatureError::invalid(
+                param,
+                format!("unknown value `{t}` (valid: {})", valid.join(", ")),
+            )
+        })
+}
+
+macro_rules! named_enum {
+    ($ty:ident, $param:literal, { $($variant:ident => $name:literal $(| $alias:literal)*),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// The name used on the command line and in JSON.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl ::std::str::FromStr for $ty {
+            type Err = $crate::FeatureError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $crate::hog::parse_choice($param, s, &[$(($name, $ty::$variant) $(, ($alias, $ty::$variant))*),+])
+            }
+        }
+    };
+}
+pub(crate) use named_enum;
+
+/// Block normalisation (Dalal & Triggs section 6.4; formulas and `eps = 1e-5` as skimage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlockNorm {
+    /// No blocks: the cell histograms are the features.
+    None,
+    /// `v / (|v|_1 + eps)`
+    L1,
+    /// `sqrt(v / (|v|_1 + eps))`
+    L1Sqrt,
+    /// `v / sqrt(|v|_2^2 + eps^2)`
+    L2,
+    /// L2, then clip at 0.2, then L2 again (Lowe's SIFT normalisation).
+    L2Hys,
+}
+
+named_enum!(BlockNorm, "hog.block_norm", {
+    None => "none",
+    L1 => "l1",
+    L1Sqrt => "l1-sqrt",
+    L2 => "l2",
+    L2Hys => "l2-hys",
+});
+
+/// Which intensity the gradient is taken of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChannelMode {
+    /// Grayscale with the [`Luma`] weights.
+    Gray,
+    /// Per pixel, the colour channel (on `[0, 1]`) of largest gradient magnitude, first channel on
+    /// ties (Dalal & Triggs; skimage with `channel_axis=-1`).
+    #[serde(rename = "max")]
+    MaxGradient,
+}
+
+named_enum!(ChannelMode, "hog.channel_mode", {
+    Gray => "gray" | "grey",
+    MaxGradient => "max" | "max-gradient",
+});
+
+/// How a pixel's gradient votes into the cell histograms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Binning {
+    /// All of `m` to bin `floor(theta / (180/n))` of the pixel's own cell (skimage).
+    Hard,
+    /// `m` split linearly between the two nearest bin centres `(i + 1/2) 180/n` (circularly) and
+    /// bilinearly between the four nearest cell centres; votes that would land outside the grid
+    /// are dropped (Dalal & Triggs' trilinear interpolation, OpenCV).
+    Interpolated,
+    /// CS231n's `hog_feature`: orientation `atan2(gy, gx) + 90 deg`, binned over `[0, 180)`, so
+    /// bins are centred on multiples of `180/n` and pixels whose gradient points left
+    /// (`gx < 0`) are dropped. Reproduced because it is the variant CS231n's numbers come from.
+    Cs231n,
+}
+
+named_enum!(Binning, "hog.binning", {
+    Hard => "hard",
+    Interpolated => "interpolated" | "interp",
+    Cs231n => "cs231n",
+});
+
+/// The derivative mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Gradient {
+    /// `[-1, 0, 1]`, zero on the first and last row/column (skimage; best in Dalal & Triggs).
+    Central,
+    /// `np.diff`: `I[x+1] - I[x]`, zero on the last row/column (CS231n).
+    Forward,
+}
+
+named_enum!(Gradient, "hog.gradient", {
+    Central => "central",
+    Forward => "forward",
+});
+
+/// Grayscale weights for [`ChannelMode::Gray`] (RGB images; one-channel images are used as is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Luma {
+    /// `0.2125 R + 0.7154 G + 0.0721 B` on `[0, 1]` (Rec. 709; `skimage.color.rgb2gray`,
+    /// bit for bit).
+    Rec709,
+    /// `0.299 R + 0.587 G + 0.144 B` on `[0, 1]`: CS231n's `rgb2gray` (its blue weight is 0.144,
+    /// not Rec. 601's 0.114).
+    Cs231n,
+}
+
+named_enum!(Luma, "hog.luma", {
+    Rec709 => "rec709" | "skimage",
+    Cs231n => "cs231n",
+});
+
+/// Named parameter sets, for comparing the published variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// The workbench default ([`Params::default`]).
+    Default,
+    /// `skimage.feature.hog` defaults: 9 bins, 8x8 cells, 3x3 blocks, L2-Hys, hard binning.
+    Skimage,
+    /// CS231n's `hog_feature`: 9 bins, 8x8 cells, no blocks, forward differences, its binning
+    /// and grayscale.
+    Cs231n,
+    /// Dalal & Triggs / OpenCV `HOGDescriptor`: 9 bins, 8x8 cells, 2x2 blocks, L2-Hys,
+    /// trilinear votes, gradient of the dominant colour channel.
+    DalalTriggs,
+}
+
+named_enum!(Preset, "hog.preset", {
+    Default => "default",
+    Skimage => "skimage",
+    Cs231n => "cs231n",
+    DalalTriggs => "dalal-triggs" | "opencv",
+});
+
+/// HOG parameters. `Default`: 9 bins over 0-180 deg, 8x8 cells, 2x2 blocks with L2-Hys,
+/// grayscale, central differences, interpolated votes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Params {
+    /// Cell side in pixels.
+    pub cell_size: usize,
+    /// Orientation bins over 0-180 deg (unsigned gradients).
+    pub orientations: usize,
+    /// Block side in cells (ignored when `block_norm` is `none`).
+    pub block_size: usize,
+    pub block_norm: BlockNorm,
+    pub channel_mode: ChannelMode,
+    pub binning: Binning,
+    pub gradient: Gradient,
+    pub luma: Luma,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            cell_size: 8,
+            orientations: 9,
+            block_size: 2,
+            block_norm: BlockNorm::L2Hys,
+            channel_mode: ChannelMode::Gray,
+            binning: Binning::Interpolated,
+            gradient: Gradient::Central,
+            luma: Luma::Rec709,
+        }
+    }
+}
+
+impl Params {
+    /// The parameters of a named variant.
+    pub fn preset(preset: Preset) -> Params {
+        let base = Params::default();
+        match preset {
+            Preset::Default => base,
+            Preset::Skimage => Params {
+                block_size: 3,
+                block_norm: BlockNorm::L2Hys,
+                binning: Binning::Hard,
+                ..base
+            },
+            Preset::Cs231n => Params {
+                block_norm: BlockNorm::None,
+                binning: Binning::Cs231n,
+                gradient: Gradient::Forward,
+                luma: Luma::Cs231n,
+                ..base
+            },
+            Preset::DalalTriggs => Params {
+                block_size: 2,
+                block_norm: BlockNorm::L2Hys,
+                binning: Binning::Interpolated,
+                channel_mode: ChannelMode::MaxGradient,
+                ..base
+            },
+        }
+    }
+
+    /// Cells along (rows, columns) for images of `shape`.
+    pub fn cell_grid(&self, shape: ImageShape) -> (usize, usize) {
+        let c = self.cell_size.max(1);
+        (shape.height / c, shape.width / c)
+    }
+
+    /// Feature length for images of `shape` (0 if the parameters do not fit it; see [`check`]).
+    ///
+    /// [`check`]: Params::check
+    pub fn dim(&self, shape: ImageShape) -> usize {
+        let (cy, cx) = self.cell_grid(shape);
+        let n = self.orientations;
+        if self.block_norm == BlockNorm::None {
+            return cy * cx * n;
+        }
+        let b = self.block_size;
+        if b == 0 || b > cy || b > cx {
+            return 0;
+        }
+        (cy - b + 1) * (cx - b + 1) * b * b * n
+    }
+
+    /// Rejects parameters that cannot work for images of `shape`, naming the parameter.
+    pub fn check(&self, shape: ImageShape) -> Result<(), FeatureError> {
+        if shape.is_empty() {
+            return Err(FeatureError::invalid(
+                "image shape",
+                "images have no pixels",
+            ));
+        }
+        if self.cell_size == 0 {
+            return Err(FeatureError::invalid(
+                "hog.cell_size",
+                "must be at least 1 pixel",
+            ));
+        }
+        if self.cell_size > shape.height || self.cell_size > shape.width {
+            return Err(FeatureError::invalid(
+                "hog.cell_size",
+                format!(
+                    "a {c}x{c} cell is larger than the {}x{} image",
+                    shape.height,
+                    shape.width,
+                    c = self.cell_size
+                ),
+            ));
+        }
+        if self.orientations == 0 {
+            return Err(FeatureError::invalid(
+                "hog.orientations",
+                "must be at least 1 bin",
+            ));
+        }
+        if self.orientations > 180 {
+            return Err(FeatureError::invalid(
+                "hog.orientations",
+                format!(
+                    "{} bins is more than one per degree (at most 180)",
+                    self.orientations
+                ),
+            ));
+        }
+        if self.block_norm != BlockNorm::None {
+            let (cy, cx) = self.cell_grid(shape);
+            if self.block_size == 0 {
+                return Err(FeatureError::invalid(
+                    "hog.block_size",
+                    "must be at least 1 cell (or use block_norm none)",
+                ));
+            }
+            if self.block_size > cy || self.block_size > cx {
+                return Err(FeatureError::invalid(
+                    "hog.block_size",
+                    format!(
+                        "a {b}x{b}-cell block does not fit the {cy}x{cx} cell grid of a {}x{} \
+                         image with {c}x{c} cells",
+                        shape.height,
+                        shape.width,
+                        b = self.block_size,
+                        c = self.cell_size
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// One-line description, e.g. `hog(cell 8, 9 bins, block 2 l2-hys, gray, central, interpolated)`.
+    pub fn describe(&self) -> String {
+        let block = if self.block_norm == BlockNorm::None {
+            "no blocks".to_string()
+        } else {
+            format!("block {} {}", self.block_size, self.block_norm)
+        };
+        let channel = match self.channel_mode {
+            ChannelMode::Gray => format!("gray {}", self.luma),
+            ChannelMode::MaxGradient => "max-gradient channel".to_string(),
+        };
+        format!(
+            "hog(cell {}, {} bins, {block}, {channel}, {} gradient, {} binning)",
+            self.cell_size, self.orientations, self.gradient, self.binning
+        )
+    }
+}
+
+/// Cell histograms before block normalisation: `values[(row * cols + col) * orientations + bin]`,
+/// each the mean vote per pixel of the cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellGrid {
+    pub rows: usize,
+    pub cols: usize,
+    pub orientations: usize,
+    pub values: Vec<f32>,
+}
+
+impl CellGrid {
+    /// The `orientations` values of cell (`row`, `col`).
+    pub fn cell(&self, row: usize, col: usize) -> &[f32] {
+        let n = self.orientations;
+        let start = (row * self.cols + col) * n;
+        &self.values[start..start + n]
+    }
+}
+
+const EPS: f64 = 1e-5;
+/// Pixels whose orientation lies within this fraction of |g| of a bin edge get skimage's exact
+/// `atan2` formula; elsewhere the sign tests are provably equivalent (their error is ~1e-16).
+const EDGE_TOL: f64 = 1e-9;
+
+/// The HOG extractor, built from checked [`Params`].
+#[derive(Debug, Clone)]
+pub struct Hog {
+    params: Params,
+    /// `(cos, sin)` of the inner bin edges `k*180/n`, `k = 1..n`.
+    edges: Vec<(f64, f64)>,
+    /// `v * (1/255)`: a u8 on `[0, 1]` as skimage's `img_as_float` computes it.
+    float_lut: [f64; 256],
+    /// Grayscale weights (R, G, B).
+    weights: [f64; 3],
+    /// `v / 255`, the channel value on `[0, 1]` (the fixtures' `image / 255`).
+    unit_lut: [f64; 256],
+}
+
+#[derive(Default)]
+struct Scratch {
+    plane: Vec<f64>,
+    gx: Vec<f64>,
+    gy: Vec<f64>,
+    hist: Vec<f32>,
+    cells: Vec<f32>,
+    block: Vec<f64>,
+    fx: Vec<f64>,
+    fy: Vec<f64>,
+    mag: Vec<f64>,
+    count: Vec<u32>,
+    near: Vec<f64>,
+    col_cell: Vec<(usize, f64)>,
+    row_cell: Vec<(usize, f64)>,
+}
+
+thread_local! {
+    // Reused across images so the hot path never allocates once warmed up.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+fn resize<T: Clone + Default>(v: &mut Vec<T>, len: usize) {
+    v.clear();
+    v.resize(len, T::default());
+}
+
+/// numpy's `%` on floats (`npy_divmod`): the result takes the sign of the divisor.
+fn py_remainder(a: f64, b: f64) -> f64 {
+    let m = a % b;
+    if m != 0.0 {
+        if (b < 0.0) != (m < 0.0) {
+            m + b
+        } else {
+            m
+        }
+    } else {
+        0.0f64.copysign(b)
+    }
+}
+
+/// skimage's bin for a gradient, bit-exact: `np.rad2deg(np.arctan2(gy, gx)) % 180` tested against
+/// `[i*180/n, (i+1)*180/n)`. `None` when it falls in no bin (an angle a hair below 0 rounds to 180
+/// after `% 180`; skimage then drops the pixel).
+fn skimage_bin(gx: f64, gy: f64, n: usize) -> Option<usize> {
+    let deg = py_remainder(gy.atan2(gx) * (180.0 / PI), 180.0);
+    let per = 180.0 / n as f64;
+    (0..n).find(|&i| deg < per * (i + 1) as f64 && deg >= per * i as f64)
+}
+
+/// `atan(a)` for `a` in `[0, 1]`, max error ~1e-5 rad (Abramowitz & Stegun 4.4.49-style
+/// minimax polynomial); plenty for splitting votes between bins 20 deg apart.
+#[inline(always)]
+fn atan_unit(a: f64) -> f64 {
+    let s = a * a;
+    a * (0.999_866_0
+        + s * (-0.330_299_5 + s * (0.180_141_0 + s * (-0.085_133_0 + s * 0.020_835_1))))
+}
+
+impl Hog {
+    /// Checks `params` against `shape` and prepares the tables.
+    pub fn new(params: Params, shape: ImageShape) -> Result<Hog, FeatureError> {
+        params.check(shape)?;
+        Ok(Hog::prepared(params))
+    }
+
+    /// Prepares the tables without checking: only for parameters already accepted by
+    /// [`Params::check`] for the shape of the images it will see (as [`crate::FeatureSpec::fit`]
+    /// does).
+    pub fn prepared(params: Params) -> Hog {
+        let n = params.orientations.max(1);
+        let edges = (1..n)
+            .map(|k| {
+                let a = k as f64 * PI / n as f64;
+                (a.cos(), a.sin())
+            })
+            .collect();
+        let weights = match params.luma {
+            Luma::Rec709 => [0.2125, 0.7154, 0.0721],
+            Luma::Cs231n => [0.299, 0.587, 0.144],
+        };
+        let mut float_lut = [0.0; 256];
+        let mut unit_lut = [0.0; 256];
+        for v in 0..256 {
+            float_lut[v] = v as f64 * (1.0 / 255.0);
+            unit_lut[v] = v as f64 / 255.0;
+        }
+        Hog {
+            params,
+            edges,
+            weights,
+            float_lut,
+            unit_lut,
+        }
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The cell histograms of `image` (before block normalisation).
+    pub fn cell_histograms(&self, image: ImageView<'_>) -> Result<CellGrid, FeatureError> {
+        self.params.check(image.shape)?;
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            let (rows, cols) = self.cells(image, &mut s);
+            Ok(CellGrid {
+                rows,
+                cols,
+                orientations: self.params.orientations,
+                values: s.cells.clone(),
+            })
+        })
+    }
+
+    /// HOG of a grayscale image given as `f64` values (row-major `height x width`), e.g. to
+    /// compare with skimage on its own `rgb2gray` output. `out.len()` must be the `dim`.
+    pub fn extract_gray_f64(
+        &self,
+        gray: &[f64],
+        height: usize,
+        width: usize,
+        out: &mut [f32],
+    ) -> Result<(), FeatureError> {
+        let shape = ImageShape::new(height, width, 1);
+        self.params.check(shape)?;
+        if gray.len() != height * width {
+            return Err(FeatureError::invalid(
+                "gray",
+                format!("{} values for a {height}x{width} image", gray.len()),
+            ));
+        }
+        let dim = self.params.dim(shape);
+        if out.len() != dim {
+            return Err(FeatureError::invalid(
+                "out",
+                format!("length {} but the feature length is {dim}", out.len()),
+            ));
+        }
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            s.plane.clear();
+            s.plane.extend_from_slice(gray);
+            let s = &mut *s;
+            resize(&mut s.gx, height * width);
+            resize(&mut s.gy, height * width);
+            gradients_of_plane(
+                &s.plane,
+                height,
+                width,
+                self.params.gradient,
+                &mut s.gx,
+                &mut s.gy,
+            );
+            let (rows, cols) = self.histograms(s, height, width);
+            self.normalize_blocks(s, rows, cols, out);
+        });
+        Ok(())
+    }
+
+    /// Gradients and cell histograms of `image` into `s.cells`; returns the cell grid size.
+    fn cells(&self, image: ImageView<'_>, s: &mut Scratch) -> (usize, usize) {
+        let (h, w) = (image.height(), image.width());
+        resize(&mut s.gx, h * w);
+        resize(&mut s.gy, h * w);
+        if image.channels() >= 3 && self.params.channel_mode == ChannelMode::MaxGradient {
+            self.max_channel_gradients(image, s);
+        } else {
+            self.gray_plane(image, &mut s.plane);
+            gradients_of_plane(&s.plane, h, w, self.params.gradient, &mut s.gx, &mut s.gy);
+        }
+        self.histograms(s, h, w)
+    }
+
+    fn histograms(&self, s: &mut Scratch, h: usize, w: usize) -> (usize, usize) {
+        let c = self.params.cell_size;
+        let (rows, cols) = (h / c, w / c);
+        match self.params.binning {
+            Binning::Hard | Binning::Cs231n => self.hard_votes(s, w, rows, cols),
+            Binning::Interpolated => self.interpolated_votes(s, h, w, rows, cols),
+        }
+        (rows, cols)
+    }
+
+    fn gray_plane(&self, image: ImageView<'_>, plane: &mut Vec<f64>) {
+        plane.clear();
+        let ch = image.channels();
+        if ch >= 3 {
+            rgb_to_gray(image.pixels, ch, &self.float_lut, self.weights, plane);
+        } else {
+            plane.extend(
+                image
+                    .pixels
+                    .iter()
+                    .step_by(ch)
+                    .map(|&v| self.unit_lut[v as usize]),
+            );
+        }
+    }
+
+    /// Per pixel, the gradient of the channel with the largest magnitude (first on ties), as
+    /// skimage's `argmax` over `np.hypot`. The u8 differences order the magnitudes exactly
+    /// whenever their integer squared norms differ (those differ by at least 1 in 130,050, far
+    /// above float error); only integer ties need the float `hypot`.
+    fn max_channel_gradients(&self, image: ImageView<'_>, s: &mut Scratch) {
+        let (h, w, ch) = (image.height(), image.width(), image.channels());
+        let px = image.pixels;
+        let lut = &self.unit_lut;
+        let central = self.params.gradient == Gradient::Central;
+        let pair = |i: usize, n: usize| -> Option<(usize, usize)> {
+            if central {
+                (i > 0 && i + 1 < n).then(|| (i + 1, i - 1))
+            } else {
+                (i + 1 < n).then_some((i + 1, i))
+            }
+        };
+        for y in 0..h {
+            let py = pair(y, h);
+            for x in 0..w {
+                let px_pair = pair(x, w);
+                let mut best: Option<(i32, f64, f64, f64)> = None; // (m2, gx, gy, hypot)
+                for c in 0..3 {
+                    let (dxi, fgx) = match px_pair {
+                        Some((a, b)) => {
+                            let (va, vb) = (px[(y * w + a) * ch + c], px[(y * w + b) * ch + c]);
+                            (va as i32 - vb as i32, lut[va as usize] - lut[vb as usize])
+                        }
+                        None => (0, 0.0),
+                    };
+                    let (dyi, fgy) = match py {
+                        Some((a, b)) => {
+                            let (va, vb) = (px[(a * w + x) * ch + c], px[(b * w + x) * ch + c]);
+                            (va as i32 - vb as i32, lut[va as usize] - lut[vb as usize])
+                        }
+                        None => (0, 0.0),
+                    };
+                    let m2 = dxi * dxi + dyi * dyi;
+                    best = match best {
+                        None => Some((m2, fgx, fgy, f64::NAN)),
+                        Some(b) if m2 > b.0 => Some((m2, fgx, fgy, f64::NAN)),
+                        Some(b) if m2 == b.0 && m2 > 0 => {
+                            let hb = if b.3.is_nan() { b.1.hypot(b.2) } else { b.3 };
+                            let hc = fgx.hypot(fgy);
+                            if hc > hb {
+                                Some((m2, fgx, fgy, hc))
+                            } else {
+                                Some((b.0, b.1, b.2, hb))
+                            }
+                        }
+                        keep => keep,
+                    };
+                }
+                let (_, gx, gy, _) = best.unwrap_or((0, 0.0, 0.0, 0.0));
+                s.gx[y * w + x] = gx;
+                s.gy[y * w + x] = gy;
+            }
+        }
+    }
+
+    /// Hard (skimage) and CS231n votes: each pixel of the cell grid adds its magnitude to one bin
+    /// of its own cell, accumulated in `f32` as skimage does.
+    fn hard_votes(&self, s: &mut Scratch, w: usize, rows: usize, cols: usize) {
+        let n = self.params.orientations;
+        let c = self.params.cell_size;
+        let gw = cols * c;
+        let cs231n = self.params.binning == Binning::Cs231n;
+        resize(&mut s.hist, rows * cols * n);
+        resize(&mut s.fx, gw);
+        resize(&mut s.fy, gw);
+        resize(&mut s.mag, gw);
+        resize(&mut s.count, gw);
+        resize(&mut s.near, gw);
+        for y in 0..rows * c {
+            let gxr = &s.gx[y * w..y * w + gw];
+            let gyr = &s.gy[y * w..y * w + gw];
+            // Map each gradient to a vector in the upper half plane whose angle in [0, 180]
+            // is the one to bin, so "angle >= edge k" is the sign of a cross product.
+            for x in 0..gw {
+                let (gx, gy) = (gxr[x], gyr[x]);
+                let m = (gx * gx + gy * gy).sqrt();
+                let (fx, fy, m) = if cs231n {
+                    // CS231n bins atan2(gy, gx) + 90 over [0, 180): rotate by 90 degrees; a
+                    // gradient pointing left lands outside and is dropped.
+                    (-gy, gx, if gx < 0.0 { 0.0 } else { m })
+                } else if gy < 0.0 {
+                    (-gx, -gy, m)
+                } else {
+                    (gx, gy, m)
+                };
+                s.fx[x] = fx;
+                s.fy[x] = fy;
+                s.mag[x] = m;
+                s.count[x] = 0;
+                s.near[x] = fy.abs();
+            }
+            for &(cos, sin) in &self.edges {
+                for x in 0..gw {
+                    let side = s.fy[x] * cos - s.fx[x] * sin;
+                    s.count[x] += (side >= 0.0) as u32;
+                    s.near[x] = s.near[x].min(side.abs());
+                }
+            }
+            let hist_row = &mut s.hist[(y / c) * cols * n..(y / c + 1) * cols * n];
+            for x in 0..gw {
+                let m = s.mag[x];
+                if m == 0.0 {
+                    continue;
+                }
+                let mut bin = s.count[x] as usize;
+                if !cs231n && s.near[x] <= EDGE_TOL * (s.fx[x].abs() + s.fy[x].abs()) {
+                    match skimage_bin(gxr[x], gyr[x], n) {
+                        Some(b) => bin = b,
+                        None => continue,
+                    }
+                }
+                let i = (x / c) * n + bin;
+                hist_row[i] = (hist_row[i] as f64 + m) as f32;
+            }
+        }
+        let area = (c * c) as f32;
+        s.cells.clear();
+        s.cells.extend(s.hist.iter().map(|&v| v / area));
+    }
+
+    /// Trilinear votes (orientation x 2 cells x 2 cells), into a grid padded by one cell before
+    /// and two after (pixels past the last full cell reach one further) so border pixels need no
+    /// tests; the padding is dropped at the end.
+    fn interpolated_votes(&self, s: &mut Scratch, h: usize, w: usize, rows: usize, cols: usize) {
+        let n = self.params.orientations;
+        let c = self.params.cell_size;
+        let pcols = cols + 3;
+        resize(&mut s.hist, (rows + 3) * pcols * n);
+        resize(&mut s.mag, w);
+        resize(&mut s.fx, w); // position in bin units, `b0 + frac`
+        let cell_pos = |i: usize| -> (usize, f64) {
+            // Cell centres sit at (j + 1/2) c; u is the pixel centre in cell-centre units.
+            let u = (i as f64 + 0.5) / c as f64 - 0.5;
+            let j = u.floor();
+            ((j + 1.0) as usize, u - j)
+        };
+        s.col_cell.clear();
+        s.col_cell.extend((0..w).map(cell_pos));
+        s.row_cell.clear();
+        s.row_cell.extend((0..h).map(cell_pos));
+        let bins_per_rad = n as f64 / PI;
+        for y in 0..h {
+            let gxr = &s.gx[y * w..(y + 1) * w];
+            let gyr = &s.gy[y * w..(y + 1) * w];
+            for x in 0..w {
+                let (gx, gy) = (gxr[x], gyr[x]);
+                let (fx, fy) = if gy < 0.0 { (-gx, -gy) } else { (gx, gy) };
+                let (ax, ay) = (fx.abs(), fy);
+                let (lo, hi) = if ax < ay { (ax, ay) } else { (ay, ax) };
+                let t = atan_unit(if hi > 0.0 { lo / hi } else { 0.0 });
+                let t = if ay > ax { 0.5 * PI - t } else { t };
+                let theta = if fx < 0.0 { PI - t } else { t };
+                s.mag[x] = (gx * gx + gy * gy).sqrt();
+                // Bin centres at (i + 1/2) * 180/n.
+                s.fx[x] = theta * bins_per_rad - 0.5;
+            }
+            let (ry, wy) = s.row_cell[y];
+            for x in 0..w {
+                let m = s.mag[x];
+                if m == 0.0 {
+                    continue;
+                }
+                let pos = s.fx[x];
+                let b = pos.floor();
+                let fb = pos - b;
+                let b0 = if b < 0.0 {
+                    n - 1
+                } else {
+                    (b as usize).min(n - 1)
+                };
+                let b1 = if b0 + 1 == n { 0 } else { b0 + 1 };
+                let (rx, wx) = s.col_cell[x];
+                let votes = [
+                    (ry, rx, (1.0 - wy) * (1.0 - wx)),
+                    (ry, rx + 1, (1.0 - wy) * wx),
+                    (ry + 1, rx, wy * (1.0 - wx)),
+                    (ry + 1, rx + 1, wy * wx),
+                ];
+                for (cy, cx, ws) in votes {
+                    let base = (cy * pcols + cx) * n;
+                    let v = m * ws;
+                    s.hist[base + b0] += (v * (1.0 - fb)) as f32;
+                    s.hist[base + b1] += (v * fb) as f32;
+                }
+            }
+        }
+        let area = (c * c) as f32;
+        s.cells.clear();
+        for cy in 0..rows {
+            let start = ((cy + 1) * pcols + 1) * n;
+            s.cells
+                .extend(s.hist[start..start + cols * n].iter().map(|&v| v / area));
+        }
+    }
+
+    /// Block normalisation of `s.cells` into `out` (skimage's formulas, in `f64`).
+    fn normalize_blocks(&self, s: &mut Scratch, rows: usize, cols: usize, out: &mut [f32]) {
+        let n = self.params.orientations;
+        let norm = self.params.block_norm;
+        if norm == BlockNorm::None {
+            out.copy_from_slice(&s.cells);
+            return;
+        }
+        let b = self.params.block_size;
+        let len = b * b * n;
+        let mut k = 0;
+        for by in 0..=rows - b {
+            for bx in 0..=cols - b {
+                s.block.clear();
+                for cy in by..by + b {
+                    let start = (cy * cols + bx) * n;
+                    s.block
+                        .extend(s.cells[start..start + b * n].iter().map(|&v| v as f64));
+                }
+                normalize_block(&mut s.block, norm);
+                for (o, &v) in out[k..k + len].iter_mut().zip(&s.block) {
+                    *o = v as f32;
+                }
+                k += len;
+            }
+        }
+    }
+}
+
+/// `fma(B, wB, fma(R, wR, G * wG))` per pixel: skimage's `rgb2gray` is `rgb @ weights`, which
+/// numpy hands to BLAS, whose kernel evaluates exactly this fused sequence (found by matching
+/// the fixtures' `gray_input` bit for bit; plain left-to-right sums differ in 1 of 7 pixels by
+/// an ulp, enough to move pixels across bin edges). Uses the FMA instruction when the CPU has
+/// it, else the (exact, slower) library `fma`.
+fn rgb_to_gray(px: &[u8], ch: usize, unit: &[f64; 256], w: [f64; 3], plane: &mut Vec<f64>) {
+    #[inline(always)]
+    fn kernel(px: &[u8], ch: usize, unit: &[f64; 256], w: [f64; 3], plane: &mut Vec<f64>) {
+        plane.extend(px.chunks_exact(ch).map(|p| {
+            let (r, g, b) = (
+                unit[p[0] as usize],
+                unit[p[1] as usize],
+                unit[p[2] as usize],
+            );
+            b.mul_add(w[2], r.mul_add(w[0], g * w[1]))
+        }));
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "fma")]
+        unsafe fn with_fma(
+            px: &[u8],
+            ch: usize,
+            unit: &[f64; 256],
+            w: [f64; 3],
+            plane: &mut Vec<f64>,
+        ) {
+            kernel(px, ch, unit, w, plane)
+        }
+        if std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports FMA (checked just above).
+            unsafe { with_fma(px, ch, unit, w, plane) };
+            return;
+        }
+    }
+    kernel(px, ch, unit, w, plane)
+}
+
+/// One block, in place (skimage's `_hog_normalize_block`).
+fn normalize_block(v: &mut [f64], norm: BlockNorm) {
+    let l1 = || v.iter().map(|x| x.abs()).sum::<f64>();
+    match norm {
+        BlockNorm::None => {}
+        BlockNorm::L1 => {
+            let d = l1() + EPS;
+            v.iter_mut().for_each(|x| *x /= d);
+        }
+        BlockNorm::L1Sqrt => {
+            let d = l1() + EPS;
+            v.iter_mut().for_each(|x| *x = (*x / d).sqrt());
+        }
+        BlockNorm::L2 | BlockNorm::L2Hys => {
+            let d = (v.iter().map(|x| x * x).sum::<f64>() + EPS * EPS).sqrt();
+            v.iter_mut().for_each(|x| *x /= d);
+            if norm == BlockNorm::L2Hys {
+                v.iter_mut().for_each(|x| *x = x.min(0.2));
+                let d = (v.iter().map(|x| x * x).sum::<f64>() + EPS * EPS).sqrt();
+                v.iter_mut().for_each(|x| *x /= d);
+            }
+        }
+    }
+}
+
+/// `gx`, `gy` of one intensity plane (zero where the mask leaves the image).
+fn gradients_of_plane(
+    p: &[f64],
+    h: usize,
+    w: usize,
+    gradient: Gradient,
+    gx: &mut [f64],
+    gy: &mut [f64],
+) {
+    for y in 0..h {
+        let row = &p[y * w..(y + 1) * w];
+        let gxr = &mut gx[y * w..(y + 1) * w];
+        gxr.fill(0.0);
+        match gradient {
+            Gradient::Central => {
+                if w >= 3 {
+                    for ((g, &a), &b) in gxr[1..w - 1].iter_mut().zip(&row[2..]).zip(&row[..w - 2])
+                    {
+                        *g = a - b;
+                    }
+                }
+            }
+            Gradient::Forward => {
+                for ((g, &a), &b) in gxr[..w - 1].iter_mut().zip(&row[1..]).zip(&row[..w - 1]) {
+                    *g = a - b;
+                }
+            }
+        }
+        let (next, prev) = match gradient {
+            Gradient::Central => (y + 1 < h && y > 0).then(|| (y + 1, y - 1)),
+            Gradient::Forward => (y + 1 < h).then_some((y + 1, y)),
+        }
+        .map_or((None, None), |(a, b)| (Some(a), Some(b)));
+        let gyr = &mut gy[y * w..(y + 1) * w];
+        match (next, prev) {
+            (Some(a), Some(b)) => {
+                for ((g, &va), &vb) in gyr
+                    .iter_mut()
+                    .zip(&p[a * w..(a + 1) * w])
+                    .zip(&p[b * w..(b + 1) * w])
+                {
+                    *g = va - vb;
+                }
+            }
+            _ => gyr.fill(0.0),
+        }
+    }
+}
+
+/// The intensity plane HOG uses for [`ChannelMode::Gray`]: for RGB(A) images
+/// `wR R + wG G + wB B` on `[0, 1]` with the [`Luma`] weights (for [`Luma::Rec709`] exactly
+/// `skimage.color.rgb2gray`), for one-channel images `v / 255`. Row-major `height x width`.
+pub fn grayscale(image: ImageView<'_>, luma: Luma) -> Vec<f64> {
+    let hog = Hog::prepared(Params {
+        luma,
+        ..Params::default()
+    });
+    let mut plane = Vec::with_capacity(image.height() * image.width());
+    hog.gray_plane(image, &mut plane);
+    plane
+}
+
+impl Extractor for Hog {
+    fn name(&self) -> &'static str {
+        "hog"
+    }
+
+    fn dim(&self, shape: ImageShape) -> usize {
+        self.params.dim(shape)
+    }
+
+    fn extract(&self, image: ImageView<'_>, out: &mut [f32]) {
+        debug_assert_eq!(out.len(), self.params.dim(image.shape));
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            let (rows, cols) = self.cells(image, &mut s);
+            self.normalize_blocks(&mut s, rows, cols, out);
+        });
+    }
+}
+
+/// HOG glyphs over the image: the grayscale upscaled `scale` times (dimmed), and in every cell
+/// one line per orientation bin through the cell centre, along the *edge* direction of the bin
+/// centre (perpendicular to the gradient), brightness proportional to the bin's value over the
+/// largest bin of the image. Uses the cell histograms (before block normalisation).
+pub fn render_glyphs(
+    image: ImageView<'_>,
+    params: &Params,
+    scale: usize,
+) -> Result<image::RgbImage, FeatureError> {
+    if scale == 0 || scale > 64 {
+        return Err(FeatureError::invalid(
+            "scale",
+            format!("{scale} is outside 1..=64"),
+        ));
+    }
+    let hog = Hog::new(params.clone(), image.shape)?;
+    let grid = hog.cell_histograms(image)?;
+    let (h, w) = (image.height(), image.width());
+    let mut plane = Vec::new();
+    hog.gray_plane(image, &mut plane);
+    let (ow, oh) = ((w * scale) as u32, (h * scale) as u32);
+    let mut canvas = vec![[0f32; 3]; (ow * oh) as usize];
+    for y in 0..h * scale {
+        for x in 0..w * scale {
+            let g = (plane[(y / scale) * w + x / scale] * 0.45).clamp(0.0, 1.0) as f32;
+            canvas[y * w * scale + x] = [g, g, g];
+        }
+    }
+    let max = grid.values.iter().copied().fold(0.0f32, f32::max);
+    let n = grid.orientations;
+    let cell_px = (params.cell_size * scale) as f64;
+    let radius = 0.45 * cell_px;
+    for cy in 0..grid.rows {
+        for cx in 0..grid.cols {
+            let centre = ((cx as f64 + 0.5) * cell_px, (cy as f64 + 0.5) * cell_px);
+            for (bin, &v) in grid.cell(cy, cx).iter().enumerate() {
+                if max <= 0.0 || v <= 0.0 {
+                    continue;
+                }
+                let strength = v / max;
+                // Gradient angle of the bin centre (image y points down); the edge runs across it.
+                let theta = (bin as f64 + 0.5) * PI / n as f64;
+                let (dx, dy) = (-theta.sin() * radius, theta.cos() * radius);
+                draw_line(
+                    &mut canvas,
+                    (ow as usize, oh as usize),
+                    (centre.0 - dx, centre.1 - dy),
+                    (centre.0 + dx, centre.1 + dy),
+                    [strength, strength * 0.95, strength * 0.55],
+                );
+            }
+        }
+    }
+    let mut img = image::RgbImage::new(ow, oh);
+    for (p, c) in img.pixels_mut().zip(&canvas) {
+        *p = image::Rgb(c.map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8));
+    }
+    Ok(img)
+}
+
+/// Additive anti-aliasing-free line (DDA), clipped to the canvas.
+fn draw_line(
+    canvas: &mut [[f32; 3]],
+    (w, h): (usize, usize),
+    from: (f64, f64),
+    to: (f64, f64),
+    colour: [f32; 3],
+) {
+    let steps = ((to.0 - from.0).abs().max((to.1 - from.1).abs()).ceil() as usize).max(1);
+    for i in 0..=steps {
+        let t = i as f64 / steps as f64;
+        let x = from.0 + (to.0 - from.0) * t;
+        let y = from.1 + (to.1 - from.1) * t;
+        if x < 0.0 || y < 0.0 {
+            continue;
+        }
+        let (xi, yi) = (x as usize, y as usize);
+        if xi < w && yi < h {
+            let p = &mut canvas[yi * w + xi];
+            for c in 0..3 {
+                p[c] += colour[c];
+            }
+        }
+    }
+}
