@@ -243,6 +243,10 @@ pub struct MlpParams {
 }
 
 impl Default for MlpParams {
+    /// One hidden layer of 1000 ReLU units (He init), inverted dropout 0.2, softmax loss,
+    /// SGD with momentum 0.9 at η₀ = 0.01 annealed by a cosine over 30 epochs, batch 200,
+    /// λ = 2.5e-4 (PyTorch weight decay 5e-4), early stopping after 10 epochs without a better
+    /// validation accuracy. Tuned on CIFAR-10 raw pixels, standardised per feature (see BENCH.md).
     fn default() -> Self {
         MlpParams {
             hidden: vec![1000],
@@ -251,7 +255,7 @@ impl Default for MlpParams {
             elu_alpha: 1.0,
             maxout_pieces: 2,
             init: Init::Auto,
-            dropout: 0.0,
+            dropout: 0.2,
             loss: LossKind::Softmax,
             optimizer: OptimizerKind::Momentum,
             learning_rate: 0.01,
@@ -260,7 +264,7 @@ impl Default for MlpParams {
             adam_beta1: 0.9,
             adam_beta2: 0.999,
             adam_epsilon: 1e-8,
-            reg: 1e-4,
+            reg: 2.5e-4,
             batch_size: 200,
             epochs: 30,
             patience: Some(10),

@@ -46,6 +46,7 @@ fn memorises_a_tiny_random_dataset_with_every_optimizer() {
             .with_optimizer(opt)
             .with_learning_rate(lr)
             .with_reg(0.0)
+            .with_dropout(0.0)
             .with_batch_size(16)
             .with_epochs(300)
             .with_schedule(Schedule::Constant);
