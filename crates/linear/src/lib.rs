@@ -13,7 +13,7 @@ mod real;
 pub use error::LinearError;
 pub use loss::LossKind;
 pub use model::{
-    accuracy, argmax_rows, gather_rows, loss_and_gradients, EpochStats, Labeled, LinearModel,
+    accuracy, argmax_rows, gather_rows, loss_and_gradients, EpochStats, Fit, Labeled, LinearModel,
     LinearParams,
 };
 pub use real::Real;

@@ -89,6 +89,9 @@ pub struct EpochStats {
     pub seconds: f64,
 }
 
+/// A trained model with its per-epoch history.
+pub type Fit = (LinearModel, Vec<EpochStats>);
+
 /// A trained linear classifier: scores `x·W + b`.
 #[derive(Debug, Clone)]
 pub struct LinearModel {
@@ -130,8 +133,47 @@ impl LinearModel {
         val: Option<Labeled<'_>>,
         n_classes: usize,
         on_epoch: &mut dyn FnMut(&EpochStats),
-    ) -> Result<(LinearModel, Vec<EpochStats>), LinearError> {
-        params.check()?;
+    ) -> Result<Fit, LinearError> {
+        let mut fits = Self::fit_grid(
+            std::slice::from_ref(params),
+            train,
+            val,
+            n_classes,
+            &mut |_, s| on_epoch(s),
+        )?;
+        fits.pop().expect("one fit per parameter set")
+    }
+
+    /// Trains one model per entry of `grid` in a single pass over the data.
+    ///
+    /// The entries may differ in learning rate, L2 strength, momentum and decay, and must share
+    /// the loss, epochs, batch size and seed. Every model then sees the same initial weights and
+    /// the same mini-batches, exactly as separate runs with that seed would, so the results equal
+    /// separate [`LinearModel::fit`] calls; but the models' weights sit side by side in one
+    /// D x (G·C) matrix, so each mini-batch costs two wide matrix products instead of 2G thin
+    /// ones. An entry whose loss becomes NaN/inf is reported as [`LinearError::Diverged`] in its
+    /// slot while the others go on.
+    pub fn fit_grid(
+        grid: &[LinearParams],
+        train: Labeled<'_>,
+        val: Option<Labeled<'_>>,
+        n_classes: usize,
+        on_epoch: &mut dyn FnMut(usize, &EpochStats),
+    ) -> Result<Vec<Result<Fit, LinearError>>, LinearError> {
+        let Some(first) = grid.first() else {
+            return Ok(Vec::new());
+        };
+        for p in grid {
+            p.check()?;
+            if (p.loss, p.epochs, p.batch_size, p.seed)
+                != (first.loss, first.epochs, first.batch_size, first.seed)
+            {
+                return Err(LinearError::InvalidParam {
+                    param: "grid",
+                    reason: "a search grid shares loss, epochs, batch size and seed".into(),
+                });
+            }
+        }
         let (n, d) = train.x.dim();
         if n == 0 || n != train.y.len() {
             return Err(LinearError::InvalidData(format!(
@@ -144,31 +186,39 @@ impl LinearModel {
                 "label {bad} out of range for {n_classes} classes"
             )));
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-        // Small random weights break the hinge loss's symmetry (CS231n: 0.001 · randn).
-        let mut model = LinearModel {
-            loss: params.loss,
-            weights: Array2::from_shape_fn((d, n_classes), |_| 1e-3 * normal(&mut rng)),
-            bias: Array1::zeros(n_classes),
-        };
-        let mut velocity_w = Array2::<f32>::zeros((d, n_classes));
-        let mut velocity_b = Array1::<f32>::zeros(n_classes);
-        let mut grads = Grads::new(d, n_classes);
-        let batch = params.batch_size.min(n);
+        let g = grid.len();
+        let c = n_classes;
+        let mut rng = ChaCha8Rng::seed_from_u64(first.seed);
+        // Small random weights break the hinge loss's symmetry (CS231n: 0.001 · randn); every
+        // model starts from the same draw, as a separate run with this seed would.
+        let init = Array2::from_shape_fn((d, c), |_| 1e-3 * normal(&mut rng));
+        let mut weights = Array2::<f32>::zeros((d, g * c));
+        for k in 0..g {
+            weights.slice_mut(s![.., k * c..(k + 1) * c]).assign(&init);
+        }
+        let mut bias = Array1::<f32>::zeros(g * c);
+        let mut velocity_w = Array2::<f32>::zeros((d, g * c));
+        let mut velocity_b = Array1::<f32>::zeros(g * c);
+        let mut dw = Array2::<f32>::zeros((d, g * c));
+        let batch = first.batch_size.min(n);
         let mut xb = Array2::<f32>::zeros((batch, d));
         let mut yb = vec![0usize; batch];
+        let mut scores = Array2::<f32>::zeros((batch, g * c));
+        let mut dscores = Array2::<f32>::zeros((batch, g * c));
+        let mut block_grad = Array2::<f32>::zeros((batch, c));
         let mut order: Vec<usize> = (0..n).collect();
         let monitor: Vec<usize> = (0..n).step_by(n.div_ceil(5000).max(1)).collect();
         let x_monitor = train.x.select(Axis(0), &monitor);
         let y_monitor: Vec<usize> = monitor.iter().map(|&i| train.y[i]).collect();
 
-        let mut lr = params.learning_rate;
-        let mut history = Vec::with_capacity(params.epochs);
-        let mut best: Option<(f64, LinearModel)> = None;
-        for epoch in 1..=params.epochs {
+        let mut lr: Vec<f64> = grid.iter().map(|p| p.learning_rate).collect();
+        let mut histories: Vec<Vec<EpochStats>> = vec![Vec::with_capacity(first.epochs); g];
+        let mut best: Vec<Option<(f64, LinearModel)>> = vec![None; g];
+        let mut diverged: Vec<Option<LinearError>> = (0..g).map(|_| None).collect();
+        for epoch in 1..=first.epochs {
             let start = std::time::Instant::now();
             order.shuffle(&mut rng);
-            let mut loss_sum = 0.0;
+            let mut loss_sum = vec![0.0f64; g];
             let mut batches = 0usize;
             for chunk in order.chunks(batch) {
                 let m = chunk.len();
@@ -176,105 +226,133 @@ impl LinearModel {
                 for (dst, &i) in yb.iter_mut().zip(chunk) {
                     *dst = train.y[i];
                 }
-                let loss = objective(
-                    &model,
-                    xb.slice(s![..m, ..]),
-                    &yb[..m],
-                    params.reg as f32,
-                    &mut grads,
-                );
-                if !loss.is_finite() {
-                    return Err(LinearError::Diverged {
-                        epoch,
-                        loss: loss as f64,
-                        lr,
-                    });
+                let xm = xb.slice(s![..m, ..]);
+                let mut sm = scores.slice_mut(s![..m, ..]);
+                general_mat_mul(1.0, &xm, &weights, 0.0, &mut sm);
+                sm += &bias;
+                if block_grad.nrows() != m {
+                    block_grad = Array2::zeros((m, c));
                 }
-                loss_sum += loss as f64;
+                for k in 0..g {
+                    let cols = s![..m, k * c..(k + 1) * c];
+                    let data =
+                        first
+                            .loss
+                            .loss_and_grad(scores.slice(cols), &yb[..m], &mut block_grad);
+                    dscores.slice_mut(cols).assign(&block_grad);
+                    let w_k = weights.slice(s![.., k * c..(k + 1) * c]);
+                    let reg = grid[k].reg as f32;
+                    let l2 = if reg > 0.0 {
+                        reg * w_k.iter().map(|w| w * w).sum::<f32>()
+                    } else {
+                        0.0
+                    };
+                    let loss = data + l2;
+                    if !loss.is_finite() && diverged[k].is_none() {
+                        diverged[k] = Some(LinearError::Diverged {
+                            epoch,
+                            loss: loss as f64,
+                            lr: lr[k],
+                        });
+                    }
+                    loss_sum[k] += loss as f64;
+                }
                 batches += 1;
-                let (mu, step) = (params.momentum as f32, lr as f32);
-                Zip::from(&mut velocity_w)
-                    .and(&grads.dw)
-                    .and(&mut model.weights)
-                    .for_each(|v, &g, w| {
-                        *v = mu * *v - step * g;
-                        *w += *v;
-                    });
-                Zip::from(&mut velocity_b)
-                    .and(&grads.db)
-                    .and(&mut model.bias)
-                    .for_each(|v, &g, b| {
-                        *v = mu * *v - step * g;
-                        *b += *v;
-                    });
-            }
-            let train_accuracy = accuracy(&model.predict(x_monitor.view()), &y_monitor);
-            let val_accuracy = val.as_ref().map(|v| accuracy(&model.predict(v.x), v.y));
-            let stats = EpochStats {
-                epoch,
-                loss: loss_sum / batches.max(1) as f64,
-                learning_rate: lr,
-                train_accuracy,
-                val_accuracy,
-                seconds: start.elapsed().as_secs_f64(),
-            };
-            on_epoch(&stats);
-            history.push(stats);
-            if let Some(acc) = val_accuracy {
-                if best.as_ref().is_none_or(|(b, _)| acc > *b) {
-                    best = Some((acc, model.clone()));
+                // dW = Xᵀ·dS (+ 2λW, added per model in the update below)
+                general_mat_mul(1.0, &xm.t(), &dscores.slice(s![..m, ..]), 0.0, &mut dw);
+                let db = dscores.slice(s![..m, ..]).sum_axis(Axis(0));
+                for k in 0..g {
+                    let cols = s![.., k * c..(k + 1) * c];
+                    if diverged[k].is_some() {
+                        // Keep a diverged model's NaNs out of the shared buffers.
+                        weights.slice_mut(cols).fill(0.0);
+                        bias.slice_mut(s![k * c..(k + 1) * c]).fill(0.0);
+                        continue;
+                    }
+                    let (mu, step) = (grid[k].momentum as f32, lr[k] as f32);
+                    let two_reg = 2.0 * grid[k].reg as f32;
+                    Zip::from(velocity_w.slice_mut(cols))
+                        .and(dw.slice(cols))
+                        .and(weights.slice_mut(cols))
+                        .for_each(|v, &gw, w| {
+                            *v = mu * *v - step * (gw + two_reg * *w);
+                            *w += *v;
+                        });
+                    let bcols = s![k * c..(k + 1) * c];
+                    Zip::from(velocity_b.slice_mut(bcols))
+                        .and(db.slice(bcols))
+                        .and(bias.slice_mut(bcols))
+                        .for_each(|v, &gb, b| {
+                            *v = mu * *v - step * gb;
+                            *b += *v;
+                        });
                 }
             }
-            lr *= params.lr_decay;
+            let seconds = start.elapsed().as_secs_f64();
+            let train_pred = predict_blocks(x_monitor.view(), &weights, &bias, g, c);
+            let val_pred = val
+                .as_ref()
+                .map(|v| predict_blocks(v.x, &weights, &bias, g, c));
+            for k in 0..g {
+                if diverged[k].is_some() {
+                    continue;
+                }
+                let val_accuracy = val
+                    .as_ref()
+                    .zip(val_pred.as_ref())
+                    .map(|(v, p)| accuracy(&p[k], v.y));
+                let stats = EpochStats {
+                    epoch,
+                    loss: loss_sum[k] / batches.max(1) as f64,
+                    learning_rate: lr[k],
+                    train_accuracy: accuracy(&train_pred[k], &y_monitor),
+                    val_accuracy,
+                    seconds: seconds / g as f64,
+                };
+                on_epoch(k, &stats);
+                histories[k].push(stats);
+                let is_best = match (val_accuracy, &best[k]) {
+                    (None, _) => true,
+                    (Some(_), None) => true,
+                    (Some(acc), Some((b, _))) => acc > *b,
+                };
+                if is_best {
+                    let model = LinearModel {
+                        loss: first.loss,
+                        weights: weights.slice(s![.., k * c..(k + 1) * c]).to_owned(),
+                        bias: bias.slice(s![k * c..(k + 1) * c]).to_owned(),
+                    };
+                    best[k] = Some((val_accuracy.unwrap_or(0.0), model));
+                }
+                lr[k] *= grid[k].lr_decay;
+            }
         }
-        let model = best.map(|(_, m)| m).unwrap_or(model);
-        Ok((model, history))
+        Ok(best
+            .into_iter()
+            .zip(histories)
+            .zip(diverged)
+            .map(|((best, history), diverged)| match (diverged, best) {
+                (Some(e), _) => Err(e),
+                (None, Some((_, model))) => Ok((model, history)),
+                (None, None) => Err(LinearError::InvalidData("no epoch was trained".into())),
+            })
+            .collect())
     }
 }
 
-/// Reused gradient buffers.
-struct Grads {
-    scores: Array2<f32>,
-    dscores: Array2<f32>,
-    dw: Array2<f32>,
-    db: Array1<f32>,
-}
-
-impl Grads {
-    fn new(d: usize, c: usize) -> Self {
-        Grads {
-            scores: Array2::zeros((0, c)),
-            dscores: Array2::zeros((0, c)),
-            dw: Array2::zeros((d, c)),
-            db: Array1::zeros(c),
-        }
-    }
-}
-
-/// Objective on one mini-batch; fills `grads.dw`, `grads.db`.
-fn objective(
-    model: &LinearModel,
+/// Predictions of each of the `g` models whose weights sit side by side in `weights`.
+fn predict_blocks(
     x: ArrayView2<'_, f32>,
-    y: &[usize],
-    reg: f32,
-    grads: &mut Grads,
-) -> f32 {
-    let m = x.nrows();
-    let c = model.n_classes();
-    if grads.scores.nrows() != m {
-        grads.scores = Array2::zeros((m, c));
-        grads.dscores = Array2::zeros((m, c));
-    }
-    general_mat_mul(1.0, &x, &model.weights, 0.0, &mut grads.scores);
-    grads.scores += &model.bias;
-    let data_loss = model
-        .loss
-        .loss_and_grad(grads.scores.view(), y, &mut grads.dscores);
-    // dW = Xᵀ·dS + 2λW
-    grads.dw.assign(&model.weights);
-    general_mat_mul(1.0, &x.t(), &grads.dscores, 2.0 * reg, &mut grads.dw);
-    grads.db = grads.dscores.sum_axis(Axis(0));
-    data_loss + reg * model.weights.iter().map(|w| w * w).sum::<f32>()
+    weights: &Array2<f32>,
+    bias: &Array1<f32>,
+    g: usize,
+    c: usize,
+) -> Vec<Vec<usize>> {
+    let mut scores = x.dot(weights);
+    scores += bias;
+    (0..g)
+        .map(|k| argmax_rows(scores.slice(s![.., k * c..(k + 1) * c])))
+        .collect()
 }
 
 /// Full objective and gradients in any precision, for gradient checks:

@@ -92,3 +92,159 @@ fn softmax_loss_of_uniform_scores_is_log_c() {
     let loss = LossKind::Softmax.loss_and_grad(scores.view(), &[0, 1, 2, 3], &mut d);
     assert!((loss - 10f64.ln()).abs() < 1e-12);
 }
+
+mod training {
+    use ndarray::Array2;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use wb_linear::{accuracy, Labeled, LinearError, LinearModel, LinearParams, LossKind};
+
+    /// Three Gaussian blobs in 5-D: linearly separable up to a little overlap.
+    fn blobs(n: usize, seed: u64) -> (Array2<f32>, Vec<usize>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let y: Vec<usize> = (0..n).map(|i| i % 3).collect();
+        let x = Array2::from_shape_fn((n, 5), |(i, j)| {
+            let centre = if j == y[i] { 2.0 } else { 0.0 };
+            centre + rng.gen_range(-1.0f32..1.0)
+        });
+        (x, y)
+    }
+
+    #[test]
+    fn grid_training_equals_separate_runs() {
+        let (x, y) = blobs(300, 1);
+        let (xv, yv) = blobs(90, 2);
+        let base = LinearParams {
+            epochs: 4,
+            batch_size: 32,
+            ..LinearParams::new(LossKind::Softmax)
+        };
+        let grid = [
+            LinearParams {
+                learning_rate: 0.01,
+                reg: 0.0,
+                ..base
+            },
+            LinearParams {
+                learning_rate: 0.1,
+                reg: 0.01,
+                ..base
+            },
+            LinearParams {
+                learning_rate: 0.05,
+                reg: 0.1,
+                momentum: 0.5,
+                ..base
+            },
+        ];
+        let together = LinearModel::fit_grid(
+            &grid,
+            Labeled { x: x.view(), y: &y },
+            Some(Labeled {
+                x: xv.view(),
+                y: &yv,
+            }),
+            3,
+            &mut |_, _| {},
+        )
+        .unwrap();
+        for (params, joint) in grid.iter().zip(together) {
+            let (joint_model, joint_hist) = joint.unwrap();
+            let (alone, alone_hist) = LinearModel::fit(
+                params,
+                Labeled { x: x.view(), y: &y },
+                Some(Labeled {
+                    x: xv.view(),
+                    y: &yv,
+                }),
+                3,
+                &mut |_| {},
+            )
+            .unwrap();
+            let diff = (&joint_model.weights - &alone.weights)
+                .iter()
+                .fold(0f32, |m, v| m.max(v.abs()));
+            assert!(diff < 1e-5, "weights differ by {diff}");
+            for (a, b) in joint_hist.iter().zip(&alone_hist) {
+                assert!((a.loss - b.loss).abs() < 1e-5);
+                assert_eq!(a.val_accuracy, b.val_accuracy);
+            }
+        }
+    }
+
+    #[test]
+    fn both_losses_learn_separable_blobs() {
+        let (x, y) = blobs(600, 3);
+        let (xt, yt) = blobs(300, 4);
+        for loss in [LossKind::Hinge, LossKind::Softmax] {
+            let params = LinearParams {
+                learning_rate: 0.01,
+                epochs: 10,
+                batch_size: 50,
+                ..LinearParams::new(loss)
+            };
+            let (model, history) = LinearModel::fit(
+                &params,
+                Labeled { x: x.view(), y: &y },
+                None,
+                3,
+                &mut |_| {},
+            )
+            .unwrap();
+            let acc = accuracy(&model.predict(xt.view()), &yt);
+            assert!(acc > 0.9, "{loss:?} test accuracy {acc}");
+            assert!(
+                history.last().unwrap().loss < history[0].loss,
+                "{loss:?} loss did not fall"
+            );
+        }
+    }
+
+    #[test]
+    fn divergence_is_reported_with_the_epoch() {
+        let (x, y) = blobs(100, 5);
+        let params = LinearParams {
+            learning_rate: 1e38,
+            ..LinearParams::new(LossKind::Softmax)
+        };
+        let err = LinearModel::fit(
+            &params,
+            Labeled { x: x.view(), y: &y },
+            None,
+            3,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, LinearError::Diverged { epoch: 1..=2, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("smaller learning rate"));
+    }
+
+    #[test]
+    fn bad_parameters_are_rejected_by_name() {
+        let bad = [
+            LinearParams {
+                learning_rate: 0.0,
+                ..LinearParams::new(LossKind::Hinge)
+            },
+            LinearParams {
+                reg: -1.0,
+                ..LinearParams::new(LossKind::Hinge)
+            },
+            LinearParams {
+                batch_size: 0,
+                ..LinearParams::new(LossKind::Hinge)
+            },
+            LinearParams {
+                momentum: 1.0,
+                ..LinearParams::new(LossKind::Hinge)
+            },
+        ];
+        for (p, name) in bad.iter().zip(["lr", "reg", "batch-size", "momentum"]) {
+            let err = p.check().unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
+    }
+}

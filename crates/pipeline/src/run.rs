@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ndarray::Array2;
 use serde::Serialize;
 use wb_features::{FeatureSpec, FittedFeatures, Scaler};
@@ -28,7 +28,11 @@ pub struct GridPoint {
     pub reg: f64,
     pub train_accuracy: f64,
     pub val_accuracy: f64,
+    /// Training time of this point (the grid trains together; its time is split evenly).
     pub seconds: f64,
+    /// Why this point has no model (its training diverged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diverged: Option<String>,
 }
 
 /// Runs the whole pipeline and returns the report.
@@ -172,6 +176,8 @@ fn linear_params(args: &RunArgs, lr: f64, reg: f64, epochs: usize) -> LinearPara
 
 type Trained = (LinearModel, Vec<GridPoint>, Vec<EpochStats>, GridPoint);
 
+/// Trains the whole lr x reg grid in one pass over the data (see `LinearModel::fit_grid`) and
+/// keeps the model with the best validation accuracy.
 #[allow(clippy::too_many_arguments)]
 fn train(
     args: &RunArgs,
@@ -183,41 +189,73 @@ fn train(
     regs: &[f64],
     epochs: usize,
 ) -> Result<Trained> {
-    let combos: Vec<(f64, f64)> = lrs
+    let grid: Vec<LinearParams> = lrs
         .iter()
         .flat_map(|&lr| regs.iter().map(move |&reg| (lr, reg)))
+        .map(|(lr, reg)| linear_params(args, lr, reg, epochs))
         .collect();
-    let progress = Progress::new("train", (combos.len() * epochs) as u64);
+    let progress = Progress::new("train", epochs as u64);
+    let t = Instant::now();
+    let fits = LinearModel::fit_grid(
+        &grid,
+        Labeled {
+            x: feats.train.view(),
+            y: y_train,
+        },
+        Some(Labeled {
+            x: feats.val.view(),
+            y: y_val,
+        }),
+        n_classes,
+        &mut |k, stats| {
+            if k == 0 {
+                progress.inc(1);
+            }
+            if grid.len() == 1 {
+                progress.line(&format!(
+                    "  epoch {:>3}  loss {:.4}  train {:.4}  val {:.4}",
+                    stats.epoch,
+                    stats.loss,
+                    stats.train_accuracy,
+                    stats.val_accuracy.unwrap_or(f64::NAN)
+                ));
+            }
+        },
+    )?;
+    progress.finish();
+    let seconds = t.elapsed().as_secs_f64() / grid.len() as f64;
     let mut points = Vec::new();
     let mut best: Option<(LinearModel, Vec<EpochStats>, GridPoint)> = None;
-    for &(lr, reg) in &combos {
-        let t = Instant::now();
-        let params = linear_params(args, lr, reg, epochs);
-        let (model, history) = LinearModel::fit(
-            &params,
-            Labeled {
-                x: feats.train.view(),
-                y: y_train,
-            },
-            Some(Labeled {
-                x: feats.val.view(),
-                y: y_val,
-            }),
-            n_classes,
-            &mut |_| progress.inc(1),
-        )
-        .with_context(|| format!("training {} with lr {lr}, reg {reg}", args.model.name()))?;
+    let mut last_error = None;
+    for (params, fit) in grid.iter().zip(fits) {
+        let (model, history) = match fit {
+            Ok(fit) => fit,
+            Err(e) => {
+                eprintln!("  lr {:<8} reg {:<8} {e}", params.learning_rate, params.reg);
+                points.push(GridPoint {
+                    lr: params.learning_rate,
+                    reg: params.reg,
+                    train_accuracy: f64::NAN,
+                    val_accuracy: f64::NAN,
+                    seconds,
+                    diverged: Some(e.to_string()),
+                });
+                last_error = Some(e);
+                continue;
+            }
+        };
         let point = GridPoint {
-            lr,
-            reg,
+            lr: params.learning_rate,
+            reg: params.reg,
             train_accuracy: wb_linear::accuracy(&model.predict(feats.train.view()), y_train),
             val_accuracy: wb_linear::accuracy(&model.predict(feats.val.view()), y_val),
-            seconds: t.elapsed().as_secs_f64(),
+            seconds,
+            diverged: None,
         };
-        progress.line(&format!(
-            "  lr {:<8} reg {:<8} train {:.4} val {:.4} ({:.1}s)",
-            lr, reg, point.train_accuracy, point.val_accuracy, point.seconds
-        ));
+        eprintln!(
+            "  lr {:<8} reg {:<8} train {:.4} val {:.4}",
+            point.lr, point.reg, point.train_accuracy, point.val_accuracy
+        );
         points.push(point.clone());
         if best
             .as_ref()
@@ -226,9 +264,16 @@ fn train(
             best = Some((model, history, point));
         }
     }
-    progress.finish();
-    let (model, history, point) = best.context("the search grid is empty")?;
-    Ok((model, points, history, point))
+    match best {
+        Some((model, history, point)) => Ok((model, points, history, point)),
+        None => Err(match last_error {
+            Some(e) => anyhow::Error::new(e).context(format!(
+                "every point of the search diverged while training {}",
+                args.model.name()
+            )),
+            None => anyhow::anyhow!("the search grid is empty"),
+        }),
+    }
 }
 
 fn feature_parts(fitted: &FittedFeatures) -> Vec<report::FeaturePart> {

@@ -1,0 +1,257 @@
+//! End-to-end tests of the `pipeline` binary on the built-in synthetic dataset and tiny files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pipeline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(args)
+        .env_remove("PIPELINE_DATA")
+        .output()
+        .expect("run pipeline")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("results.json")).expect("json")
+}
+
+const QUICK: &[&str] = &[
+    "run",
+    "--train-limit",
+    "1500",
+    "--val-size",
+    "500",
+    "--test-limit",
+    "1000",
+    "--epochs",
+    "5",
+    "--lr",
+    "0.01",
+    "--reg",
+    "0.001",
+    "--threads",
+    "2",
+];
+
+#[test]
+fn run_on_synthetic_writes_results_with_the_stable_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let mut args = QUICK.to_vec();
+    args.extend(["--model", "svm", "--out", out_dir.to_str().unwrap()]);
+    let out = pipeline(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    for row in [
+        "dataset", "splits", "features", "model", "accuracy", "time (s)",
+    ] {
+        assert!(table.contains(row), "table lacks {row}: {table}");
+    }
+    let json = read_json(&out_dir.join("results.json"));
+    for split in ["train", "val", "test"] {
+        let acc = json["accuracy"][split].as_f64().unwrap();
+        assert!(
+            acc > 0.25 && acc <= 1.0,
+            "{split} accuracy {acc} is near chance (0.1)"
+        );
+    }
+    for stage in ["load", "features", "train", "evaluate"] {
+        assert!(json["timings_s"][stage].as_f64().unwrap() >= 0.0);
+    }
+    assert_eq!(json["data"]["train"], 1500);
+    assert_eq!(json["settings"]["model"], "svm");
+    assert_eq!(json["history"].as_array().unwrap().len(), 5);
+    let confusion = json["per_class"]["confusion"].as_array().unwrap();
+    let total: u64 = confusion
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()))
+        .sum();
+    assert_eq!(total, 1000);
+}
+
+#[test]
+fn same_seed_and_threads_give_identical_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str| {
+        let out_dir = dir.path().join(name);
+        let mut args = QUICK.to_vec();
+        args.extend(["--seed", "5", "--out", out_dir.to_str().unwrap()]);
+        let out = pipeline(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let json = read_json(&out_dir.join("results.json"));
+        (
+            json["accuracy"].clone(),
+            json["history"].clone(),
+            json["per_class"].clone(),
+        )
+    };
+    let (acc_a, hist_a, cls_a) = run("a");
+    let (acc_b, hist_b, cls_b) = run("b");
+    assert_eq!(acc_a, acc_b);
+    assert_eq!(cls_a, cls_b);
+    let losses = |h: &serde_json::Value| -> Vec<f64> {
+        h.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["loss"].as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(losses(&hist_a), losses(&hist_b));
+}
+
+#[test]
+fn validation_search_reports_the_whole_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "run",
+        "--train-limit",
+        "800",
+        "--val-size",
+        "300",
+        "--test-limit",
+        "300",
+        "--epochs",
+        "2",
+        "--lr",
+        "0.001,0.01",
+        "--reg",
+        "0.0001,0.01",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ];
+    let out = pipeline(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json = read_json(&dir.path().join("results.json"));
+    let grid = json["search"].as_array().unwrap();
+    assert_eq!(grid.len(), 4);
+    let best = grid
+        .iter()
+        .map(|p| p["val_accuracy"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert_eq!(json["chosen"]["val_accuracy"].as_f64().unwrap(), best);
+}
+
+#[test]
+fn divergence_stops_with_advice_and_keeps_earlier_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results.json");
+    std::fs::write(&results, "{\"earlier\": true}").unwrap();
+    let args = [
+        "run",
+        "--train-limit",
+        "500",
+        "--val-size",
+        "100",
+        "--epochs",
+        "3",
+        "--lr",
+        "1e38",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ];
+    let out = pipeline(&args);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("diverged") && err.contains("smaller learning rate"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&results).unwrap(),
+        "{\"earlier\": true}"
+    );
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let out = pipeline(&[
+        "run",
+        "--dataset",
+        "cifar10",
+        "--data-dir",
+        missing.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("missing") && stderr(&out).contains("not found"));
+
+    let out = pipeline(&["run", "--dataset", "mnist"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--data-dir"), "{}", stderr(&out));
+
+    let cifar = dir.path().join("cifar-10-batches-bin");
+    std::fs::create_dir(&cifar).unwrap();
+    for name in [
+        "data_batch_1.bin",
+        "data_batch_2.bin",
+        "data_batch_3.bin",
+        "data_batch_4.bin",
+        "data_batch_5.bin",
+        "test_batch.bin",
+    ] {
+        std::fs::write(cifar.join(name), vec![0u8; 3073 * 2 + 5]).unwrap();
+    }
+    let out = pipeline(&[
+        "run",
+        "--dataset",
+        "cifar10",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("data_batch_1.bin") && err.contains("3073"),
+        "{err}"
+    );
+
+    let out = pipeline(&["run", "--model", "tree"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("softmax"), "{}", stderr(&out));
+
+    let out = pipeline(&["run", "--features", "sift"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("sift") && err.contains("raw"), "{err}");
+
+    let out = pipeline(&["run", "--lr=-1"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("lr"), "{}", stderr(&out));
+}
+
+#[test]
+#[ignore = "needs WB_DATA_DIR"]
+fn mnist_softmax_reaches_ninety_percent() {
+    let data = std::env::var("WB_DATA_DIR").expect("set WB_DATA_DIR to run real-data tests");
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "run",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        &data,
+        "--model",
+        "softmax",
+        "--train-limit",
+        "10000",
+        "--epochs",
+        "5",
+        "--lr",
+        "0.01",
+        "--reg",
+        "0.0001",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ];
+    let out = pipeline(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json = read_json(&dir.path().join("results.json"));
+    assert_eq!(json["data"]["test"], 10_000, "the full test set");
+    let test_acc = json["accuracy"]["test"].as_f64().unwrap();
+    assert!(test_acc >= 0.90, "MNIST softmax test accuracy {test_acc}");
+}
