@@ -605,7 +605,7 @@ impl Dictionary {
             let row0 = first * MR;
             let rows = (block.end * MR).min(n) - row0;
             scratch.row_lanes.fill(0.0);
-            let mut sink = DistanceSink {
+            let mut sink = DistanceSink::<K> {
                 distances: &mut scratch.distances,
                 row_lanes: &mut scratch.row_lanes,
                 sq_norms: &scratch.sq_norms,
@@ -613,6 +613,7 @@ impl Dictionary {
                 k,
                 rows: n,
                 row0,
+                kernel: std::marker::PhantomData,
             };
             gemm::tiles::<K, _>(&scratch.whitened, block, &self.centroid_panels, &mut sink);
             for local in 0..rows {
@@ -653,7 +654,7 @@ impl TileSink for WhitenSink<'_> {
 
 /// Turns dot-product tiles into distances `z = sqrt(‖x‖² + ‖c‖² − 2x·c)` for a block of
 /// patch rows starting at `row0`, with per-row, per-lane running sums for `mean(z)`.
-struct DistanceSink<'a> {
+struct DistanceSink<'a, K> {
     /// `block rows x k`.
     distances: &'a mut [f32],
     /// `block rows x NR`.
@@ -664,9 +665,10 @@ struct DistanceSink<'a> {
     /// Valid patch rows of the image (the last sliver may be padding).
     rows: usize,
     row0: usize,
+    kernel: std::marker::PhantomData<K>,
 }
 
-impl TileSink for DistanceSink<'_> {
+impl<K: Microkernel> TileSink for DistanceSink<'_, K> {
     #[inline(always)]
     fn tile(&mut self, sliver: usize, panel: usize, t: &Tile) {
         let k = self.k;
@@ -680,8 +682,17 @@ impl TileSink for DistanceSink<'_> {
             let dots = &t[r * NR..r * NR + width];
             let z = &mut self.distances[local * k + col0..local * k + col0 + width];
             let lanes = &mut self.row_lanes[local * NR..local * NR + width];
-            // Per-lane sums (no serial float reduction) let this compile to 8-wide vectors,
-            // square roots included.
+            if let (Ok(cc), Ok(dots), Ok(z), Ok(lanes)) = (
+                <&[f32; NR]>::try_from(cc),
+                <&[f32; NR]>::try_from(dots),
+                <&mut [f32; NR]>::try_from(&mut *z),
+                <&mut [f32; NR]>::try_from(&mut *lanes),
+            ) {
+                // SAFETY: `K` was chosen for this CPU by the caller of `encode_with`.
+                unsafe { K::distance_row(xx, cc, dots, z, lanes) };
+                continue;
+            }
+            // The last, partial panel when K is not a multiple of NR.
             for j in 0..width {
                 let sq = xx + cc[j] - 2.0 * dots[j];
                 let v = if sq > 0.0 { sq.sqrt() } else { 0.0 };
