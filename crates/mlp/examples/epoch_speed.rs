@@ -48,6 +48,18 @@ fn read_batches(dir: &Path, names: &[&str]) -> std::io::Result<(Array2<f32>, Vec
     ))
 }
 
+/// Process CPU seconds (user + system, all threads) from /proc/self/stat; `None` off Linux.
+/// Under contention from other processes, wall time overstates the cost; CPU time does not.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 2..)?
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = PathBuf::from(args.first().ok_or("usage: epoch_speed CIFAR_DIR [--epochs N] [--hidden 500] [--lr X] [--defaults] [--test] [--standardize]")?);
@@ -102,6 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with_batch_size(200)
             .with_epochs(3)
             .with_patience(None)
+            .with_dropout(0.0)
     };
     if let Some(e) = value("--epochs") {
         params.epochs = e.parse()?;
@@ -125,6 +138,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let threads = rayon::current_num_threads();
     let mut best = f64::INFINITY;
+    let mut cpu_before = cpu_seconds();
     let (model, history) = fit(
         &params,
         x_train,
@@ -133,8 +147,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some((x_val, y_val)),
         &mut |s| {
             best = best.min(s.train_seconds);
+            let cpu_now = cpu_seconds();
+            let cpu = cpu_now.zip(cpu_before).map_or(f64::NAN, |(a, b)| a - b);
+            cpu_before = cpu_now;
             println!(
-            "epoch {:>3}  loss {:.4}  train acc {:.4}  val acc {:.4}  lr {:.2e}  train {:.2}s  epoch {:.2}s",
+            "epoch {:>3}  loss {:.4}  train acc {:.4}  val acc {:.4}  lr {:.2e}  train {:.2}s  epoch {:.2}s  cpu {cpu:.2}s",
             s.epoch,
             s.loss,
             s.train_accuracy,
