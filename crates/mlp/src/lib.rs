@@ -6,6 +6,11 @@
 //! - [`Network`]: the stack of layers; [`MlpParams`] → [`fit`] → [`Mlp`] (predict / save / load).
 //! - [`gradcheck()`]: centred finite differences in `f64` against backprop for every tensor.
 //!
+//! Saved models are a directory with `mlp.safetensors` (f32 tensors named like a PyTorch
+//! `nn.Sequential` held in `self.layers`: `layers.0.weight` is (out x in), `layers.0.bias`, PReLU
+//! slopes `layers.1.weight`) and `mlp.json` ([`ModelMeta`]: format version, architecture, loss and a
+//! free `extra` JSON value for the caller's preprocessing settings and class names).
+//!
 //! Losses are shared with the linear classifiers ([`wb_linear::LossKind`]); the objective is
 //! `J = (1/N) Σ_i L_i + λ Σ W²` (weights only). Layers are generic over [`wb_linear::Real`]:
 //! `f32` for training, `f64` for gradient checks.
