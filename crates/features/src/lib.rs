@@ -8,6 +8,7 @@
 
 pub mod color;
 mod error;
+pub mod gabor;
 pub mod hog;
 pub mod kmeans;
 mod raw;

@@ -16,6 +16,7 @@ pub enum FeatureKind {
     Color,
     Hog,
     Kmeans,
+    Gabor,
 }
 
 impl FeatureKind {
@@ -24,6 +25,7 @@ impl FeatureKind {
         FeatureKind::Color,
         FeatureKind::Hog,
         FeatureKind::Kmeans,
+        FeatureKind::Gabor,
     ];
 
     pub fn name(self) -> &'static str {
@@ -32,6 +34,7 @@ impl FeatureKind {
             FeatureKind::Color => "color",
             FeatureKind::Hog => "hog",
             FeatureKind::Kmeans => "kmeans",
+            FeatureKind::Gabor => "gabor",
         }
     }
 }
@@ -75,6 +78,9 @@ pub struct FeatureSpec {
     /// k-means patch dictionary parameters (used when `parts` has `kmeans`).
     #[serde(default)]
     pub kmeans: crate::kmeans::Params,
+    /// Gabor bank parameters (used when `parts` has `gabor`).
+    #[serde(default)]
+    pub gabor: crate::gabor::Params,
 }
 
 impl FeatureSpec {
@@ -92,6 +98,7 @@ impl FeatureSpec {
             color: Default::default(),
             hog: Default::default(),
             kmeans: Default::default(),
+            gabor: Default::default(),
             parts,
         })
     }
@@ -122,6 +129,9 @@ impl FeatureSpec {
         if self.parts.contains(&FeatureKind::Kmeans) {
             self.kmeans.check(shape)?;
         }
+        if self.parts.contains(&FeatureKind::Gabor) {
+            self.gabor.check(shape)?;
+        }
         Ok(())
     }
 
@@ -131,6 +141,11 @@ impl FeatureSpec {
         self.check(shape)?;
         let kmeans = if self.parts.contains(&FeatureKind::Kmeans) {
             Some(crate::kmeans::Dictionary::fit(train, &self.kmeans, seed)?)
+        } else {
+            None
+        };
+        let gabor = if self.parts.contains(&FeatureKind::Gabor) {
+            Some(crate::gabor::Gabor::new(&self.gabor, shape)?)
         } else {
             None
         };
@@ -145,6 +160,7 @@ impl FeatureSpec {
                     }
                     FeatureKind::Hog => Box::new(crate::hog::Hog::prepared(self.hog.clone())),
                     FeatureKind::Kmeans => Box::new(kmeans.clone().expect("fitted above")),
+                    FeatureKind::Gabor => Box::new(gabor.clone().expect("built above")),
                 }
             })
             .collect();
