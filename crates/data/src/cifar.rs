@@ -115,7 +115,7 @@ fn read_batches(
     let mut labels = Vec::with_capacity(total);
     let mut offset = 0;
     for (path, bytes) in &raw {
-        if bytes.is_empty() || bytes.len() % record != 0 {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
             return Err(DataError::format(
                 path,
                 format!(

@@ -12,6 +12,9 @@ use rayon::prelude::*;
 
 use crate::{DataError, Dataset, ImageShape, Images, TrainTest};
 
+/// An image file and its class index.
+type LabeledFile = (PathBuf, usize);
+
 const EXTENSIONS: [&str; 9] = [
     "png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp", "ppm",
 ];
@@ -170,8 +173,8 @@ fn seeded_split(
     files: Vec<(PathBuf, usize)>,
     n_classes: usize,
     params: &FolderParams,
-) -> (Vec<(PathBuf, usize)>, Vec<(PathBuf, usize)>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(params.seed ^ 0xf01d_e2);
+) -> (Vec<LabeledFile>, Vec<LabeledFile>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(params.seed ^ 0x00f0_1de2);
     let (mut train, mut test) = (Vec::new(), Vec::new());
     for class in 0..n_classes {
         let mut of_class: Vec<_> = files.iter().filter(|(_, l)| *l == class).cloned().collect();

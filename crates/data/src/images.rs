@@ -72,7 +72,7 @@ pub struct Images {
 impl Images {
     /// Builds a batch; `None` if `pixels.len()` is not a multiple of the image size.
     pub fn new(shape: ImageShape, pixels: Vec<u8>) -> Option<Self> {
-        if shape.is_empty() || pixels.len() % shape.len() != 0 {
+        if shape.is_empty() || !pixels.len().is_multiple_of(shape.len()) {
             return None;
         }
         Some(Self { shape, pixels })

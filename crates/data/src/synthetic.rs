@@ -75,8 +75,8 @@ impl Default for SyntheticParams {
 /// Generates the training and test sets (independent draws; labels cycle through the classes).
 pub fn generate(params: &SyntheticParams) -> TrainTest {
     TrainTest {
-        train: generate_set(params.train_size, params.seed, 0x7a1_4e57),
-        test: generate_set(params.test_size, params.seed, 0x7e57_5e7),
+        train: generate_set(params.train_size, params.seed, 0x07a1_4e57),
+        test: generate_set(params.test_size, params.seed, 0x07e5_75e7),
     }
 }
 

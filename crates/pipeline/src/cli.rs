@@ -82,6 +82,8 @@ pub enum ModelArg {
     Svm,
     /// Softmax (multinomial logistic) regression, L2.
     Softmax,
+    /// Fully connected network trained by backpropagation (see the MLP options).
+    Mlp,
 }
 
 impl ModelArg {
@@ -89,6 +91,7 @@ impl ModelArg {
         match self {
             ModelArg::Svm => "svm",
             ModelArg::Softmax => "softmax",
+            ModelArg::Mlp => "mlp",
         }
     }
 }
@@ -109,16 +112,18 @@ pub struct RunArgs {
     /// Mini-batch size.
     #[arg(long, default_value_t = 200)]
     pub batch_size: usize,
+    #[command(flatten)]
+    pub mlp: MlpArgs,
     /// Learning rates to try, comma separated (default: the model's search grid).
     #[arg(long, value_delimiter = ',')]
     pub lr: Vec<f64>,
     /// L2 strengths λ to try, comma separated (default: the model's search grid).
     #[arg(long, value_delimiter = ',')]
     pub reg: Vec<f64>,
-    /// SGD momentum.
+    /// SGD momentum (linear models and `--optimizer momentum|nesterov`).
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f64,
-    /// Learning-rate multiplier applied after each epoch.
+    /// Linear models: learning-rate multiplier applied after each epoch.
     #[arg(long, default_value_t = 0.9)]
     pub lr_decay: f64,
     /// Write results.json (every setting and figure) into this folder.
@@ -143,4 +148,37 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
         Some((h, w)) => Ok((parse(h)?, parse(w)?)),
         None => parse(s).map(|n| (n, n)),
     }
+}
+
+/// Options of `--model mlp` (defaults: one hidden layer of 1000 ReLU units, dropout 0.2,
+/// softmax loss, SGD with momentum 0.9, cosine schedule, 30 epochs, early stopping).
+#[derive(Debug, Clone, Args)]
+pub struct MlpArgs {
+    /// Hidden layer widths, comma separated (e.g. 500 or 1024,512).
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Vec<usize>,
+    /// Hidden activation: relu, leaky-relu, prelu, elu, sigmoid, tanh or maxout.
+    #[arg(long)]
+    pub activation: Option<String>,
+    /// Slope of leaky ReLU for x < 0 (0.1 gives the lecture's max(0.1x, x)).
+    #[arg(long)]
+    pub leaky_slope: Option<f64>,
+    /// Pieces per maxout unit.
+    #[arg(long)]
+    pub maxout_pieces: Option<usize>,
+    /// Data loss of the MLP: softmax, svm or squared.
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// Optimiser: sgd, momentum, nesterov or adam.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Learning-rate schedule: constant, cosine, step or step:EVERY:GAMMA.
+    #[arg(long)]
+    pub lr_schedule: Option<String>,
+    /// Inverted-dropout probability of dropping a hidden unit (training only).
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Early stopping: epochs without a better validation accuracy before stopping (0 = off).
+    #[arg(long)]
+    pub patience: Option<usize>,
 }

@@ -5,7 +5,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use wb_linear::EpochStats;
 
 use crate::load::DataInfo;
 use crate::run::GridPoint;
@@ -76,7 +75,8 @@ pub struct RunReport {
     pub model: String,
     pub chosen: GridPoint,
     pub search: Vec<GridPoint>,
-    pub history: Vec<EpochStats>,
+    /// The chosen model's per-epoch history.
+    pub history: serde_json::Value,
     pub accuracy: Accuracy,
     pub timings_s: Timings,
     pub per_class: ClassReport,

@@ -21,6 +21,21 @@ pub struct FeatureMatrices {
     pub fitted: FittedFeatures,
 }
 
+/// A trained classifier of any kind.
+pub enum Classifier {
+    Linear(LinearModel),
+    Mlp(wb_mlp::Mlp),
+}
+
+impl Classifier {
+    pub fn predict(&self, x: ndarray::ArrayView2<'_, f32>) -> Vec<usize> {
+        match self {
+            Classifier::Linear(m) => m.predict(x),
+            Classifier::Mlp(m) => m.predict(x),
+        }
+    }
+}
+
 /// One point of the validation search.
 #[derive(Debug, Clone, Serialize)]
 pub struct GridPoint {
@@ -41,9 +56,27 @@ pub fn run(args: &RunArgs) -> Result<report::RunReport> {
     let (lrs, regs) = grid(args);
     let epochs = args.epochs.unwrap_or(default_epochs(args.model));
     // Reject bad hyper-parameters before loading anything.
-    for (&lr, &reg) in lrs.iter().zip(regs.iter().cycle()) {
-        linear_params(args, lr, reg, epochs).check()?;
-    }
+    let mlp_base = if args.model == ModelArg::Mlp {
+        let base = mlp_params(args)?;
+        for &lr in &lrs {
+            for &reg in &regs {
+                wb_mlp::MlpParams {
+                    learning_rate: lr,
+                    reg,
+                    ..base.clone()
+                }
+                .check()?;
+            }
+        }
+        Some(base)
+    } else {
+        for &lr in &lrs {
+            for &reg in &regs {
+                linear_params(args, lr, reg, epochs).check()?;
+            }
+        }
+        None
+    };
 
     let t = Instant::now();
     let (splits, info) = load(&args.data)?;
@@ -68,16 +101,35 @@ pub fn run(args: &RunArgs) -> Result<report::RunReport> {
     let features_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let (model, grid_points, history, best) = train(
-        args,
-        &feats,
-        &splits.train.labels,
-        &splits.val.labels,
-        info.n_classes,
-        &lrs,
-        &regs,
-        epochs,
-    )?;
+    let (model, grid_points, history, best) = match &mlp_base {
+        Some(base) => train_mlp(
+            base,
+            &feats,
+            &splits.train.labels,
+            &splits.val.labels,
+            info.n_classes,
+            &lrs,
+            &regs,
+        )?,
+        None => {
+            let (model, points, history, best) = train(
+                args,
+                &feats,
+                &splits.train.labels,
+                &splits.val.labels,
+                info.n_classes,
+                &lrs,
+                &regs,
+                epochs,
+            )?;
+            (
+                Classifier::Linear(model),
+                points,
+                serde_json::to_value(history)?,
+                best,
+            )
+        }
+    };
     let train_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
@@ -88,7 +140,7 @@ pub fn run(args: &RunArgs) -> Result<report::RunReport> {
     let evaluate_s = t.elapsed().as_secs_f64();
 
     Ok(report::RunReport {
-        settings: settings(args, &spec, epochs),
+        settings: settings(args, &spec, epochs, mlp_base.as_ref()),
         data: info,
         features: feature_parts(&feats.fitted),
         model: args.model.name().to_string(),
@@ -137,19 +189,150 @@ pub fn extract(spec: &FeatureSpec, splits: &wb_data::Splits, seed: u64) -> Resul
 fn loss_of(model: ModelArg) -> LossKind {
     match model {
         ModelArg::Svm => LossKind::Hinge,
-        ModelArg::Softmax => LossKind::Softmax,
+        ModelArg::Softmax | ModelArg::Mlp => LossKind::Softmax,
     }
 }
 
-fn default_epochs(_model: ModelArg) -> usize {
-    10
+fn default_epochs(model: ModelArg) -> usize {
+    match model {
+        ModelArg::Mlp => wb_mlp::MlpParams::default().epochs,
+        ModelArg::Svm | ModelArg::Softmax => 20,
+    }
+}
+
+/// The MLP's parameters: its defaults, overridden by the options given.
+fn mlp_params(args: &RunArgs) -> Result<wb_mlp::MlpParams> {
+    let m = &args.mlp;
+    let mut p = wb_mlp::MlpParams {
+        seed: args.data.seed,
+        batch_size: args.batch_size,
+        momentum: args.momentum,
+        ..wb_mlp::MlpParams::default()
+    };
+    if let Some(e) = args.epochs {
+        p.epochs = e;
+    }
+    if !m.hidden.is_empty() {
+        p.hidden = m.hidden.clone();
+    }
+    if let Some(a) = &m.activation {
+        p.activation = a.parse()?;
+    }
+    if let Some(v) = m.leaky_slope {
+        p.leaky_slope = v;
+    }
+    if let Some(v) = m.maxout_pieces {
+        p.maxout_pieces = v;
+    }
+    if let Some(l) = &m.loss {
+        p.loss = match l.trim().to_ascii_lowercase().as_str() {
+            "softmax" => LossKind::Softmax,
+            "svm" | "hinge" => LossKind::Hinge,
+            "squared" => LossKind::Squared,
+            other => anyhow::bail!("unknown --loss `{other}` (valid: softmax, svm, squared)"),
+        };
+    }
+    if let Some(o) = &m.optimizer {
+        p.optimizer = o.parse()?;
+    }
+    if let Some(s) = &m.lr_schedule {
+        p.schedule = s.parse()?;
+    }
+    if let Some(d) = m.dropout {
+        p.dropout = d;
+    }
+    if let Some(pat) = m.patience {
+        p.patience = (pat > 0).then_some(pat);
+    }
+    p.check()?;
+    Ok(p)
+}
+
+/// Trains one MLP per (lr, reg) point, sequentially, keeping the best on validation.
+fn train_mlp(
+    base: &wb_mlp::MlpParams,
+    feats: &FeatureMatrices,
+    y_train: &[usize],
+    y_val: &[usize],
+    n_classes: usize,
+    lrs: &[f64],
+    regs: &[f64],
+) -> Result<(Classifier, Vec<GridPoint>, serde_json::Value, GridPoint)> {
+    let combos: Vec<(f64, f64)> = lrs
+        .iter()
+        .flat_map(|&lr| regs.iter().map(move |&reg| (lr, reg)))
+        .collect();
+    let progress = Progress::new("train", (combos.len() * base.epochs) as u64);
+    let mut points = Vec::new();
+    let mut best: Option<(wb_mlp::Mlp, wb_mlp::History, GridPoint)> = None;
+    for &(lr, reg) in &combos {
+        let params = wb_mlp::MlpParams {
+            learning_rate: lr,
+            reg,
+            ..base.clone()
+        };
+        let t = Instant::now();
+        let (model, history) = wb_mlp::fit(
+            &params,
+            feats.train.view(),
+            y_train,
+            n_classes,
+            Some((feats.val.view(), y_val)),
+            &mut |stats| {
+                progress.inc(1);
+                progress.line(&format!(
+                    "  epoch {:>3}  lr {:.5}  loss {:.4}  train {:.4}  val {:.4}  ({:.1}s)",
+                    stats.epoch,
+                    stats.learning_rate,
+                    stats.loss,
+                    stats.train_accuracy,
+                    stats.val_accuracy.unwrap_or(f64::NAN),
+                    stats.seconds
+                ));
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("training the MLP with lr {lr}, reg {reg}: {e}"))?;
+        let point = GridPoint {
+            lr,
+            reg,
+            train_accuracy: wb_linear::accuracy(&model.predict(feats.train.view()), y_train),
+            val_accuracy: wb_linear::accuracy(&model.predict(feats.val.view()), y_val),
+            seconds: t.elapsed().as_secs_f64(),
+            diverged: None,
+        };
+        eprintln!(
+            "  lr {:<8} reg {:<8} train {:.4} val {:.4} ({:.1}s)",
+            lr, reg, point.train_accuracy, point.val_accuracy, point.seconds
+        );
+        points.push(point.clone());
+        if best
+            .as_ref()
+            .is_none_or(|(_, _, b)| point.val_accuracy > b.val_accuracy)
+        {
+            best = Some((model, history, point));
+        }
+    }
+    progress.finish();
+    let (model, history, point) =
+        best.ok_or_else(|| anyhow::anyhow!("the search grid is empty"))?;
+    Ok((
+        Classifier::Mlp(model),
+        points,
+        serde_json::to_value(history)?,
+        point,
+    ))
 }
 
 /// The learning rates and L2 strengths to search: the user's lists, or the model's defaults.
 fn grid(args: &RunArgs) -> (Vec<f64>, Vec<f64>) {
+    let mlp = wb_mlp::MlpParams::default();
     let (default_lr, default_reg): (&[f64], &[f64]) = match args.model {
-        ModelArg::Svm => (&[1e-4, 3e-4], &[1e-3, 1e-2]),
-        ModelArg::Softmax => (&[3e-4, 1e-3], &[1e-3, 1e-2]),
+        ModelArg::Svm => (&[1e-4, 3e-4, 1e-3], &[1e-4, 1e-3]),
+        ModelArg::Softmax => (&[1e-2, 3e-2, 1e-1], &[1e-4, 1e-3]),
+        ModelArg::Mlp => (
+            std::slice::from_ref(&mlp.learning_rate),
+            std::slice::from_ref(&mlp.reg),
+        ),
     };
     let pick = |given: &Vec<f64>, default: &[f64]| {
         if given.is_empty() {
@@ -288,8 +471,15 @@ fn feature_parts(fitted: &FittedFeatures) -> Vec<report::FeaturePart> {
         .collect()
 }
 
-fn settings(args: &RunArgs, spec: &FeatureSpec, epochs: usize) -> serde_json::Value {
+fn settings(
+    args: &RunArgs,
+    spec: &FeatureSpec,
+    epochs: usize,
+    mlp: Option<&wb_mlp::MlpParams>,
+) -> serde_json::Value {
     serde_json::json!({
+        "mlp": mlp,
+        "augment": format!("{:?}", args.data.augment).to_lowercase(),
         "dataset": args.data.dataset.map(|d| d.to_string()),
         "data_dir": args.data.data_dir,
         "label": format!("{:?}", args.data.label).to_lowercase(),
