@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p wb-mlp --example mnist_accuracy -- /path/to/mnist [--epochs N]
+//!     [--no-early-stop] [--dropout P]
 //! ```
 //! Inputs: pixels / 255, centred per pixel, divided by one global standard deviation (per-pixel
 //! scaling would blow up the nearly constant border pixels). The last 1,000 training images are
@@ -54,10 +55,10 @@ fn load(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dir = PathBuf::from(
-        args.first()
-            .ok_or("usage: mnist_accuracy MNIST_DIR [--epochs N]")?,
-    );
+    let dir =
+        PathBuf::from(args.first().ok_or(
+            "usage: mnist_accuracy MNIST_DIR [--epochs N] [--no-early-stop] [--dropout P]",
+        )?);
     let (mut x, y) = load(
         &dir,
         "train-images-idx3-ubyte.gz",
@@ -81,6 +82,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|i| args.get(i + 1))
     {
         params.epochs = e.parse()?;
+    }
+    if args.iter().any(|a| a == "--no-early-stop") {
+        params.patience = None;
+    }
+    if let Some(d) = args
+        .iter()
+        .position(|a| a == "--dropout")
+        .and_then(|i| args.get(i + 1))
+    {
+        params.dropout = d.parse()?;
     }
     let n_train = x.nrows() - 1000;
     let (xtr, xv) = x.view().split_at(Axis(0), n_train);
