@@ -1,17 +1,19 @@
-//! The fast path: complex separable convolution in `f32`, 16 columns at a time.
+//! The fast path: complex separable convolution in `f32`, 32 columns at a time.
 //!
 //! With σx = σy the Gabor kernel on its square support factors exactly:
 //! g(x, y) = [c e^{−x²/2σ²} e^{i ωx x}] · [e^{−y²/2σ²} e^{i ωy y}], ωx = 2πf cos θ,
-//! ωy = 2πf sin θ, c = 1/(2πσ²). So a (2r+1)² complex kernel becomes a complex row filter
-//! (real image in, 2 multiply-adds per tap) followed by a complex column filter
-//! (complex in, 4 per tap), for any θ. Further savings, all exact up to rounding:
+//! ωy = 2πf sin θ, c = 1/(2πσ²), for x, y ∈ [−r, r]. So a (2r+1)² complex kernel becomes a
+//! complex row filter (real image in) followed by a complex column filter (complex in), for
+//! any θ. Further savings, all exact up to rounding:
+//! - each 1-D filter is conjugate-symmetric, h(−d) = conj h(d), so the taps at ±d fold:
+//!   h(d) u(t−d) + h(−d) u(t+d) = a (u₋ + u₊) + i b (u₋ − u₊). That halves the
+//!   multiply-adds and moves the other half to additions, which run on separate pipes;
 //! - θ and π − θ have conjugate row filters (ωx flips sign), and the row pass of a real image
 //!   by a conjugate filter is the conjugate result, so they share one row pass;
-//! - θ = π/2 has a real row filter (ωx = 0) and θ = 0 a real column filter (ωy = 0): 1 and 2
-//!   multiply-adds per tap instead of 2 and 4.
+//! - θ = π/2 has a real row filter (ωx = 0) and θ = 0 a real column filter (ωy = 0).
 //!
-//! Every pass is an "axpy" over 32 contiguous columns with the accumulators in registers, which
-//! LLVM vectorises; an AVX2+FMA copy is selected at run time on x86-64.
+//! Every pass works on 32 contiguous columns with the accumulators in registers, through the
+//! 8-lane operations of [`Simd`]; an AVX2+FMA build is selected at run time on x86-64.
 
 use super::kernel::{reflect_index, sigma_for};
 use super::simd::Simd;
@@ -19,30 +21,47 @@ use super::simd::Simd;
 /// Columns processed together; the image width is rounded up to a multiple of it.
 pub(crate) const LANES: usize = 32;
 
-/// A row filter in correlation order: `tap[j]` multiplies the pixel at offset `j − r` from the
-/// left end of the window, i.e. it is h(r − j) of the convolution.
+/// One half of a conjugate-symmetric 1-D filter h(d) = a_d + i b_d, h(−d) = conj h(d):
+/// the real centre tap a_0 (b_0 = 0) and a_d, b_d for d = 1 ..= r.
 #[derive(Debug, Clone)]
-pub(crate) struct RowFilter {
-    pub radius: usize,
+pub(crate) struct Half {
+    pub centre: f32,
     pub re: Vec<f32>,
-    /// `None` for a real filter (θ = π/2).
-    pub im: Option<Vec<f32>>,
+    pub im: Vec<f32>,
 }
 
-/// How a filter's column pass combines the (possibly complex) row-pass output.
+impl Half {
+    fn radius(&self) -> usize {
+        self.re.len()
+    }
+}
+
+/// The row filter of a group.
+#[derive(Debug, Clone)]
+pub(crate) struct RowFilter {
+    pub taps: Half,
+    /// No imaginary part (θ = π/2): the row output is real.
+    pub real: bool,
+}
+
+/// How a filter's column pass combines the (possibly complex) row-pass output R.
 #[derive(Debug, Clone)]
 pub(crate) enum ColumnPass {
-    /// Real row output R: re = Σ a R, im = Σ b R.
-    RealInput { a: Vec<f32>, b: Vec<f32> },
-    /// Real column filter: re = Σ a Rre, im = ± Σ a Rim (− when the row pass is shared
-    /// with the conjugate filter).
-    RealFilter { a: Vec<f32>, negate_imag: bool },
-    /// re = Σ c1 Rre + c2 Rim, im = Σ c3 Rre + c4 Rim.
+    /// Real R: re = a_0 R + Σ a_d (R₋ + R₊), im = Σ b_d (R₋ − R₊).
+    RealInput(Half),
+    /// Real column filter (b = 0): re and im of R each filtered by a; im negated when the
+    /// row pass is shared with the conjugate filter.
+    RealFilter { taps: Half, negate_imag: bool },
+    /// Both complex; `sign` = −1 when the row output is the conjugate of this filter's:
+    /// re = a_0 Rre + Σ a_d (Rre₋ + Rre₊) − s b_d (Rim₋ − Rim₊),
+    /// im = s a_0 Rim + Σ s a_d (Rim₋ + Rim₊) + b_d (Rre₋ − Rre₊).
     Complex {
-        c1: Vec<f32>,
-        c2: Vec<f32>,
-        c3: Vec<f32>,
-        c4: Vec<f32>,
+        taps: Half,
+        /// −s b_d
+        minus_sb: Vec<f32>,
+        /// s a_d
+        sa: Vec<f32>,
+        sign: f32,
     },
 }
 
@@ -83,29 +102,40 @@ pub(crate) struct FilterSpec {
     pub radius: usize,
 }
 
-/// Taps e^{−d²/2σ²}·scale·e^{i ω d} for d = r, r−1, ..., −r (correlation order), in f64.
-fn taps(radius: usize, sigma: f64, omega: f64, scale: f64) -> (Vec<f64>, Vec<f64>) {
-    let r = radius as isize;
-    (0..=2 * r)
-        .map(|j| {
-            let d = (r - j) as f64;
+/// scale · e^{−d²/2σ²} · e^{i ω d} for d = 0 ..= r, in f64: (centre, re, im) with d ≥ 1.
+fn half_taps(radius: usize, sigma: f64, omega: f64, scale: f64) -> (f64, Vec<f64>, Vec<f64>) {
+    let (re, im) = (1..=radius)
+        .map(|d| {
+            let d = d as f64;
             let envelope = (-0.5 * d * d / (sigma * sigma)).exp() * scale;
             let (s, c) = (omega * d).sin_cos();
             (envelope * c, envelope * s)
         })
-        .unzip()
+        .unzip();
+    (scale, re, im)
 }
 
 fn to_f32(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
 }
 
+fn half(centre: f64, re: &[f64], im: &[f64]) -> Half {
+    Half {
+        centre: centre as f32,
+        re: to_f32(re),
+        im: to_f32(im),
+    }
+}
+
 /// A filter whose imaginary taps are all below this fraction of its largest tap is real:
 /// cos(π/2) ≈ 6e-17 leaves imaginary parts ~1e-16 that f32 could not represent anyway.
 const REAL_TOLERANCE: f64 = 1e-9;
 
-fn is_real(re: &[f64], im: &[f64]) -> bool {
-    let peak = re.iter().chain(im).fold(0f64, |m, v| m.max(v.abs()));
+fn is_real(centre: f64, re: &[f64], im: &[f64]) -> bool {
+    let peak = re
+        .iter()
+        .chain(im)
+        .fold(centre.abs(), |m, v| m.max(v.abs()));
     im.iter().all(|v| v.abs() <= REAL_TOLERANCE * peak)
 }
 
@@ -125,23 +155,19 @@ pub(crate) fn separable_plan(filters: &[FilterSpec]) -> Vec<RowGroup> {
         let omega_x = 2.0 * std::f64::consts::PI * spec.frequency * ct;
         let omega_y = 2.0 * std::f64::consts::PI * spec.frequency * st;
         let norm = 1.0 / (2.0 * std::f64::consts::PI * sigma * sigma);
-        let (row_re, row_im) = taps(spec.radius, sigma, omega_x, norm);
-        let row_real = is_real(&row_re, &row_im);
+        let (row_c, row_re, row_im) = half_taps(spec.radius, sigma, omega_x, norm);
+        let row_real = is_real(row_c, &row_re, &row_im);
         // Reuse the row pass of an earlier filter with the same envelope and ±ωx.
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1e-300);
         let shared = keys.iter().find_map(|k| {
+            let other = &groups[k.group].row;
             if k.frequency != spec.frequency
                 || k.bandwidth != spec.bandwidth
                 || k.radius != spec.radius
+                || other.real != row_real
             {
-                return None;
-            }
-            if row_real {
-                return (groups[k.group].row.im.is_none()).then_some((k.group, false));
-            }
-            // A complex row filter can only be shared with another complex one.
-            groups[k.group].row.im.as_ref()?;
-            if close(k.omega_x, omega_x) {
+                None
+            } else if row_real || close(k.omega_x, omega_x) {
                 Some((k.group, false))
             } else if close(k.omega_x, -omega_x) {
                 Some((k.group, true))
@@ -154,9 +180,8 @@ pub(crate) fn separable_plan(filters: &[FilterSpec]) -> Vec<RowGroup> {
             None => {
                 groups.push(RowGroup {
                     row: RowFilter {
-                        radius: spec.radius,
-                        re: to_f32(&row_re),
-                        im: (!row_real).then(|| to_f32(&row_im)),
+                        taps: half(row_c, &row_re, &row_im),
+                        real: row_real,
                     },
                     members: Vec::new(),
                 });
@@ -170,25 +195,22 @@ pub(crate) fn separable_plan(filters: &[FilterSpec]) -> Vec<RowGroup> {
                 (groups.len() - 1, false)
             }
         };
-        let (col_re, col_im) = taps(spec.radius, sigma, omega_y, 1.0);
-        let column = if groups[group].row.im.is_none() {
-            ColumnPass::RealInput {
-                a: to_f32(&col_re),
-                b: to_f32(&col_im),
-            }
-        } else if is_real(&col_re, &col_im) {
+        let (col_c, col_re, col_im) = half_taps(spec.radius, sigma, omega_y, 1.0);
+        let taps = half(col_c, &col_re, &col_im);
+        let column = if groups[group].row.real {
+            ColumnPass::RealInput(taps)
+        } else if is_real(col_c, &col_re, &col_im) {
             ColumnPass::RealFilter {
-                a: to_f32(&col_re),
+                taps,
                 negate_imag: conjugate,
             }
         } else {
-            // (a + ib)(Rre + i s Rim) with s = −1 when the row output is the conjugate.
             let s = if conjugate { -1.0 } else { 1.0 };
             ColumnPass::Complex {
-                c1: to_f32(&col_re),
-                c2: col_im.iter().map(|&b| (-b * s) as f32).collect(),
-                c3: to_f32(&col_im),
-                c4: col_re.iter().map(|&a| (a * s) as f32).collect(),
+                minus_sb: col_im.iter().map(|&b| (-s * b) as f32).collect(),
+                sa: col_re.iter().map(|&a| (s * a) as f32).collect(),
+                sign: s as f32,
+                taps,
             }
         };
         groups[group].members.push(Member {
@@ -307,6 +329,16 @@ impl<V: Copy> Run<V> {
     }
 
     #[inline(always)]
+    fn add<S: Simd<V = V>>(self, s: S, x: Run<V>) -> Self {
+        Run(std::array::from_fn(|i| s.add(self.0[i], x.0[i])))
+    }
+
+    #[inline(always)]
+    fn sub<S: Simd<V = V>>(self, s: S, x: Run<V>) -> Self {
+        Run(std::array::from_fn(|i| s.sub(self.0[i], x.0[i])))
+    }
+
+    #[inline(always)]
     fn scale<S: Simd<V = V>>(self, s: S, k: V) -> Self {
         Run(self.0.map(|v| s.mul(k, v)))
     }
@@ -351,8 +383,8 @@ impl Output<'_> {
     }
 }
 
-/// Row pass of the padded image by `row` for image rows −r .. H + r: writes
-/// `(H + 2r) x width_padded` values into `out_re` (and `out_im` for a complex filter).
+/// Row pass of the padded image for image rows −r .. H + r: writes `(H + 2r) x width_padded`
+/// values into `out_re` (and `out_im` unless the filter is real).
 #[inline(always)]
 pub(crate) fn row_pass<S: Simd>(
     s: S,
@@ -362,41 +394,43 @@ pub(crate) fn row_pass<S: Simd>(
     out_re: &mut [f32],
     out_im: &mut [f32],
 ) {
-    let r = row.radius;
+    let taps = &row.taps;
+    let r = taps.radius();
     let rows = layout.height + 2 * r;
     let wp = layout.width_padded;
     let first_row = layout.pad - r;
-    let first_col = layout.pad - r;
+    let centre = s.splat(taps.centre);
     for i in 0..rows {
-        let src_row = (first_row + i) * layout.stride + first_col;
+        let row_start = (first_row + i) * layout.stride + layout.pad;
         for x0 in (0..wp).step_by(LANES) {
-            let base = src_row + x0;
+            // Window centre: image column x0 of this row.
+            let c = row_start + x0;
             let dst = i * wp + x0;
-            match &row.im {
-                Some(im) => {
-                    let mut acc_re = Run::zero(s);
-                    let mut acc_im = Run::zero(s);
-                    for (j, (&a, &b)) in row.re.iter().zip(im).enumerate() {
-                        let x = Run::load(s, padded, base + j);
-                        acc_re = acc_re.mul_add(s, s.splat(a), x);
-                        acc_im = acc_im.mul_add(s, s.splat(b), x);
-                    }
-                    acc_re.store(s, &mut out_re[dst..dst + LANES]);
-                    acc_im.store(s, &mut out_im[dst..dst + LANES]);
+            let mut acc_re = Run::zero(s).mul_add(s, centre, Run::load(s, padded, c));
+            if row.real {
+                for (d, &a) in taps.re.iter().enumerate() {
+                    let d = d + 1;
+                    let sum = Run::load(s, padded, c - d).add(s, Run::load(s, padded, c + d));
+                    acc_re = acc_re.mul_add(s, s.splat(a), sum);
                 }
-                None => {
-                    let mut acc = Run::zero(s);
-                    for (j, &a) in row.re.iter().enumerate() {
-                        acc = acc.mul_add(s, s.splat(a), Run::load(s, padded, base + j));
-                    }
-                    acc.store(s, &mut out_re[dst..dst + LANES]);
+            } else {
+                let mut acc_im = Run::zero(s);
+                for (d, (&a, &b)) in taps.re.iter().zip(&taps.im).enumerate() {
+                    let d = d + 1;
+                    let left = Run::load(s, padded, c - d);
+                    let right = Run::load(s, padded, c + d);
+                    acc_re = acc_re.mul_add(s, s.splat(a), left.add(s, right));
+                    acc_im = acc_im.mul_add(s, s.splat(b), left.sub(s, right));
                 }
+                acc_im.store(s, &mut out_im[dst..dst + LANES]);
             }
+            acc_re.store(s, &mut out_re[dst..dst + LANES]);
         }
     }
 }
 
-/// Column pass of one filter over the row-pass output (`(H + 2r) x width_padded`) into `out`.
+/// Column pass of one filter over the row-pass output (`(H + 2r) x width_padded`, buffer
+/// row `y + r` holding image row `y`) into `out`.
 #[inline(always)]
 pub(crate) fn column_pass<S: Simd>(
     s: S,
@@ -409,39 +443,77 @@ pub(crate) fn column_pass<S: Simd>(
     let wp = layout.width_padded;
     for y in 0..layout.height {
         for x0 in (0..wp).step_by(LANES) {
-            let base = y * wp + x0;
-            let mut acc_re = Run::zero(s);
-            let mut acc_im = Run::zero(s);
-            match column {
-                ColumnPass::RealInput { a, b } => {
-                    for (j, (&a, &b)) in a.iter().zip(b).enumerate() {
-                        let x = Run::load(s, row_re, base + j * wp);
-                        acc_re = acc_re.mul_add(s, s.splat(a), x);
-                        acc_im = acc_im.mul_add(s, s.splat(b), x);
+            // Index of image row y, column x0 in the row buffers.
+            let at = |r: usize| (y + r) * wp + x0;
+            let (acc_re, acc_im) = match column {
+                ColumnPass::RealInput(taps) => {
+                    let c = at(taps.radius());
+                    let mut acc_re =
+                        Run::zero(s).mul_add(s, s.splat(taps.centre), Run::load(s, row_re, c));
+                    let mut acc_im = Run::zero(s);
+                    for (d, (&a, &b)) in taps.re.iter().zip(&taps.im).enumerate() {
+                        let d = (d + 1) * wp;
+                        let up = Run::load(s, row_re, c - d);
+                        let down = Run::load(s, row_re, c + d);
+                        acc_re = acc_re.mul_add(s, s.splat(a), up.add(s, down));
+                        acc_im = acc_im.mul_add(s, s.splat(b), up.sub(s, down));
                     }
+                    (acc_re, acc_im)
                 }
-                ColumnPass::RealFilter { a, negate_imag } => {
-                    for (j, &a) in a.iter().enumerate() {
+                ColumnPass::RealFilter { taps, negate_imag } => {
+                    let c = at(taps.radius());
+                    let k = s.splat(taps.centre);
+                    let mut acc_re = Run::zero(s).mul_add(s, k, Run::load(s, row_re, c));
+                    let mut acc_im = Run::zero(s).mul_add(s, k, Run::load(s, row_im, c));
+                    for (d, &a) in taps.re.iter().enumerate() {
+                        let d = (d + 1) * wp;
                         let k = s.splat(a);
-                        acc_re = acc_re.mul_add(s, k, Run::load(s, row_re, base + j * wp));
-                        acc_im = acc_im.mul_add(s, k, Run::load(s, row_im, base + j * wp));
+                        let re = Run::load(s, row_re, c - d).add(s, Run::load(s, row_re, c + d));
+                        let im = Run::load(s, row_im, c - d).add(s, Run::load(s, row_im, c + d));
+                        acc_re = acc_re.mul_add(s, k, re);
+                        acc_im = acc_im.mul_add(s, k, im);
                     }
                     if *negate_imag {
                         acc_im = acc_im.scale(s, s.splat(-1.0));
                     }
+                    (acc_re, acc_im)
                 }
-                ColumnPass::Complex { c1, c2, c3, c4 } => {
-                    for j in 0..c1.len() {
-                        let x_re = Run::load(s, row_re, base + j * wp);
-                        let x_im = Run::load(s, row_im, base + j * wp);
-                        acc_re = acc_re.mul_add(s, s.splat(c1[j]), x_re);
-                        acc_re = acc_re.mul_add(s, s.splat(c2[j]), x_im);
-                        acc_im = acc_im.mul_add(s, s.splat(c3[j]), x_re);
-                        acc_im = acc_im.mul_add(s, s.splat(c4[j]), x_im);
+                ColumnPass::Complex {
+                    taps,
+                    minus_sb,
+                    sa,
+                    sign,
+                } => {
+                    let c = at(taps.radius());
+                    let mut acc_re =
+                        Run::zero(s).mul_add(s, s.splat(taps.centre), Run::load(s, row_re, c));
+                    let mut acc_im = Run::zero(s).mul_add(
+                        s,
+                        s.splat(taps.centre * sign),
+                        Run::load(s, row_im, c),
+                    );
+                    // One vector at a time so only its 4 loads are live next to the 8
+                    // accumulators and 4 coefficients (all at once spills registers).
+                    for d in 0..taps.re.len() {
+                        let off = (d + 1) * wp;
+                        let (k1, k2) = (s.splat(taps.re[d]), s.splat(minus_sb[d]));
+                        let (k3, k4) = (s.splat(sa[d]), s.splat(taps.im[d]));
+                        for i in 0..VECTORS {
+                            let v = |buf: &[f32], at: usize| s.load(&buf[at + 8 * i..]);
+                            let (re_up, re_down) = (v(row_re, c - off), v(row_re, c + off));
+                            let (im_up, im_down) = (v(row_im, c - off), v(row_im, c + off));
+                            let re = &mut acc_re.0[i];
+                            *re = s.mul_add(k1, s.add(re_up, re_down), *re);
+                            *re = s.mul_add(k2, s.sub(im_up, im_down), *re);
+                            let im = &mut acc_im.0[i];
+                            *im = s.mul_add(k3, s.add(im_up, im_down), *im);
+                            *im = s.mul_add(k4, s.sub(re_up, re_down), *im);
+                        }
                     }
+                    (acc_re, acc_im)
                 }
-            }
-            out.put(s, y * layout.width_padded + x0, acc_re, acc_im);
+            };
+            out.put(s, y * wp + x0, acc_re, acc_im);
         }
     }
 }
