@@ -37,11 +37,23 @@ impl Scaler {
         let mut start = 0;
         for &(len, norm) in blocks {
             if norm == Normalization::Standardize {
-                for j in start..(start + len).min(cols) {
-                    let m = sum[j] / n;
-                    let var = (sum_sq[j] / n - m * m).max(0.0);
-                    let std = var.sqrt();
-                    inv_std[j] = if std > 1e-8 { (1.0 / std) as f32 } else { 0.0 };
+                let end = (start + len).min(cols);
+                let stds: Vec<f64> = (start..end)
+                    .map(|j| {
+                        let m = sum[j] / n;
+                        (sum_sq[j] / n - m * m).max(0.0).sqrt()
+                    })
+                    .collect();
+                // A dimension almost constant on the training set (an MNIST border pixel, a
+                // rarely used bin) must not be blown up by a tiny σ: σ is floored at 1% of the
+                // block's mean σ, and exactly constant dimensions become 0.
+                let floor = 0.01 * stds.iter().sum::<f64>() / stds.len().max(1) as f64;
+                for (j, &std) in (start..end).zip(&stds) {
+                    inv_std[j] = if std > 1e-12 {
+                        (1.0 / std.max(floor)) as f32
+                    } else {
+                        0.0
+                    };
                 }
             }
             start += len;

@@ -126,6 +126,9 @@ pub struct RunArgs {
     /// Linear models: learning-rate multiplier applied after each epoch.
     #[arg(long, default_value_t = 0.9)]
     pub lr_decay: f64,
+    /// Linear models: keep the last SGD iterate instead of each epoch's average of iterates.
+    #[arg(long)]
+    pub no_average: bool,
     /// Write results.json (every setting and figure) into this folder.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -353,6 +353,7 @@ fn linear_params(args: &RunArgs, lr: f64, reg: f64, epochs: usize) -> LinearPara
         batch_size: args.batch_size,
         momentum: args.momentum,
         lr_decay: args.lr_decay,
+        average: !args.no_average,
         seed: args.data.seed,
     }
 }
