@@ -150,7 +150,9 @@ pub fn rgb_to_hsv(rgb: [u8; 3]) -> (f64, f64, f64) {
     } else {
         (g - b) / delta
     };
-    (py_remainder(h / 6.0, 1.0), s, v)
+    // h / 6 lies in (-1/6, 1), where numpy's `% 1.0` is the identity or `+ 1` (and skips fmod).
+    let h6 = h / 6.0;
+    (if h6 < 0.0 { h6 + 1.0 } else { h6 }, s, v)
 }
 
 /// Equal-width bins over `[0, hi]` with numpy's edges `e_i = i * (hi / bins)` (`np.linspace`),

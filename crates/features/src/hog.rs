@@ -401,39 +401,45 @@ impl CellGrid {
 }
 
 const EPS: f64 = 1e-5;
-/// Pixels whose orientation lies within this fraction of |g| of a bin edge get skimage's exact
-/// `atan2` formula; elsewhere the sign tests are provably equivalent (their error is ~1e-16).
-const EDGE_TOL: f64 = 1e-9;
+/// Half-width (radians) of the band around each bin edge where the fast `f32` orientation is
+/// not trusted and skimage's exact formula decides. The fast angle is off by at most ~1.1e-5 rad
+/// (the polynomial's 1e-5 plus `f32` rounding), so outside the band both agree.
+const EDGE_BAND: f32 = 5e-5;
 
 /// The HOG extractor, built from checked [`Params`].
 #[derive(Debug, Clone)]
 pub struct Hog {
     params: Params,
-    /// `(cos, sin)` of the inner bin edges `k*180/n`, `k = 1..n`.
-    edges: Vec<(f64, f64)>,
     /// `v * (1/255)`: a u8 on `[0, 1]` as skimage's `img_as_float` computes it.
     float_lut: [f64; 256],
     /// Grayscale weights (R, G, B).
     weights: [f64; 3],
     /// `v / 255`, the channel value on `[0, 1]` (the fixtures' `image / 255`).
     unit_lut: [f64; 256],
+    /// skimage's bin for the directions whose `atan2` is exact and can sit right on an edge,
+    /// where it does not depend on the magnitude: `gy = 0` (gx > 0, gx < 0), `gx = 0`
+    /// (gy > 0, gy < 0), `|gx| = |gy|` (quadrants ++, -+, --, +-).
+    tie_bins: [Option<usize>; 8],
 }
 
 #[derive(Default)]
 struct Scratch {
+    /// Intensity plane.
     plane: Vec<f64>,
+    /// Exact gradients of the whole image.
     gx: Vec<f64>,
     gy: Vec<f64>,
+    /// One row: orientation in bin units (`theta * n / pi`, in `[0, n]`) and magnitude.
+    pos: Vec<f32>,
+    mag: Vec<f32>,
     hist: Vec<f32>,
+    /// One row's votes, twice (even and odd pixels) so consecutive votes into the same bin do
+    /// not wait on each other.
+    acc: Vec<f32>,
     cells: Vec<f32>,
     block: Vec<f64>,
-    fx: Vec<f64>,
-    fy: Vec<f64>,
-    mag: Vec<f64>,
-    count: Vec<u32>,
-    near: Vec<f64>,
-    col_cell: Vec<(usize, f64)>,
-    row_cell: Vec<(usize, f64)>,
+    col_cell: Vec<(usize, f32)>,
+    row_cell: Vec<(usize, f32)>,
 }
 
 thread_local! {
@@ -441,9 +447,17 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+/// `v` zeroed, `len` long.
 fn resize<T: Clone + Default>(v: &mut Vec<T>, len: usize) {
     v.clear();
     v.resize(len, T::default());
+}
+
+/// `v` exactly `len` long, contents unspecified (for buffers that are fully overwritten).
+fn set_len<T: Clone + Default>(v: &mut Vec<T>, len: usize) {
+    if v.len() != len {
+        resize(v, len);
+    }
 }
 
 /// numpy's `%` on floats (`npy_divmod`): the result takes the sign of the divisor.
@@ -469,13 +483,54 @@ fn skimage_bin(gx: f64, gy: f64, n: usize) -> Option<usize> {
     (0..n).find(|&i| deg < per * (i + 1) as f64 && deg >= per * i as f64)
 }
 
-/// `atan(a)` for `a` in `[0, 1]`, max error ~1e-5 rad (Abramowitz & Stegun 4.4.49-style
-/// minimax polynomial); plenty for splitting votes between bins 20 deg apart.
+/// `atan(a)` for `a` in `[0, 1]`, max error 1e-5 rad (Abramowitz & Stegun 4.4.49).
 #[inline(always)]
-fn atan_unit(a: f64) -> f64 {
+fn atan_unit(a: f32) -> f32 {
     let s = a * a;
-    a * (0.999_866_0
-        + s * (-0.330_299_5 + s * (0.180_141_0 + s * (-0.085_133_0 + s * 0.020_835_1))))
+    a * (0.999_866 + s * (-0.330_299_5 + s * (0.180_141 + s * (-0.085_133 + s * 0.020_835_1))))
+}
+
+/// Orientation (in bin units, `[0, n]`) and magnitude of one row of gradients, branch-free so it
+/// vectorises. Unsigned: the gradient is folded into the upper half plane. `CS231N` instead
+/// rotates by 90 degrees (CS231n bins `atan2 + 90`) and zeroes the magnitude of gradients
+/// pointing left, which CS231n drops.
+#[inline(always)]
+fn orient_row<const CS231N: bool>(
+    gx: &[f64],
+    gy: &[f64],
+    pos: &mut [f32],
+    mag: &mut [f32],
+    bins_per_rad: f32,
+) {
+    use std::f32::consts::{FRAC_PI_2, PI as PI32};
+    let len = pos.len();
+    let (gx, gy, mag) = (&gx[..len], &gy[..len], &mut mag[..len]);
+    for i in 0..len {
+        let (x, y) = (gx[i] as f32, gy[i] as f32);
+        let m = (x * x + y * y).sqrt();
+        let (fx, fy, m) = if CS231N {
+            (-y, x, if x < 0.0 { 0.0 } else { m })
+        } else if y < 0.0 {
+            (-x, -y, m)
+        } else {
+            (x, y, m)
+        };
+        let ax = fx.abs();
+        let (lo, hi) = (ax.min(fy), ax.max(fy));
+        let t = atan_unit(lo / hi.max(f32::MIN_POSITIVE));
+        let t = if fy > ax { FRAC_PI_2 - t } else { t };
+        let theta = if fx < 0.0 { PI32 - t } else { t };
+        pos[i] = theta * bins_per_rad;
+        mag[i] = m;
+    }
+}
+
+/// Where an image's gradients come from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Image(ImageView<'a>),
+    /// A given intensity plane, `height x width`.
+    Plane(&'a [f64], usize, usize),
 }
 
 impl Hog {
@@ -490,12 +545,6 @@ impl Hog {
     /// does).
     pub fn prepared(params: Params) -> Hog {
         let n = params.orientations.max(1);
-        let edges = (1..n)
-            .map(|k| {
-                let a = k as f64 * PI / n as f64;
-                (a.cos(), a.sin())
-            })
-            .collect();
         let weights = match params.luma {
             Luma::Rec709 => [0.2125, 0.7154, 0.0721],
             Luma::Cs231n => [0.299, 0.587, 0.144],
@@ -506,12 +555,23 @@ impl Hog {
             float_lut[v] = v as f64 * (1.0 / 255.0);
             unit_lut[v] = v as f64 / 255.0;
         }
+        let tie = |gx: f64, gy: f64| skimage_bin(gx, gy, n);
+        let tie_bins = [
+            tie(1.0, 0.0),
+            tie(-1.0, 0.0),
+            tie(0.0, 1.0),
+            tie(0.0, -1.0),
+            tie(1.0, 1.0),
+            tie(-1.0, 1.0),
+            tie(-1.0, -1.0),
+            tie(1.0, -1.0),
+        ];
         Hog {
             params,
-            edges,
-            weights,
             float_lut,
+            weights,
             unit_lut,
+            tie_bins,
         }
     }
 
@@ -524,7 +584,7 @@ impl Hog {
         self.params.check(image.shape)?;
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            let (rows, cols) = self.cells(image, &mut s);
+            let (rows, cols) = self.cells(Source::Image(image), &mut s);
             Ok(CellGrid {
                 rows,
                 cols,
@@ -560,40 +620,55 @@ impl Hog {
         }
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            s.plane.clear();
-            s.plane.extend_from_slice(gray);
-            let s = &mut *s;
-            resize(&mut s.gx, height * width);
-            resize(&mut s.gy, height * width);
-            gradients_of_plane(
-                &s.plane,
-                height,
-                width,
-                self.params.gradient,
-                &mut s.gx,
-                &mut s.gy,
-            );
-            let (rows, cols) = self.histograms(s, height, width);
-            self.normalize_blocks(s, rows, cols, out);
+            let (rows, cols) = self.cells(Source::Plane(gray, height, width), &mut s);
+            self.normalize_blocks(&mut s, rows, cols, out);
         });
         Ok(())
     }
 
-    /// Gradients and cell histograms of `image` into `s.cells`; returns the cell grid size.
-    fn cells(&self, image: ImageView<'_>, s: &mut Scratch) -> (usize, usize) {
-        let (h, w) = (image.height(), image.width());
-        resize(&mut s.gx, h * w);
-        resize(&mut s.gy, h * w);
-        if image.channels() >= 3 && self.params.channel_mode == ChannelMode::MaxGradient {
-            self.max_channel_gradients(image, s);
-        } else {
-            self.gray_plane(image, &mut s.plane);
-            gradients_of_plane(&s.plane, h, w, self.params.gradient, &mut s.gx, &mut s.gy);
+    /// Gradients and cell histograms into `s.cells`; returns the cell grid size. Runs a copy
+    /// compiled for AVX2 + FMA when the CPU has them (same results: no operation changes, the
+    /// loops just get wider).
+    fn cells(&self, src: Source<'_>, s: &mut Scratch) -> (usize, usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                return unsafe { self.cells_avx2(src, s) };
+            }
         }
-        self.histograms(s, h, w)
+        self.cells_body(src, s)
     }
 
-    fn histograms(&self, s: &mut Scratch, h: usize, w: usize) -> (usize, usize) {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn cells_avx2(&self, src: Source<'_>, s: &mut Scratch) -> (usize, usize) {
+        self.cells_body(src, s)
+    }
+
+    #[inline(always)]
+    fn cells_body(&self, src: Source<'_>, s: &mut Scratch) -> (usize, usize) {
+        let (h, w) = match src {
+            Source::Image(im) => (im.height(), im.width()),
+            Source::Plane(_, h, w) => (h, w),
+        };
+        set_len(&mut s.gx, h * w);
+        set_len(&mut s.gy, h * w);
+        let gradient = self.params.gradient;
+        match src {
+            Source::Image(im)
+                if im.channels() >= 3 && self.params.channel_mode == ChannelMode::MaxGradient =>
+            {
+                self.max_channel_gradients(im, &mut s.gx, &mut s.gy)
+            }
+            Source::Image(im) => {
+                self.gray_plane(im, &mut s.plane);
+                gradients_of_plane(&s.plane, h, w, gradient, &mut s.gx, &mut s.gy);
+            }
+            Source::Plane(p, _, _) => gradients_of_plane(p, h, w, gradient, &mut s.gx, &mut s.gy),
+        }
         let c = self.params.cell_size;
         let (rows, cols) = (h / c, w / c);
         match self.params.binning {
@@ -603,218 +678,271 @@ impl Hog {
         (rows, cols)
     }
 
+    /// Grayscale `fma(B, wB, fma(R, wR, G * wG))` per pixel on `v * (1/255)`: skimage's
+    /// `rgb2gray` is `rgb @ weights`, which numpy hands to BLAS, whose kernel evaluates exactly
+    /// this fused sequence (found by matching the fixtures' `gray_input` bit for bit; plain
+    /// left-to-right sums differ in 1 of 7 pixels by an ulp, enough to move pixels across bin
+    /// edges). One-channel images: `v / 255`.
+    #[inline(always)]
     fn gray_plane(&self, image: ImageView<'_>, plane: &mut Vec<f64>) {
-        plane.clear();
         let ch = image.channels();
+        set_len(plane, image.height() * image.width());
         if ch >= 3 {
-            rgb_to_gray(image.pixels, ch, &self.float_lut, self.weights, plane);
+            let lut = &self.float_lut;
+            let [wr, wg, wb] = self.weights;
+            for (g, p) in plane.iter_mut().zip(image.pixels.chunks_exact(ch)) {
+                let (r, gg, b) = (lut[p[0] as usize], lut[p[1] as usize], lut[p[2] as usize]);
+                *g = b.mul_add(wb, r.mul_add(wr, gg * wg));
+            }
         } else {
-            plane.extend(
-                image
-                    .pixels
-                    .iter()
-                    .step_by(ch)
-                    .map(|&v| self.unit_lut[v as usize]),
-            );
+            for (g, p) in plane.iter_mut().zip(image.pixels.chunks_exact(ch)) {
+                *g = self.unit_lut[p[0] as usize];
+            }
         }
     }
 
-    /// Per pixel, the gradient of the channel with the largest magnitude (first on ties), as
-    /// skimage's `argmax` over `np.hypot`. The u8 differences order the magnitudes exactly
-    /// whenever their integer squared norms differ (those differ by at least 1 in 130,050, far
-    /// above float error); only integer ties need the float `hypot`.
-    fn max_channel_gradients(&self, image: ImageView<'_>, s: &mut Scratch) {
+    /// Per pixel, the gradient of the channel (on `[0, 1]`, `v / 255`) with the largest
+    /// magnitude, first on ties, as skimage's `argmax` over `np.hypot`. The u8 differences order
+    /// the magnitudes exactly whenever their integer squared norms differ (those differ by at
+    /// least 1 in 130,050, far above float error); only integer ties need the float `hypot`.
+    #[inline(always)]
+    fn max_channel_gradients(&self, image: ImageView<'_>, gx: &mut [f64], gy: &mut [f64]) {
         let (h, w, ch) = (image.height(), image.width(), image.channels());
         let px = image.pixels;
         let lut = &self.unit_lut;
         let central = self.params.gradient == Gradient::Central;
-        let pair = |i: usize, n: usize| -> Option<(usize, usize)> {
+        // Neighbours (a, b) of i for the difference v[a] - v[b]; (i, i) where the mask leaves the
+        // image, which gives exactly 0.
+        let pair = |i: usize, n: usize| -> (usize, usize) {
             if central {
-                (i > 0 && i + 1 < n).then(|| (i + 1, i - 1))
+                if i > 0 && i + 1 < n {
+                    (i + 1, i - 1)
+                } else {
+                    (i, i)
+                }
+            } else if i + 1 < n {
+                (i + 1, i)
             } else {
-                (i + 1 < n).then_some((i + 1, i))
+                (i, i)
             }
         };
         for y in 0..h {
-            let py = pair(y, h);
+            let (ya, yb) = pair(y, h);
             for x in 0..w {
-                let px_pair = pair(x, w);
-                let mut best: Option<(i32, f64, f64, f64)> = None; // (m2, gx, gy, hypot)
+                let (xa, xb) = pair(x, w);
+                let (ia, ib) = ((y * w + xa) * ch, (y * w + xb) * ch);
+                let (ja, jb) = ((ya * w + x) * ch, (yb * w + x) * ch);
+                let fgrad = |c: usize| {
+                    (
+                        lut[px[ia + c] as usize] - lut[px[ib + c] as usize],
+                        lut[px[ja + c] as usize] - lut[px[jb + c] as usize],
+                    )
+                };
+                let mut best = 0;
+                let mut best_m2 = -1i32;
                 for c in 0..3 {
-                    let (dxi, fgx) = match px_pair {
-                        Some((a, b)) => {
-                            let (va, vb) = (px[(y * w + a) * ch + c], px[(y * w + b) * ch + c]);
-                            (va as i32 - vb as i32, lut[va as usize] - lut[vb as usize])
+                    let dx = px[ia + c] as i32 - px[ib + c] as i32;
+                    let dy = px[ja + c] as i32 - px[jb + c] as i32;
+                    let m2 = dx * dx + dy * dy;
+                    if m2 > best_m2 {
+                        best_m2 = m2;
+                        best = c;
+                    } else if m2 == best_m2 && m2 > 0 {
+                        let (bx, by) = fgrad(best);
+                        let (cx, cy) = fgrad(c);
+                        if cx.hypot(cy) > bx.hypot(by) {
+                            best = c;
                         }
-                        None => (0, 0.0),
-                    };
-                    let (dyi, fgy) = match py {
-                        Some((a, b)) => {
-                            let (va, vb) = (px[(a * w + x) * ch + c], px[(b * w + x) * ch + c]);
-                            (va as i32 - vb as i32, lut[va as usize] - lut[vb as usize])
-                        }
-                        None => (0, 0.0),
-                    };
-                    let m2 = dxi * dxi + dyi * dyi;
-                    best = match best {
-                        None => Some((m2, fgx, fgy, f64::NAN)),
-                        Some(b) if m2 > b.0 => Some((m2, fgx, fgy, f64::NAN)),
-                        Some(b) if m2 == b.0 && m2 > 0 => {
-                            let hb = if b.3.is_nan() { b.1.hypot(b.2) } else { b.3 };
-                            let hc = fgx.hypot(fgy);
-                            if hc > hb {
-                                Some((m2, fgx, fgy, hc))
-                            } else {
-                                Some((b.0, b.1, b.2, hb))
-                            }
-                        }
-                        keep => keep,
-                    };
+                    }
                 }
-                let (_, gx, gy, _) = best.unwrap_or((0, 0.0, 0.0, 0.0));
-                s.gx[y * w + x] = gx;
-                s.gy[y * w + x] = gy;
+                let (fx, fy) = fgrad(best);
+                gx[y * w + x] = fx;
+                gy[y * w + x] = fy;
             }
         }
     }
 
+    /// skimage's bin for a gradient near a bin edge (exact; see [`skimage_bin`]).
+    #[cold]
+    fn exact_bin(&self, gx: f64, gy: f64) -> Option<usize> {
+        let t = &self.tie_bins;
+        if gy == 0.0 {
+            t[(gx < 0.0) as usize]
+        } else if gx == 0.0 {
+            t[2 + (gy < 0.0) as usize]
+        } else if gx.abs() == gy.abs() {
+            t[4 + match (gx > 0.0, gy > 0.0) {
+                (true, true) => 0,
+                (false, true) => 1,
+                (false, false) => 2,
+                (true, false) => 3,
+            }]
+        } else {
+            skimage_bin(gx, gy, self.params.orientations)
+        }
+    }
+
     /// Hard (skimage) and CS231n votes: each pixel of the cell grid adds its magnitude to one bin
-    /// of its own cell, accumulated in `f32` as skimage does.
+    /// of its own cell.
+    #[inline(always)]
     fn hard_votes(&self, s: &mut Scratch, w: usize, rows: usize, cols: usize) {
         let n = self.params.orientations;
         let c = self.params.cell_size;
         let gw = cols * c;
         let cs231n = self.params.binning == Binning::Cs231n;
-        resize(&mut s.hist, rows * cols * n);
-        resize(&mut s.fx, gw);
-        resize(&mut s.fy, gw);
-        resize(&mut s.mag, gw);
-        resize(&mut s.count, gw);
-        resize(&mut s.near, gw);
+        let bins_per_rad = n as f32 / std::f32::consts::PI;
+        let band = EDGE_BAND * bins_per_rad;
+        let Scratch {
+            gx,
+            gy,
+            pos,
+            mag,
+            hist,
+            acc,
+            cells,
+            ..
+        } = s;
+        resize(hist, rows * cols * n);
+        resize(acc, 2 * cols * n);
+        set_len(pos, gw);
+        set_len(mag, gw);
         for y in 0..rows * c {
-            let gxr = &s.gx[y * w..y * w + gw];
-            let gyr = &s.gy[y * w..y * w + gw];
-            // Map each gradient to a vector in the upper half plane whose angle in [0, 180]
-            // is the one to bin, so "angle >= edge k" is the sign of a cross product.
-            for x in 0..gw {
-                let (gx, gy) = (gxr[x], gyr[x]);
-                let m = (gx * gx + gy * gy).sqrt();
-                let (fx, fy, m) = if cs231n {
-                    // CS231n bins atan2(gy, gx) + 90 over [0, 180): rotate by 90 degrees; a
-                    // gradient pointing left lands outside and is dropped.
-                    (-gy, gx, if gx < 0.0 { 0.0 } else { m })
-                } else if gy < 0.0 {
-                    (-gx, -gy, m)
-                } else {
-                    (gx, gy, m)
-                };
-                s.fx[x] = fx;
-                s.fy[x] = fy;
-                s.mag[x] = m;
-                s.count[x] = 0;
-                s.near[x] = fy.abs();
+            let gxr = &gx[y * w..y * w + gw];
+            let gyr = &gy[y * w..y * w + gw];
+            if cs231n {
+                orient_row::<true>(gxr, gyr, pos, mag, bins_per_rad);
+            } else {
+                orient_row::<false>(gxr, gyr, pos, mag, bins_per_rad);
             }
-            for &(cos, sin) in &self.edges {
-                for x in 0..gw {
-                    let side = s.fy[x] * cos - s.fx[x] * sin;
-                    s.count[x] += (side >= 0.0) as u32;
-                    s.near[x] = s.near[x].min(side.abs());
-                }
-            }
-            let hist_row = &mut s.hist[(y / c) * cols * n..(y / c + 1) * cols * n];
-            for x in 0..gw {
-                let m = s.mag[x];
-                if m == 0.0 {
-                    continue;
-                }
-                let mut bin = s.count[x] as usize;
-                if !cs231n && s.near[x] <= EDGE_TOL * (s.fx[x].abs() + s.fy[x].abs()) {
-                    match skimage_bin(gxr[x], gyr[x], n) {
-                        Some(b) => bin = b,
-                        None => continue,
+            let (even, odd) = acc.split_at_mut(cols * n);
+            for cx in 0..cols {
+                let span = cx * c..(cx + 1) * c;
+                for (x, ((&p, &m), (&gxv, &gyv))) in pos[span.clone()]
+                    .iter()
+                    .zip(&mag[span.clone()])
+                    .zip(gxr[span.clone()].iter().zip(&gyr[span]))
+                    .enumerate()
+                {
+                    let fl = p.floor();
+                    let frac = p - fl;
+                    let mut bin = (fl as usize).min(n - 1);
+                    // Zero magnitudes add nothing wherever they go; near an edge the exact
+                    // formula decides (rare, hence the predictable branch).
+                    if !cs231n && m > 0.0 && (frac < band || frac > 1.0 - band) {
+                        match self.exact_bin(gxv, gyv) {
+                            Some(b) => bin = b,
+                            None => continue,
+                        }
                     }
+                    let row = if x % 2 == 0 { &mut *even } else { &mut *odd };
+                    row[cx * n + bin] += m;
                 }
-                let i = (x / c) * n + bin;
-                hist_row[i] = (hist_row[i] as f64 + m) as f32;
+            }
+            if (y + 1) % c == 0 {
+                let cy = y / c;
+                for ((h, e), o) in hist[cy * cols * n..(cy + 1) * cols * n]
+                    .iter_mut()
+                    .zip(even.iter_mut())
+                    .zip(odd.iter_mut())
+                {
+                    *h = *e + *o;
+                    *e = 0.0;
+                    *o = 0.0;
+                }
             }
         }
-        let area = (c * c) as f32;
-        s.cells.clear();
-        s.cells.extend(s.hist.iter().map(|&v| v / area));
+        let inv_area = 1.0 / (c * c) as f32;
+        cells.clear();
+        cells.extend(hist.iter().map(|&v| v * inv_area));
     }
 
     /// Trilinear votes (orientation x 2 cells x 2 cells), into a grid padded by one cell before
     /// and two after (pixels past the last full cell reach one further) so border pixels need no
     /// tests; the padding is dropped at the end.
+    #[inline(always)]
     fn interpolated_votes(&self, s: &mut Scratch, h: usize, w: usize, rows: usize, cols: usize) {
         let n = self.params.orientations;
         let c = self.params.cell_size;
         let pcols = cols + 3;
-        resize(&mut s.hist, (rows + 3) * pcols * n);
-        resize(&mut s.mag, w);
-        resize(&mut s.fx, w); // position in bin units, `b0 + frac`
-        let cell_pos = |i: usize| -> (usize, f64) {
+        let stride = pcols * n;
+        let Scratch {
+            gx,
+            gy,
+            pos,
+            mag,
+            hist,
+            acc,
+            cells,
+            col_cell,
+            row_cell,
+            ..
+        } = s;
+        resize(hist, (rows + 3) * stride);
+        set_len(pos, w);
+        set_len(mag, w);
+        let cell_pos = |i: usize| -> (usize, f32) {
             // Cell centres sit at (j + 1/2) c; u is the pixel centre in cell-centre units.
-            let u = (i as f64 + 0.5) / c as f64 - 0.5;
+            let u = (i as f32 + 0.5) / c as f32 - 0.5;
             let j = u.floor();
             ((j + 1.0) as usize, u - j)
         };
-        s.col_cell.clear();
-        s.col_cell.extend((0..w).map(cell_pos));
-        s.row_cell.clear();
-        s.row_cell.extend((0..h).map(cell_pos));
-        let bins_per_rad = n as f64 / PI;
+        col_cell.clear();
+        col_cell.extend((0..w).map(cell_pos));
+        row_cell.clear();
+        row_cell.extend((0..h).map(cell_pos));
+        let bins_per_rad = n as f32 / std::f32::consts::PI;
+        resize(acc, 2 * stride);
         for y in 0..h {
-            let gxr = &s.gx[y * w..(y + 1) * w];
-            let gyr = &s.gy[y * w..(y + 1) * w];
-            for x in 0..w {
-                let (gx, gy) = (gxr[x], gyr[x]);
-                let (fx, fy) = if gy < 0.0 { (-gx, -gy) } else { (gx, gy) };
-                let (ax, ay) = (fx.abs(), fy);
-                let (lo, hi) = if ax < ay { (ax, ay) } else { (ay, ax) };
-                let t = atan_unit(if hi > 0.0 { lo / hi } else { 0.0 });
-                let t = if ay > ax { 0.5 * PI - t } else { t };
-                let theta = if fx < 0.0 { PI - t } else { t };
-                s.mag[x] = (gx * gx + gy * gy).sqrt();
+            orient_row::<false>(
+                &gx[y * w..(y + 1) * w],
+                &gy[y * w..(y + 1) * w],
+                pos,
+                mag,
+                bins_per_rad,
+            );
+            // Orientation and column interpolation into the row accumulator; the row weights
+            // are applied once per row below (they are the same for every pixel of the row).
+            acc.fill(0.0);
+            let (even, odd) = acc.split_at_mut(stride);
+            for (x, (&p, &m)) in pos.iter().zip(mag.iter()).enumerate() {
                 // Bin centres at (i + 1/2) * 180/n.
-                s.fx[x] = theta * bins_per_rad - 0.5;
-            }
-            let (ry, wy) = s.row_cell[y];
-            for x in 0..w {
-                let m = s.mag[x];
-                if m == 0.0 {
-                    continue;
-                }
-                let pos = s.fx[x];
-                let b = pos.floor();
-                let fb = pos - b;
-                let b0 = if b < 0.0 {
+                let p = p - 0.5;
+                let fl = p.floor();
+                let fb = p - fl;
+                let b0 = if fl < 0.0 {
                     n - 1
                 } else {
-                    (b as usize).min(n - 1)
+                    (fl as usize).min(n - 1)
                 };
                 let b1 = if b0 + 1 == n { 0 } else { b0 + 1 };
-                let (rx, wx) = s.col_cell[x];
-                let votes = [
-                    (ry, rx, (1.0 - wy) * (1.0 - wx)),
-                    (ry, rx + 1, (1.0 - wy) * wx),
-                    (ry + 1, rx, wy * (1.0 - wx)),
-                    (ry + 1, rx + 1, wy * wx),
-                ];
-                for (cy, cx, ws) in votes {
-                    let base = (cy * pcols + cx) * n;
-                    let v = m * ws;
-                    s.hist[base + b0] += (v * (1.0 - fb)) as f32;
-                    s.hist[base + b1] += (v * fb) as f32;
-                }
+                let (rx, wx) = col_cell[x];
+                let (v0, v1) = (m * (1.0 - wx), m * wx);
+                let (i0, i1) = (rx * n, (rx + 1) * n);
+                let row = if x % 2 == 0 { &mut *even } else { &mut *odd };
+                row[i0 + b0] += v0 * (1.0 - fb);
+                row[i0 + b1] += v0 * fb;
+                row[i1 + b0] += v1 * (1.0 - fb);
+                row[i1 + b1] += v1 * fb;
+            }
+            let (ry, wy) = row_cell[y];
+            let (upper, lower) = hist.split_at_mut((ry + 1) * stride);
+            let (top, bottom) = (&mut upper[ry * stride..], &mut lower[..stride]);
+            for (((t, b), &e), &o) in top
+                .iter_mut()
+                .zip(bottom.iter_mut())
+                .zip(even.iter())
+                .zip(odd.iter())
+            {
+                let v = e + o;
+                *t += v * (1.0 - wy);
+                *b += v * wy;
             }
         }
-        let area = (c * c) as f32;
-        s.cells.clear();
+        let inv_area = 1.0 / (c * c) as f32;
+        cells.clear();
         for cy in 0..rows {
-            let start = ((cy + 1) * pcols + 1) * n;
-            s.cells
-                .extend(s.hist[start..start + cols * n].iter().map(|&v| v / area));
+            let start = (cy + 1) * stride + n;
+            cells.extend(hist[start..start + cols * n].iter().map(|&v| v * inv_area));
         }
     }
 
@@ -828,14 +956,18 @@ impl Hog {
         }
         let b = self.params.block_size;
         let len = b * b * n;
+        set_len(&mut s.block, len);
         let mut k = 0;
         for by in 0..=rows - b {
             for bx in 0..=cols - b {
-                s.block.clear();
-                for cy in by..by + b {
+                for (i, cy) in (by..by + b).enumerate() {
                     let start = (cy * cols + bx) * n;
-                    s.block
-                        .extend(s.cells[start..start + b * n].iter().map(|&v| v as f64));
+                    for (d, &v) in s.block[i * b * n..(i + 1) * b * n]
+                        .iter_mut()
+                        .zip(&s.cells[start..start + b * n])
+                    {
+                        *d = v as f64;
+                    }
                 }
                 normalize_block(&mut s.block, norm);
                 for (o, &v) in out[k..k + len].iter_mut().zip(&s.block) {
@@ -847,70 +979,36 @@ impl Hog {
     }
 }
 
-/// `fma(B, wB, fma(R, wR, G * wG))` per pixel: skimage's `rgb2gray` is `rgb @ weights`, which
-/// numpy hands to BLAS, whose kernel evaluates exactly this fused sequence (found by matching
-/// the fixtures' `gray_input` bit for bit; plain left-to-right sums differ in 1 of 7 pixels by
-/// an ulp, enough to move pixels across bin edges). Uses the FMA instruction when the CPU has
-/// it, else the (exact, slower) library `fma`.
-fn rgb_to_gray(px: &[u8], ch: usize, unit: &[f64; 256], w: [f64; 3], plane: &mut Vec<f64>) {
-    #[inline(always)]
-    fn kernel(px: &[u8], ch: usize, unit: &[f64; 256], w: [f64; 3], plane: &mut Vec<f64>) {
-        plane.extend(px.chunks_exact(ch).map(|p| {
-            let (r, g, b) = (
-                unit[p[0] as usize],
-                unit[p[1] as usize],
-                unit[p[2] as usize],
-            );
-            b.mul_add(w[2], r.mul_add(w[0], g * w[1]))
-        }));
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "fma")]
-        unsafe fn with_fma(
-            px: &[u8],
-            ch: usize,
-            unit: &[f64; 256],
-            w: [f64; 3],
-            plane: &mut Vec<f64>,
-        ) {
-            kernel(px, ch, unit, w, plane)
-        }
-        if std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports FMA (checked just above).
-            unsafe { with_fma(px, ch, unit, w, plane) };
-            return;
-        }
-    }
-    kernel(px, ch, unit, w, plane)
-}
-
-/// One block, in place (skimage's `_hog_normalize_block`).
+/// One block, in place (skimage's `_hog_normalize_block`; dividing by the norm is done as a
+/// multiplication by its reciprocal, which differs by at most an ulp of `f64`).
 fn normalize_block(v: &mut [f64], norm: BlockNorm) {
-    let l1 = || v.iter().map(|x| x.abs()).sum::<f64>();
+    let l1 = |v: &[f64]| v.iter().map(|x| x.abs()).sum::<f64>();
+    let l2sq = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>();
     match norm {
         BlockNorm::None => {}
         BlockNorm::L1 => {
-            let d = l1() + EPS;
-            v.iter_mut().for_each(|x| *x /= d);
+            let r = 1.0 / (l1(v) + EPS);
+            v.iter_mut().for_each(|x| *x *= r);
         }
         BlockNorm::L1Sqrt => {
-            let d = l1() + EPS;
-            v.iter_mut().for_each(|x| *x = (*x / d).sqrt());
+            let r = 1.0 / (l1(v) + EPS);
+            v.iter_mut().for_each(|x| *x = (*x * r).sqrt());
         }
         BlockNorm::L2 | BlockNorm::L2Hys => {
-            let d = (v.iter().map(|x| x * x).sum::<f64>() + EPS * EPS).sqrt();
-            v.iter_mut().for_each(|x| *x /= d);
+            let r = 1.0 / (l2sq(v) + EPS * EPS).sqrt();
             if norm == BlockNorm::L2Hys {
-                v.iter_mut().for_each(|x| *x = x.min(0.2));
-                let d = (v.iter().map(|x| x * x).sum::<f64>() + EPS * EPS).sqrt();
-                v.iter_mut().for_each(|x| *x /= d);
+                v.iter_mut().for_each(|x| *x = (*x * r).min(0.2));
+                let r = 1.0 / (l2sq(v) + EPS * EPS).sqrt();
+                v.iter_mut().for_each(|x| *x *= r);
+            } else {
+                v.iter_mut().for_each(|x| *x *= r);
             }
         }
     }
 }
 
 /// `gx`, `gy` of one intensity plane (zero where the mask leaves the image).
+#[inline(always)]
 fn gradients_of_plane(
     p: &[f64],
     h: usize,
@@ -938,14 +1036,13 @@ fn gradients_of_plane(
                 }
             }
         }
-        let (next, prev) = match gradient {
+        let rows = match gradient {
             Gradient::Central => (y + 1 < h && y > 0).then(|| (y + 1, y - 1)),
             Gradient::Forward => (y + 1 < h).then_some((y + 1, y)),
-        }
-        .map_or((None, None), |(a, b)| (Some(a), Some(b)));
+        };
         let gyr = &mut gy[y * w..(y + 1) * w];
-        match (next, prev) {
-            (Some(a), Some(b)) => {
+        match rows {
+            Some((a, b)) => {
                 for ((g, &va), &vb) in gyr
                     .iter_mut()
                     .zip(&p[a * w..(a + 1) * w])
@@ -954,7 +1051,7 @@ fn gradients_of_plane(
                     *g = va - vb;
                 }
             }
-            _ => gyr.fill(0.0),
+            None => gyr.fill(0.0),
         }
     }
 }
@@ -985,7 +1082,7 @@ impl Extractor for Hog {
         debug_assert_eq!(out.len(), self.params.dim(image.shape));
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
-            let (rows, cols) = self.cells(image, &mut s);
+            let (rows, cols) = self.cells(Source::Image(image), &mut s);
             self.normalize_blocks(&mut s, rows, cols, out);
         });
     }
