@@ -131,33 +131,34 @@ fn py_remainder(a: f64, b: f64) -> f64 {
 }
 
 /// (hue in `[0, 1)`, saturation, value) exactly as `skimage.color.rgb2hsv` computes them from
-/// a u8 pixel (`img_as_float` multiplies by `1/255`).
-#[inline]
+/// a u8 pixel (`img_as_float` multiplies by `1/255`). Written with selects rather than branches
+/// so loops over pixels vectorise.
+#[inline(always)]
 pub fn rgb_to_hsv(rgb: [u8; 3]) -> (f64, f64, f64) {
     const K: f64 = 1.0 / 255.0;
     let (r, g, b) = (rgb[0] as f64 * K, rgb[1] as f64 * K, rgb[2] as f64 * K);
     let v = r.max(g).max(b);
     let delta = v - r.min(g).min(b);
-    if delta == 0.0 {
-        return (0.0, 0.0, v);
-    }
-    let s = delta / v;
     // skimage assigns red, then green, then blue: the last channel equal to the max wins.
-    let h = if b == v {
-        4.0 + (r - g) / delta
+    let (num, offset) = if b == v {
+        (r - g, 4.0)
     } else if g == v {
-        2.0 + (b - r) / delta
+        (b - r, 2.0)
     } else {
-        (g - b) / delta
+        (g - b, 0.0)
     };
     // h / 6 lies in (-1/6, 1), where numpy's `% 1.0` is the identity or `+ 1` (and skips fmod).
-    let h6 = h / 6.0;
-    (if h6 < 0.0 { h6 + 1.0 } else { h6 }, s, v)
+    let h6 = (offset + num / delta) / 6.0;
+    let h = if h6 < 0.0 { h6 + 1.0 } else { h6 };
+    if delta == 0.0 {
+        (0.0, 0.0, v)
+    } else {
+        (h, delta / v, v)
+    }
 }
 
 /// Equal-width bins over `[0, hi]` with numpy's edges `e_i = i * (hi / bins)` (`np.linspace`),
-/// the last edge exactly `hi`, the last bin closed: the bin of `x` as `np.histogram` counts it,
-/// `None` outside the range.
+/// the last edge exactly `hi`, the last bin closed: bins as `np.histogram` counts them.
 #[derive(Debug, Clone)]
 struct Bins {
     edges: Vec<f64>,
@@ -171,23 +172,19 @@ impl Bins {
         Bins { edges }
     }
 
-    #[inline]
-    fn of(&self, x: f64) -> Option<usize> {
+    /// The bin of `x`, which must lie in `[0, hi]` (one multiplication, then at most one step
+    /// to agree with the actual edges).
+    #[inline(always)]
+    fn index(&self, x: f64, scale: f64) -> usize {
         let n = self.edges.len() - 1;
-        let (lo, hi) = (self.edges[0], self.edges[n]);
-        if !(x >= lo && x <= hi) {
-            return None;
+        let i = ((x * scale) as usize).min(n - 1);
+        if x < self.edges[i] {
+            i.saturating_sub(1)
+        } else if i + 1 < n && x >= self.edges[i + 1] {
+            i + 1
+        } else {
+            i
         }
-        // Guess by division, then fix the guess against the actual edges (as numpy does).
-        let mut i = (((x - lo) / (hi - lo)) * n as f64) as usize;
-        i = i.min(n - 1);
-        while i > 0 && x < self.edges[i] {
-            i -= 1;
-        }
-        while i + 1 < n && x >= self.edges[i + 1] {
-            i += 1;
-        }
-        Some(i)
     }
 }
 
@@ -220,48 +217,83 @@ impl ColorHistogram {
         &self.params
     }
 
-    /// Counts per bin into `out` (zeroed first), then divides by the pixel count.
+    /// Counts per bin, then fractions into `out`. Runs a copy compiled for AVX2 + FMA when the
+    /// CPU has them (same operations, wider loops).
     fn histogram(&self, image: ImageView<'_>, out: &mut [f32]) {
-        out.fill(0.0);
+        COUNTS.with(|counts| {
+            let mut counts = counts.borrow_mut();
+            counts.clear();
+            counts.resize(out.len(), 0);
+            #[cfg(target_arch = "x86_64")]
+            {
+                if crate::hog::use_wide_kernels() {
+                    // SAFETY: the CPU supports AVX2 and FMA (checked by use_wide_kernels).
+                    unsafe { self.count_avx2(image, &mut counts) };
+                    return fractions(&counts, image, out);
+                }
+            }
+            self.count(image, &mut counts);
+            fractions(&counts, image, out)
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn count_avx2(&self, image: ImageView<'_>, counts: &mut [u32]) {
+        self.count(image, counts)
+    }
+
+    /// HSV of a chunk of pixels at a time (branch-free, vectorisable), then the bins.
+    #[inline(always)]
+    fn count(&self, image: ImageView<'_>, counts: &mut [u32]) {
+        const CHUNK: usize = 64;
         let ch = image.channels();
         let nb = self.params.bins;
-        let mut count = 0usize;
-        // Counting in u32 keeps the fractions exact before the one division.
-        let mut counts = [0u32; 64];
-        let small = out.len() <= counts.len();
-        let mut big = if small {
-            Vec::new()
-        } else {
-            vec![0u32; out.len()]
-        };
-        let counts: &mut [u32] = if small {
-            &mut counts[..out.len()]
-        } else {
-            &mut big
-        };
-        for p in image.pixels.chunks_exact(ch) {
-            count += 1;
-            let (h, s, v) = rgb_to_hsv([p[0], p[1], p[2]]);
-            // hue * 255 < 255 always, so the hue bin exists.
-            let hb = self.hue.of(h * 255.0).unwrap_or(nb - 1);
-            match self.params.mode {
-                Mode::Hue => counts[hb] += 1,
-                Mode::PerChannelHsv => {
-                    counts[hb] += 1;
-                    counts[nb + self.unit.of(s).unwrap_or(nb - 1)] += 1;
-                    counts[2 * nb + self.unit.of(v).unwrap_or(nb - 1)] += 1;
-                }
-                Mode::JointHsv => {
-                    let sb = self.unit.of(s).unwrap_or(nb - 1);
-                    let vb = self.unit.of(v).unwrap_or(nb - 1);
-                    counts[(hb * nb + sb) * nb + vb] += 1;
+        let hue_scale = nb as f64 / 255.0;
+        let unit_scale = nb as f64;
+        let mut hue = [0f64; CHUNK];
+        let mut sat = [0f64; CHUNK];
+        let mut val = [0f64; CHUNK];
+        for chunk in image.pixels.chunks(CHUNK * ch) {
+            let len = chunk.len() / ch;
+            for (i, p) in chunk.chunks_exact(ch).enumerate() {
+                let (h, s, v) = rgb_to_hsv([p[0], p[1], p[2]]);
+                hue[i] = h * 255.0;
+                sat[i] = s;
+                val[i] = v;
+            }
+            for i in 0..len {
+                // 255 * hue < 255, so every pixel has a hue bin.
+                let hb = self.hue.index(hue[i], hue_scale);
+                match self.params.mode {
+                    Mode::Hue => counts[hb] += 1,
+                    Mode::PerChannelHsv => {
+                        counts[hb] += 1;
+                        counts[nb + self.unit.index(sat[i], unit_scale)] += 1;
+                        counts[2 * nb + self.unit.index(val[i], unit_scale)] += 1;
+                    }
+                    Mode::JointHsv => {
+                        let sb = self.unit.index(sat[i], unit_scale);
+                        let vb = self.unit.index(val[i], unit_scale);
+                        counts[(hb * nb + sb) * nb + vb] += 1;
+                    }
                 }
             }
         }
-        let inv = 1.0 / count.max(1) as f64;
-        for (o, &c) in out.iter_mut().zip(counts.iter()) {
-            *o = (c as f64 * inv) as f32;
-        }
+    }
+}
+
+thread_local! {
+    // Per-thread bin counts, reused across images.
+    static COUNTS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Counts to fractions of the pixel count (counting in u32 keeps them exact until this one
+/// division).
+fn fractions(counts: &[u32], image: ImageView<'_>, out: &mut [f32]) {
+    let pixels = (image.height() * image.width()).max(1) as f64;
+    for (o, &c) in out.iter_mut().zip(counts) {
+        *o = (c as f64 / pixels) as f32;
     }
 }
 

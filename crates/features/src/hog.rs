@@ -525,6 +525,30 @@ fn orient_row<const CS231N: bool>(
     }
 }
 
+static WIDE_KERNELS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether the AVX2 + FMA copies of the HOG and colour kernels may be used (default: yes, when
+/// the CPU has them). For tests that check both copies give identical features.
+#[doc(hidden)]
+pub fn set_wide_kernels(enabled: bool) {
+    WIDE_KERNELS.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// True when the AVX2 + FMA kernels should run.
+#[inline]
+pub(crate) fn use_wide_kernels() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        WIDE_KERNELS.load(std::sync::atomic::Ordering::Relaxed)
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Where an image's gradients come from.
 #[derive(Clone, Copy)]
 enum Source<'a> {
@@ -632,10 +656,8 @@ impl Hog {
     fn cells(&self, src: Source<'_>, s: &mut Scratch) -> (usize, usize) {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            if use_wide_kernels() {
+                // SAFETY: the CPU supports AVX2 and FMA (checked by use_wide_kernels).
                 return unsafe { self.cells_avx2(src, s) };
             }
         }

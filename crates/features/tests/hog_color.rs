@@ -917,3 +917,40 @@ fn feature_spec_builds_hog_and_color() {
     };
     assert!(bad.fit(&images, 0).is_err());
 }
+
+#[test]
+fn wide_and_portable_kernels_give_identical_features() {
+    let images: Vec<_> = (0..4).map(|seed| noise(37, 45, 100 + seed)).collect();
+    let run = |wide: bool| {
+        hog::set_wide_kernels(wide);
+        let mut all = Vec::new();
+        for (shape, px) in &images {
+            for params in all_variants() {
+                all.extend(features(&params, *shape, px));
+            }
+            for mode in [
+                color::Mode::Hue,
+                color::Mode::PerChannelHsv,
+                color::Mode::JointHsv,
+            ] {
+                all.extend(hue_hist(color::Params { mode, bins: 5 }, *shape, px));
+            }
+        }
+        all
+    };
+    let wide = run(true);
+    let portable = run(false);
+    hog::set_wide_kernels(true);
+    assert_eq!(wide.len(), portable.len());
+    let differing = wide
+        .iter()
+        .zip(&portable)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count();
+    assert_eq!(
+        differing,
+        0,
+        "{differing} of {} features differ",
+        wide.len()
+    );
+}
