@@ -110,6 +110,10 @@ fn kernels_match_skimage() {
         let err = max_abs_diff(k.real.iter().copied(), &real)
             .max(max_abs_diff(k.imag.iter().copied(), &imag));
         assert!(err < 1e-12, "kernel f={f} theta={theta}: max error {err:e}");
+        eprintln!(
+            "kernel f={f} theta={theta:.4} {0}x{0}: f64 max error {err:.1e}",
+            k.size()
+        );
 
         // The fast separable filter, probed with a unit impulse far from the borders: its
         // response is the kernel itself (f32, so to ~1e-9).
@@ -134,6 +138,7 @@ fn kernels_match_skimage() {
                 err < 1e-8,
                 "{method:?} impulse response f={f} theta={theta}: max error {err:e}"
             );
+            eprintln!("  {method:?} impulse response: max error {err:.1e}");
         }
     }
 }
@@ -167,6 +172,7 @@ fn responses_and_magnitude_stats_match_skimage() {
             err < 1e-12,
             "{name} f={f} theta={theta}: reference error {err:e}"
         );
+        eprintln!("{name} f={f} theta={theta:.4}: f64 reference max error {err:.1e}");
 
         // The fast path users get (and the direct f32 one), to 1e-6.
         for method in [Convolution::Separable, Convolution::Direct2d] {
@@ -178,6 +184,7 @@ fn responses_and_magnitude_stats_match_skimage() {
                 err < 1e-6,
                 "{method:?} {name} f={f} theta={theta}: response error {err:e}"
             );
+            eprintln!("  {method:?} f32 response max error {err:.1e}");
         }
 
         // Features: whole-image mean and variance of the magnitude (grid 1: only those).
@@ -194,6 +201,13 @@ fn responses_and_magnitude_stats_match_skimage() {
         assert!(
             (var - want_var).abs() < 1e-6 && (var - want_var).abs() < 1e-4 * want_var,
             "{name} f={f} theta={theta}: magnitude variance {var} vs {want_var}"
+        );
+        eprintln!(
+            "  magnitude mean error {:.1e} (relative {:.1e}), variance error {:.1e} (relative {:.1e})",
+            (mean - want_mean).abs(),
+            (mean - want_mean).abs() / want_mean,
+            (var - want_var).abs(),
+            (var - want_var).abs() / want_var
         );
     }
 }
