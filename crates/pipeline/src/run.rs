@@ -19,6 +19,16 @@ pub struct FeatureMatrices {
     pub val: Array2<f32>,
     pub test: Array2<f32>,
     pub fitted: FittedFeatures,
+    /// Fitted on the training features; already applied to the three matrices.
+    pub scaler: Scaler,
+}
+
+/// Everything a run produces: the report, and what is needed to save and reapply the model.
+pub struct RunOutput {
+    pub report: report::RunReport,
+    pub model: Classifier,
+    pub fitted: FittedFeatures,
+    pub scaler: Scaler,
 }
 
 /// A trained classifier of any kind.
@@ -50,9 +60,10 @@ pub struct GridPoint {
     pub diverged: Option<String>,
 }
 
-/// Runs the whole pipeline and returns the report.
-pub fn run(args: &RunArgs) -> Result<report::RunReport> {
-    let spec = FeatureSpec::parse(&args.features)?;
+/// Runs the whole pipeline; returns the report, the model and its fitted preprocessing.
+pub fn run(args: &RunArgs) -> Result<RunOutput> {
+    let mut spec = FeatureSpec::parse(&args.features)?;
+    args.feature_options.apply(&mut spec)?;
     let (lrs, regs) = grid(args);
     let epochs = args.epochs.unwrap_or(default_epochs(args.model));
     // Reject bad hyper-parameters before loading anything.
@@ -139,7 +150,7 @@ pub fn run(args: &RunArgs) -> Result<report::RunReport> {
     let classes = ClassReport::new(&pred_test, &splits.test.labels, &info.class_names);
     let evaluate_s = t.elapsed().as_secs_f64();
 
-    Ok(report::RunReport {
+    let report = report::RunReport {
         settings: settings(args, &spec, epochs, mlp_base.as_ref()),
         data: info,
         features: feature_parts(&feats.fitted),
@@ -159,30 +170,48 @@ pub fn run(args: &RunArgs) -> Result<report::RunReport> {
             evaluate: evaluate_s,
         },
         per_class: classes,
+    };
+    Ok(RunOutput {
+        report,
+        model,
+        fitted: feats.fitted,
+        scaler: feats.scaler,
     })
 }
 
 /// Fits the extractors and the scaler on the training split and transforms all three splits.
 pub fn extract(spec: &FeatureSpec, splits: &wb_data::Splits, seed: u64) -> Result<FeatureMatrices> {
+    let mut feats = extract_unscaled(spec, splits, seed)?;
+    for m in [&mut feats.train, &mut feats.val, &mut feats.test] {
+        feats.scaler.transform_inplace(m);
+    }
+    Ok(feats)
+}
+
+/// As [`extract`], but the matrices hold the extractors' raw outputs: the scaler is fitted on
+/// the training features and returned, not applied (`pipeline extract` exports both).
+pub fn extract_unscaled(
+    spec: &FeatureSpec,
+    splits: &wb_data::Splits,
+    seed: u64,
+) -> Result<FeatureMatrices> {
     spec.check(splits.train.images.shape())?;
     let fitted = spec.fit(&splits.train.images, seed)?;
     let total = (splits.train.len() + splits.val.len() + splits.test.len()) as u64;
     let progress = Progress::new("features", total);
     let inc = |n| progress.inc(n);
-    let mut train = fitted.transform(&splits.train.images, &inc)?;
-    let mut val = fitted.transform(&splits.val.images, &inc)?;
-    let mut test = fitted.transform(&splits.test.images, &inc)?;
+    let train = fitted.transform(&splits.train.images, &inc)?;
+    let val = fitted.transform(&splits.val.images, &inc)?;
+    let test = fitted.transform(&splits.test.images, &inc)?;
     progress.finish();
     let blocks: Vec<_> = fitted.parts().iter().map(|&(_, d, n)| (d, n)).collect();
     let scaler = Scaler::fit(train.view(), &blocks);
-    for m in [&mut train, &mut val, &mut test] {
-        scaler.transform_inplace(m);
-    }
     Ok(FeatureMatrices {
         train,
         val,
         test,
         fitted,
+        scaler,
     })
 }
 
@@ -202,7 +231,6 @@ fn default_epochs(model: ModelArg) -> usize {
 
 /// The MLP's parameters: its defaults, overridden by the options given.
 fn mlp_params(args: &RunArgs) -> Result<wb_mlp::MlpParams> {
-    let m = &args.mlp;
     let mut p = wb_mlp::MlpParams {
         seed: args.data.seed,
         batch_size: args.batch_size,
@@ -212,6 +240,14 @@ fn mlp_params(args: &RunArgs) -> Result<wb_mlp::MlpParams> {
     if let Some(e) = args.epochs {
         p.epochs = e;
     }
+    apply_mlp_args(&args.mlp, p)
+}
+
+/// `p` overridden by the MLP options given (shared by `run` and `gradcheck`), then checked.
+pub fn apply_mlp_args(
+    m: &crate::cli::MlpArgs,
+    mut p: wb_mlp::MlpParams,
+) -> Result<wb_mlp::MlpParams> {
     if !m.hidden.is_empty() {
         p.hidden = m.hidden.clone();
     }
@@ -327,7 +363,7 @@ fn train_mlp(
 fn grid(args: &RunArgs) -> (Vec<f64>, Vec<f64>) {
     let mlp = wb_mlp::MlpParams::default();
     let (default_lr, default_reg): (&[f64], &[f64]) = match args.model {
-        ModelArg::Svm => (&[1e-4, 3e-4, 1e-3], &[1e-4, 1e-3]),
+        ModelArg::Svm => (&[3e-4, 1e-3, 3e-3], &[1e-4, 1e-3]),
         ModelArg::Softmax => (&[1e-2, 3e-2, 1e-1], &[1e-4, 1e-3]),
         ModelArg::Mlp => (
             std::slice::from_ref(&mlp.learning_rate),
