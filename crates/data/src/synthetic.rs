@@ -125,12 +125,14 @@ fn signed_distance(outline: Outline, u: f32, v: f32, r: f32) -> f32 {
         Outline::Disc => (u * u + v * v).sqrt() - r,
         Outline::Square => u.abs().max(v.abs()) - 0.8 * r,
         Outline::Triangle => {
-            // Equilateral, circumradius r: inradius r/2 along three normals 120° apart.
-            let mut d = f32::NEG_INFINITY;
-            for k in 0..3 {
-                let a = std::f32::consts::FRAC_PI_2 + k as f32 * 2.0 * std::f32::consts::FRAC_PI_3;
-                d = d.max(u * a.cos() + v * a.sin() - 0.5 * r);
-            }
+            // Equilateral, circumradius r: inradius r/2 along three normals 120° apart
+            // (at 90°, 210° and 330°).
+            const NORMALS: [(f32, f32); 3] =
+                [(0.0, 1.0), (-0.866_025_4, -0.5), (0.866_025_4, -0.5)];
+            let d = NORMALS
+                .iter()
+                .map(|&(nx, ny)| u * nx + v * ny - 0.5 * r)
+                .fold(f32::NEG_INFINITY, f32::max);
             d * 1.2
         }
         Outline::Cross => {
@@ -190,6 +192,7 @@ fn render(label: usize, rng: &mut ChaCha8Rng, out: &mut [u8]) {
         );
         paint(
             &mut img,
+            (bx, by, br),
             |x, y| {
                 let d = ((x - bx).powi(2) + (y - by).powi(2)).sqrt() - br;
                 0.6 * (0.5 - d).clamp(0.0, 1.0)
@@ -217,6 +220,8 @@ fn render(label: usize, rng: &mut ChaCha8Rng, out: &mut [u8]) {
             );
             paint(
                 &mut img,
+                // Every outline lies within 1.2 r of its centre (the cross's arm tips: 1.05 r).
+                (cx, cy, 1.2 * r),
                 |x, y| {
                     let (u, v) = frame(x, y);
                     (0.5 - signed_distance(outline, u, v, r)).clamp(0.0, 1.0)
@@ -232,6 +237,8 @@ fn render(label: usize, rng: &mut ChaCha8Rng, out: &mut [u8]) {
             let colour = hsv_to_rgb(rng.gen_range(0.0..360.0), rng.gen_range(0.0..0.2), level);
             paint(
                 &mut img,
+                // Every outline lies within 1.2 r of its centre (the cross's arm tips: 1.05 r).
+                (cx, cy, 1.2 * r),
                 |x, y| {
                     let (u, v) = frame(x, y);
                     (0.5 - signed_distance(outline, u, v, r)).clamp(0.0, 1.0)
@@ -250,6 +257,7 @@ fn render(label: usize, rng: &mut ChaCha8Rng, out: &mut [u8]) {
             let (ts, tc) = theta.sin_cos();
             paint(
                 &mut img,
+                (cx, cy, r),
                 |x, y| {
                     let d = ((x - cx).powi(2) + (y - cy).powi(2)).sqrt() - r;
                     (0.5 - d).clamp(0.0, 1.0)
@@ -272,14 +280,22 @@ fn render(label: usize, rng: &mut ChaCha8Rng, out: &mut [u8]) {
     }
 }
 
-/// Alpha-blends `colour(x, y)` with coverage `alpha(x, y)` at every pixel centre.
+/// Alpha-blends `colour(x, y)` with coverage `alpha(x, y)` at every pixel centre within
+/// `reach` of `(cx, cy)`.
 fn paint(
     img: &mut [[f32; 3]; SIDE * SIDE],
+    (cx, cy, reach): (f32, f32, f32),
     alpha: impl Fn(f32, f32) -> f32,
     colour: impl Fn(f32, f32) -> [f32; 3],
 ) {
-    for y in 0..SIDE {
-        for x in 0..SIDE {
+    // Only pixels within `reach` of the centre can be covered: skip the rest.
+    let span = |c: f32| {
+        let lo = (c - reach - 1.0).floor().max(0.0) as usize;
+        let hi = ((c + reach + 1.0).ceil().max(0.0) as usize).min(SIDE);
+        lo..hi
+    };
+    for y in span(cy) {
+        for x in span(cx) {
             let (fx, fy) = (x as f32 + 0.5, y as f32 + 0.5);
             let a = alpha(fx, fy);
             if a > 0.0 {
