@@ -1,4 +1,5 @@
-use ndarray::{Array1, Array2, ArrayView2, Zip};
+use ndarray::{s, Array1, Array2, ArrayView2, Zip};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// How a block of feature columns is normalised with statistics of the training split.
@@ -23,13 +24,32 @@ impl Scaler {
     pub fn fit(train: ArrayView2<'_, f32>, blocks: &[(usize, Normalization)]) -> Scaler {
         let n = train.nrows().max(1) as f64;
         let cols = train.ncols();
+        // Partial sums over fixed blocks of rows, in parallel, then added in block order: the
+        // result does not depend on the thread count.
+        const BLOCK: usize = 1024;
+        let starts: Vec<usize> = (0..train.nrows()).step_by(BLOCK).collect();
+        let partials: Vec<(Vec<f64>, Vec<f64>)> = starts
+            .par_iter()
+            .map(|&r0| {
+                let mut sum = vec![0f64; cols];
+                let mut sum_sq = vec![0f64; cols];
+                let r1 = (r0 + BLOCK).min(train.nrows());
+                for row in train.slice(s![r0..r1, ..]).rows() {
+                    for ((s, q), &v) in sum.iter_mut().zip(sum_sq.iter_mut()).zip(row.iter()) {
+                        let v = v as f64;
+                        *s += v;
+                        *q += v * v;
+                    }
+                }
+                (sum, sum_sq)
+            })
+            .collect();
         let mut sum = vec![0f64; cols];
         let mut sum_sq = vec![0f64; cols];
-        for row in train.rows() {
-            for ((s, q), &v) in sum.iter_mut().zip(sum_sq.iter_mut()).zip(row.iter()) {
-                let v = v as f64;
-                *s += v;
-                *q += v * v;
+        for (ps, pq) in &partials {
+            for j in 0..cols {
+                sum[j] += ps[j];
+                sum_sq[j] += pq[j];
             }
         }
         let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
