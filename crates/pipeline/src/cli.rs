@@ -16,10 +16,16 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Load a dataset, extract features, train a model (with a validation search) and report accuracy.
     Run(RunArgs),
+    /// Extract the features of every split and save them (with labels and the scaler) as safetensors.
+    Extract(crate::extract::ExtractArgs),
+    /// Draw what the extractors see (HOG glyphs, colour histogram, Gabor bank, k-means atoms) as PNGs.
+    Show(crate::show::ShowArgs),
 }
 
 /// Where the data comes from and how it is split.
@@ -103,6 +109,8 @@ pub struct RunArgs {
     /// Feature extractors, comma separated and concatenated in order (e.g. raw, or raw,raw).
     #[arg(long, default_value = "raw")]
     pub features: String,
+    #[command(flatten)]
+    pub feature_options: crate::feature_args::FeatureArgs,
     /// Classifier to train.
     #[arg(long, value_enum, default_value_t = ModelArg::Softmax)]
     pub model: ModelArg,

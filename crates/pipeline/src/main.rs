@@ -1,10 +1,13 @@
 //! `pipeline`: the workbench's command-line driver. Thin: parse, dispatch, report.
 
 mod cli;
+mod extract;
+mod feature_args;
 mod load;
 mod progress;
 mod report;
 mod run;
+mod show;
 
 use std::process::ExitCode;
 
@@ -35,6 +38,30 @@ fn dispatch(cli: Cli) -> Result<()> {
                 report::write_json_atomic(&path, &report)?;
                 println!("results written to {}", path.display());
             }
+            Ok(())
+        }
+        Command::Extract(args) => {
+            set_threads(args.data.threads)?;
+            let done = extract::extract(&args)?;
+            println!(
+                "extracted {} images x {} features in {:.2}s: {:.0} images/s on {} threads",
+                done.images,
+                done.dim,
+                done.seconds,
+                done.images_per_second(),
+                rayon::current_num_threads()
+            );
+            println!(
+                "wrote {} ({:.1} MB)",
+                done.path.display(),
+                done.bytes as f64 / 1e6
+            );
+            Ok(())
+        }
+        Command::Show(args) => {
+            set_threads(args.data.threads)?;
+            let written = show::show(&args)?;
+            println!("wrote {} pictures to {}", written.len(), args.out.display());
             Ok(())
         }
     }

@@ -1,0 +1,266 @@
+//! Every extractor's parameters as command-line options (`--hog-cell-size 4`, ...), shared by
+//! `run`, `extract` and `show`. Each option is optional and overrides the parameter's default
+//! in `wb_features` (see the `Params` structs of `hog`, `color`, `gabor` and `kmeans`).
+//!
+//! Option names are the parameter paths with dashes (`hog.cell_size` is `--hog-cell-size`;
+//! `kmeans.centroids` is `--kmeans-k`), and errors about a parameter name the option.
+
+use anyhow::Result;
+use clap::Args;
+use wb_data::ImageShape;
+use wb_features::{color, hog, FeatureError, FeatureSpec};
+
+/// Feature-extractor parameters; unset options keep the extractor's defaults.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Feature options")]
+pub struct FeatureArgs {
+    /// HOG: start from a named parameter set (default, skimage, cs231n, dalal-triggs); the
+    /// other --hog-* options override it.
+    #[arg(long, value_name = "PRESET", value_parser = parse_named::<hog::Preset>)]
+    pub hog_preset: Option<hog::Preset>,
+    /// HOG: cell side in pixels [default: 8].
+    #[arg(long, value_name = "PIXELS")]
+    pub hog_cell_size: Option<usize>,
+    /// HOG: orientation bins over 0-180° [default: 9].
+    #[arg(long, value_name = "BINS")]
+    pub hog_orientations: Option<usize>,
+    /// HOG: block side in cells [default: 2].
+    #[arg(long, value_name = "CELLS")]
+    pub hog_block_size: Option<usize>,
+    /// HOG: block normalisation: none, l1, l1-sqrt, l2 or l2-hys [default: l2-hys].
+    #[arg(long, value_name = "NORM", value_parser = parse_named::<hog::BlockNorm>)]
+    pub hog_block_norm: Option<hog::BlockNorm>,
+    /// HOG: gradient votes: hard, interpolated or cs231n [default: interpolated].
+    #[arg(long, value_name = "BINNING", value_parser = parse_named::<hog::Binning>)]
+    pub hog_binning: Option<hog::Binning>,
+    /// HOG: gradient of gray (luma) or of the max-gradient colour channel [default: gray].
+    #[arg(long, alias = "hog-channel", value_name = "MODE", value_parser = parse_named::<hog::ChannelMode>)]
+    pub hog_channel_mode: Option<hog::ChannelMode>,
+    /// HOG: derivative mask, central or forward [default: central].
+    #[arg(long, value_name = "MASK", value_parser = parse_named::<hog::Gradient>)]
+    pub hog_gradient: Option<hog::Gradient>,
+    /// HOG: grayscale weights, rec709 or cs231n [default: rec709].
+    #[arg(long, value_name = "WEIGHTS", value_parser = parse_named::<hog::Luma>)]
+    pub hog_luma: Option<hog::Luma>,
+    /// Colour histogram: hue, hsv (per channel) or joint-hsv [default: hue].
+    #[arg(long, value_name = "MODE", value_parser = parse_named::<color::Mode>)]
+    pub color_mode: Option<color::Mode>,
+    /// Colour histogram: bins per channel [default: 10].
+    #[arg(long, value_name = "BINS")]
+    pub color_bins: Option<usize>,
+    /// Gabor: frequencies in cycles/pixel, each in (0, 0.5), comma separated [default: 0.1,0.2,0.3,0.4].
+    #[arg(
+        long,
+        value_name = "F,F,...",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    pub gabor_frequencies: Option<Vec<f64>>,
+    /// Gabor: orientations per frequency [default: 4].
+    #[arg(long, value_name = "N")]
+    pub gabor_orientations: Option<usize>,
+    /// Gabor: frequency bandwidth in octaves [default: 1].
+    #[arg(long, value_name = "OCTAVES", allow_negative_numbers = true)]
+    pub gabor_bandwidth: Option<f64>,
+    /// Gabor: kernel half-extent in standard deviations [default: 3].
+    #[arg(long, value_name = "STDS", allow_negative_numbers = true)]
+    pub gabor_n_stds: Option<f64>,
+    /// Gabor: pooling grid side; statistics over the image and each of GRIDxGRID cells [default: 2].
+    #[arg(long, value_name = "GRID")]
+    pub gabor_grid: Option<usize>,
+    /// k-means: number of centroids K (features have 4K dimensions) [default: 1600].
+    #[arg(
+        long = "kmeans-k",
+        visible_alias = "kmeans-centroids",
+        value_name = "K"
+    )]
+    pub kmeans_centroids: Option<usize>,
+    /// k-means: receptive-field (patch) side in pixels [default: 6].
+    #[arg(long, value_name = "PIXELS")]
+    pub kmeans_patch_size: Option<usize>,
+    /// k-means: random training patches to learn the whitening and the centroids from [default: 400000].
+    #[arg(long, value_name = "N")]
+    pub kmeans_patches: Option<usize>,
+    /// k-means: full passes of Lloyd's algorithm [default: 10].
+    #[arg(long, value_name = "N")]
+    pub kmeans_iterations: Option<usize>,
+}
+
+/// The option that sets each parameter (`FeatureError` names parameters by path).
+const OPTIONS: &[(&str, &str)] = &[
+    ("hog.preset", "--hog-preset"),
+    ("hog.cell_size", "--hog-cell-size"),
+    ("hog.orientations", "--hog-orientations"),
+    ("hog.block_size", "--hog-block-size"),
+    ("hog.block_norm", "--hog-block-norm"),
+    ("hog.binning", "--hog-binning"),
+    ("hog.channel_mode", "--hog-channel-mode"),
+    ("hog.gradient", "--hog-gradient"),
+    ("hog.luma", "--hog-luma"),
+    ("color.mode", "--color-mode"),
+    ("color.bins", "--color-bins"),
+    ("gabor.frequencies", "--gabor-frequencies"),
+    ("gabor.orientations", "--gabor-orientations"),
+    ("gabor.bandwidth", "--gabor-bandwidth"),
+    ("gabor.n_stds", "--gabor-n-stds"),
+    ("gabor.grid", "--gabor-grid"),
+    ("kmeans.centroids", "--kmeans-k"),
+    ("kmeans.patch_size", "--kmeans-patch-size"),
+    ("kmeans.patches", "--kmeans-patches"),
+    ("kmeans.iterations", "--kmeans-iterations"),
+];
+
+/// A side long enough that every check depending on the image size passes, so checking
+/// against it reports only the mistakes that no image could fix.
+const ANY_SIDE: usize = 1 << 16;
+
+impl FeatureArgs {
+    /// Writes the options given into `spec` (a `--hog-preset` first, then the single options)
+    /// and rejects values that cannot work for any image, naming the option.
+    pub fn apply(&self, spec: &mut FeatureSpec) -> Result<()> {
+        if let Some(preset) = self.hog_preset {
+            spec.hog = hog::Params::preset(preset);
+        }
+        set(&mut spec.hog.cell_size, self.hog_cell_size);
+        set(&mut spec.hog.orientations, self.hog_orientations);
+        set(&mut spec.hog.block_size, self.hog_block_size);
+        set(&mut spec.hog.block_norm, self.hog_block_norm);
+        set(&mut spec.hog.binning, self.hog_binning);
+        set(&mut spec.hog.channel_mode, self.hog_channel_mode);
+        set(&mut spec.hog.gradient, self.hog_gradient);
+        set(&mut spec.hog.luma, self.hog_luma);
+        set(&mut spec.color.mode, self.color_mode);
+        set(&mut spec.color.bins, self.color_bins);
+        set(&mut spec.gabor.frequencies, self.gabor_frequencies.clone());
+        set(&mut spec.gabor.orientations, self.gabor_orientations);
+        set(&mut spec.gabor.bandwidth, self.gabor_bandwidth);
+        set(&mut spec.gabor.n_stds, self.gabor_n_stds);
+        set(&mut spec.gabor.grid, self.gabor_grid);
+        set(&mut spec.kmeans.centroids, self.kmeans_centroids);
+        set(&mut spec.kmeans.patch_size, self.kmeans_patch_size);
+        set(&mut spec.kmeans.patches, self.kmeans_patches);
+        set(&mut spec.kmeans.iterations, self.kmeans_iterations);
+        // Checked for every extractor, named in --features or not: an option given for an
+        // unused extractor is still a typo worth reporting. Colour needs RGB, so RGB it is.
+        let mut all = spec.clone();
+        all.parts = wb_features::FeatureKind::ALL.to_vec();
+        check(
+            &all,
+            ImageShape {
+                height: ANY_SIDE,
+                width: ANY_SIDE,
+                channels: 3,
+            },
+        )
+    }
+}
+
+/// `spec.check(shape)`, with the option that sets the offending parameter named in the error.
+pub fn check(spec: &FeatureSpec, shape: ImageShape) -> Result<()> {
+    spec.check(shape).map_err(name_option)
+}
+
+/// Adds the command-line option to an error about a parameter (`hog.cell_size` is set by
+/// `--hog-cell-size`); other errors are passed on unchanged.
+pub fn name_option(e: FeatureError) -> anyhow::Error {
+    if let FeatureError::InvalidParam { param, reason } = &e {
+        if let Some((_, option)) = OPTIONS.iter().find(|(p, _)| p == param) {
+            return anyhow::anyhow!("invalid value for {option}: {reason}");
+        }
+    }
+    e.into()
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
+/// clap value parser for the features crate's named enums (their `FromStr` lists the valid
+/// names when it fails).
+fn parse_named<T: std::str::FromStr<Err = FeatureError>>(s: &str) -> Result<T, String> {
+    s.parse::<T>().map_err(|e| match e {
+        FeatureError::InvalidParam { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        features: FeatureArgs,
+    }
+
+    fn applied(args: &[&str]) -> Result<FeatureSpec> {
+        let cli = Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut spec = FeatureSpec::parse("hog,color,gabor")?;
+        cli.features.apply(&mut spec)?;
+        Ok(spec)
+    }
+
+    #[test]
+    fn options_override_the_defaults_and_leave_the_rest() {
+        let spec = applied(&[
+            "--hog-cell-size",
+            "4",
+            "--hog-block-norm",
+            "l1-sqrt",
+            "--color-mode",
+            "joint-hsv",
+            "--color-bins",
+            "4",
+            "--gabor-frequencies",
+            "0.15,0.3",
+            "--kmeans-k",
+            "50",
+        ])
+        .unwrap();
+        assert_eq!(spec.hog.cell_size, 4);
+        assert_eq!(spec.hog.block_norm, hog::BlockNorm::L1Sqrt);
+        assert_eq!(spec.hog.orientations, hog::Params::default().orientations);
+        assert_eq!(spec.color.mode, color::Mode::JointHsv);
+        assert_eq!(spec.color.bins, 4);
+        assert_eq!(spec.gabor.frequencies, vec![0.15, 0.3]);
+        assert_eq!(spec.kmeans.centroids, 50);
+        assert_eq!(spec.kmeans.patch_size, 6);
+    }
+
+    #[test]
+    fn a_preset_is_applied_before_the_single_options() {
+        let spec = applied(&["--hog-preset", "cs231n", "--hog-orientations", "12"]).unwrap();
+        let cs = hog::Params::preset(hog::Preset::Cs231n);
+        assert_eq!(spec.hog.binning, cs.binning);
+        assert_eq!(spec.hog.block_norm, hog::BlockNorm::None);
+        assert_eq!(spec.hog.orientations, 12);
+    }
+
+    #[test]
+    fn bad_values_name_the_option() {
+        for (args, option) in [
+            (&["--hog-cell-size", "0"][..], "--hog-cell-size"),
+            (&["--hog-orientations", "500"], "--hog-orientations"),
+            (&["--gabor-frequencies", "0.1,0.7"], "--gabor-frequencies"),
+            (&["--gabor-bandwidth", "-1"], "--gabor-bandwidth"),
+            (&["--kmeans-k", "1"], "--kmeans-k"),
+            (&["--color-bins", "0"], "--color-bins"),
+            (&["--hog-block-norm", "l3"], "--hog-block-norm"),
+            (&["--color-mode", "rgb"], "--color-mode"),
+        ] {
+            let err = format!("{:#}", applied(args).unwrap_err());
+            assert!(err.contains(option), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_enum_value_lists_the_valid_ones() {
+        let err = format!("{:#}", applied(&["--hog-block-norm", "l3"]).unwrap_err());
+        assert!(err.contains("l2-hys") && err.contains("l1-sqrt"), "{err}");
+    }
+}
