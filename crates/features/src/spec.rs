@@ -144,6 +144,41 @@ impl FeatureSpec {
         } else {
             None
         };
+        self.with_dictionary(shape, kmeans)
+    }
+
+    /// Builds the extractors for images of `shape` with an already fitted k-means dictionary
+    /// (e.g. one saved with a model) instead of fitting one, so features are computed with
+    /// exactly the training run's atoms. `kmeans` must be given iff `parts` has `kmeans`.
+    pub fn with_dictionary(
+        &self,
+        shape: ImageShape,
+        kmeans: Option<crate::kmeans::Dictionary>,
+    ) -> Result<FittedFeatures, FeatureError> {
+        self.check(shape)?;
+        let kmeans = match (self.parts.contains(&FeatureKind::Kmeans), kmeans) {
+            (true, None) => {
+                return Err(FeatureError::invalid(
+                    "kmeans dictionary",
+                    "the features include kmeans but no fitted dictionary was given",
+                ))
+            }
+            (true, Some(d)) => {
+                if d.params() != &self.kmeans || d.channels() != shape.channels {
+                    return Err(FeatureError::invalid(
+                        "kmeans dictionary",
+                        format!(
+                            "the dictionary was fitted with other parameters or {} channels \
+                             (images have {})",
+                            d.channels(),
+                            shape.channels
+                        ),
+                    ));
+                }
+                Some(d)
+            }
+            (false, _) => None,
+        };
         let gabor = if self.parts.contains(&FeatureKind::Gabor) {
             Some(crate::gabor::Gabor::new(&self.gabor, shape)?)
         } else {
