@@ -22,6 +22,10 @@ pub struct Cli {
 pub enum Command {
     /// Load a dataset, extract features, train a model (with a validation search) and report accuracy.
     Run(RunArgs),
+    /// Check a model's backpropagated gradients against centred finite differences (f64).
+    Gradcheck(crate::gradcheck::GradcheckArgs),
+    /// Apply a model saved by `run --out DIR` to image files: class and top probabilities.
+    Predict(crate::predict::PredictArgs),
     /// Extract the features of every split and save them (with labels and the scaler) as safetensors.
     Extract(crate::extract::ExtractArgs),
     /// Draw what the extractors see (HOG glyphs, colour histogram, Gabor bank, k-means atoms) as PNGs.

@@ -3,10 +3,13 @@
 mod cli;
 mod extract;
 mod feature_args;
+mod gradcheck;
 mod load;
+mod predict;
 mod progress;
 mod report;
 mod run;
+mod saved;
 mod show;
 
 use std::process::ExitCode;
@@ -31,12 +34,23 @@ fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => {
             set_threads(args.data.threads)?;
-            let report = run::run(&args)?;
+            let mut output = run::run(&args)?;
+            let report = &output.report;
             print!("{}", report.table());
             if let Some(dir) = &args.out {
                 let path = dir.join("results.json");
-                report::write_json_atomic(&path, &report)?;
+                report::write_json_atomic(&path, report)?;
                 println!("results written to {}", path.display());
+                let preprocessing = saved::Preprocessing::new(
+                    report.data.dataset.to_string(),
+                    report.data.image_shape,
+                    report.data.class_names.clone(),
+                    &output.fitted,
+                    &output.scaler,
+                );
+                let model_dir = dir.join("model");
+                saved::save(&model_dir, &mut output.model, &preprocessing)?;
+                println!("model saved to {}", model_dir.display());
             }
             Ok(())
         }
@@ -63,6 +77,11 @@ fn dispatch(cli: Cli) -> Result<()> {
             let written = show::show(&args)?;
             println!("wrote {} pictures to {}", written.len(), args.out.display());
             Ok(())
+        }
+        Command::Gradcheck(args) => gradcheck::gradcheck(&args),
+        Command::Predict(args) => {
+            set_threads(None)?;
+            predict::predict(&args)
         }
     }
 }
