@@ -31,7 +31,7 @@ use wb_features::FeatureSpec;
 
 use crate::cli::DataArgs;
 use crate::feature_args::{self, FeatureArgs};
-use crate::load::{load, DataInfo};
+use crate::load::{load_announced, DataInfo};
 use crate::run;
 
 #[derive(Debug, Clone, Args)]
@@ -75,22 +75,7 @@ pub fn extract(args: &ExtractArgs) -> Result<Extracted> {
         );
     }
 
-    let t = Instant::now();
-    let (splits, info) = load(&args.data)?;
-    for w in &info.warnings {
-        eprintln!("warning: {w}");
-    }
-    eprintln!(
-        "loaded {} ({}x{}x{}): {} train, {} val, {} test in {:.2}s",
-        info.dataset,
-        info.image_shape[0],
-        info.image_shape[1],
-        info.image_shape[2],
-        info.train,
-        info.val,
-        info.test,
-        t.elapsed().as_secs_f64()
-    );
+    let (splits, info, _) = load_announced(&args.data)?;
     feature_args::check(&spec, splits.train.images.shape())?;
 
     let t = Instant::now();

@@ -118,3 +118,26 @@ pub fn load(args: &DataArgs) -> Result<(Splits, DataInfo)> {
     };
     Ok((splits, info))
 }
+
+/// [`load`], timed, with its warnings and a one-line summary printed on stderr.
+/// Returns the splits, what was loaded, and the seconds it took.
+pub fn load_announced(args: &DataArgs) -> Result<(Splits, DataInfo, f64)> {
+    let t = std::time::Instant::now();
+    let (splits, info) = load(args)?;
+    let seconds = t.elapsed().as_secs_f64();
+    for w in &info.warnings {
+        eprintln!("warning: {w}");
+    }
+    eprintln!(
+        "loaded {} ({}x{}x{}): {} train, {} val, {} test in {:.2}s",
+        info.dataset,
+        info.image_shape[0],
+        info.image_shape[1],
+        info.image_shape[2],
+        info.train,
+        info.val,
+        info.test,
+        seconds
+    );
+    Ok((splits, info, seconds))
+}

@@ -9,7 +9,7 @@ use wb_features::{FeatureSpec, FittedFeatures, Scaler};
 use wb_linear::{EpochStats, Labeled, LinearModel, LinearParams, LossKind};
 
 use crate::cli::{ModelArg, RunArgs};
-use crate::load::load;
+use crate::load::load_announced;
 use crate::progress::Progress;
 use crate::report::{self, ClassReport, Timings};
 
@@ -89,23 +89,7 @@ pub fn run(args: &RunArgs) -> Result<RunOutput> {
         None
     };
 
-    let t = Instant::now();
-    let (splits, info) = load(&args.data)?;
-    let load_s = t.elapsed().as_secs_f64();
-    for w in &info.warnings {
-        eprintln!("warning: {w}");
-    }
-    eprintln!(
-        "loaded {} ({}x{}x{}): {} train, {} val, {} test in {:.2}s",
-        info.dataset,
-        info.image_shape[0],
-        info.image_shape[1],
-        info.image_shape[2],
-        info.train,
-        info.val,
-        info.test,
-        load_s
-    );
+    let (splits, info, load_s) = load_announced(&args.data)?;
 
     let t = Instant::now();
     let feats = extract(&spec, &splits, args.data.seed)?;
