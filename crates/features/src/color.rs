@@ -116,20 +116,6 @@ impl Params {
     }
 }
 
-/// numpy's float `%` (result has the divisor's sign).
-fn py_remainder(a: f64, b: f64) -> f64 {
-    let m = a % b;
-    if m != 0.0 {
-        if (b < 0.0) != (m < 0.0) {
-            m + b
-        } else {
-            m
-        }
-    } else {
-        0.0f64.copysign(b)
-    }
-}
-
 /// (hue in `[0, 1)`, saturation, value) exactly as `skimage.color.rgb2hsv` computes them from
 /// a u8 pixel (`img_as_float` multiplies by `1/255`). Written with selects rather than branches
 /// so loops over pixels vectorise.
@@ -313,7 +299,7 @@ impl Extractor for ColorHistogram {
 
 /// HSV to RGB on `[0, 1]` (for drawing).
 fn hsv_to_rgb(h: f64, s: f64, v: f64) -> [f32; 3] {
-    let h6 = py_remainder(h, 1.0) * 6.0;
+    let h6 = crate::hog::py_remainder(h, 1.0) * 6.0;
     let i = h6.floor();
     let f = h6 - i;
     let (p, q, t) = (v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f)));

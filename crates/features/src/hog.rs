@@ -461,7 +461,8 @@ fn set_len<T: Clone + Default>(v: &mut Vec<T>, len: usize) {
 }
 
 /// numpy's `%` on floats (`npy_divmod`): the result takes the sign of the divisor.
-fn py_remainder(a: f64, b: f64) -> f64 {
+/// Shared with the hue histogram, which reproduces skimage's `rgb2hsv`.
+pub(crate) fn py_remainder(a: f64, b: f64) -> f64 {
     let m = a % b;
     if m != 0.0 {
         if (b < 0.0) != (m < 0.0) {
