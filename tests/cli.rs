@@ -1,19 +1,9 @@
 //! End-to-end tests of the `pipeline` binary on the built-in synthetic dataset and tiny files.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn pipeline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args(args)
-        .env_remove("PIPELINE_DATA")
-        .output()
-        .expect("run pipeline")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod common;
+use common::{pipeline, stderr};
 
 fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("results.json")).expect("json")

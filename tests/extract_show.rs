@@ -3,21 +3,12 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{pipeline, stderr};
 
 use safetensors::{Dtype, SafeTensors};
-
-fn pipeline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args(args)
-        .env_remove("PIPELINE_DATA")
-        .output()
-        .expect("run pipeline")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 const SMALL: &[&str] = &[
     "--train-limit",

@@ -2,25 +2,12 @@
 //! `pipeline predict`, on the built-in synthetic dataset and PNG files written here.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{pipeline, stderr, stdout};
 
 use wb_data::synthetic::{self, SyntheticParams};
-
-fn pipeline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args(args)
-        .env_remove("PIPELINE_DATA")
-        .output()
-        .expect("run pipeline")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 const TEST_IMAGES: usize = 60;
 
