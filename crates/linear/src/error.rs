@@ -12,4 +12,9 @@ pub enum LinearError {
          try a smaller learning rate (--lr)"
     )]
     Diverged { epoch: usize, loss: f64, lr: f64 },
+    #[error(
+        "the full-batch objective is {0}: the features hold NaN or infinite values, or are too \
+         large for f32"
+    )]
+    NonFiniteObjective(f64),
 }

@@ -1,11 +1,14 @@
 //! Linear classifiers for the workbench and the losses shared with the MLP.
 //!
 //! - [`loss`]: multiclass hinge (SVM), softmax cross-entropy and squared error on scores.
-//! - [`LinearParams`] → [`LinearModel::fit`] → [`LinearModel`] (`predict`, `scores`).
+//! - [`LinearParams`] → [`LinearModel::fit`] → [`LinearModel`] (`predict`, `scores`), trained by
+//!   mini-batch SGD or full-batch L-BFGS ([`Solver`]).
 //! - [`Real`]: `f32` / `f64`, so gradient checks run in double precision.
 //! - [`LinearError`]: invalid parameters, invalid data, divergence.
 
 mod error;
+mod full_batch;
+mod lbfgs;
 pub mod loss;
 mod model;
 mod real;
@@ -14,6 +17,6 @@ pub use error::LinearError;
 pub use loss::LossKind;
 pub use model::{
     accuracy, argmax_rows, gather_rows, loss_and_gradients, EpochStats, Fit, Labeled, LinearModel,
-    LinearParams,
+    LinearParams, Solver,
 };
 pub use real::Real;

@@ -19,6 +19,13 @@ pub enum LossKind {
     Softmax,
     /// Squared error against one-hot targets: `L_i = ½ Σ_j (s_j − [j = y_i])²`.
     Squared,
+    /// Multiclass squared hinge ("L2-SVM", CS231n's variant of the SVM loss):
+    /// `L_i = Σ_{j≠y_i} max(0, s_j − s_{y_i} + Δ)²`. Differentiable, so it suits L-BFGS.
+    SquaredHinge,
+    /// One-vs-rest squared hinge, the L2-SVM of Coates, Lee & Ng (2011): each class is its own
+    /// binary SVM with targets `t_j = +1` for `j = y_i` and `−1` otherwise,
+    /// `L_i = Σ_j max(0, 1 − t_j s_j)²`.
+    OvrSquaredHinge,
 }
 
 impl LossKind {
@@ -27,7 +34,29 @@ impl LossKind {
             LossKind::Hinge => "svm",
             LossKind::Softmax => "softmax",
             LossKind::Squared => "squared",
+            LossKind::SquaredHinge => "squared-hinge",
+            LossKind::OvrSquaredHinge => "ovr-squared-hinge",
         }
+    }
+
+    /// Parses a loss name as written on the command line (`svm` and `hinge` are the same loss).
+    pub fn parse(name: &str) -> Option<LossKind> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "svm" | "hinge" => LossKind::Hinge,
+            "softmax" => LossKind::Softmax,
+            "squared" => LossKind::Squared,
+            "squared-hinge" | "l2-svm" => LossKind::SquaredHinge,
+            "ovr-squared-hinge" => LossKind::OvrSquaredHinge,
+            _ => return None,
+        })
+    }
+
+    /// Whether this is one of the SVM (margin) losses.
+    pub fn is_svm(self) -> bool {
+        matches!(
+            self,
+            LossKind::Hinge | LossKind::SquaredHinge | LossKind::OvrSquaredHinge
+        )
     }
 
     /// Mean data loss of `scores` against `labels`; writes `∂L/∂scores` into `dscores`.
@@ -41,6 +70,8 @@ impl LossKind {
             LossKind::Hinge => hinge(scores, labels, F::one(), dscores),
             LossKind::Softmax => softmax_cross_entropy(scores, labels, dscores),
             LossKind::Squared => squared_error(scores, labels, dscores),
+            LossKind::SquaredHinge => squared_hinge(scores, labels, F::one(), dscores),
+            LossKind::OvrSquaredHinge => ovr_squared_hinge(scores, labels, dscores),
         }
     }
 }
@@ -91,6 +122,68 @@ pub fn hinge<F: Real>(
                 }
             }
             d[y] = -F::of(positive as f64) * inv_n;
+        });
+    total * inv_n
+}
+
+/// Multiclass squared hinge `L_i = Σ_{j≠y_i} max(0, m_j)²` with `m_j = s_j − s_{y_i} + Δ`.
+/// Gradient: `∂L_i/∂s_j = 2 max(0, m_j)` for j ≠ y_i, `∂L_i/∂s_{y_i} = −Σ_j 2 max(0, m_j)`.
+pub fn squared_hinge<F: Real>(
+    scores: ArrayView2<'_, F>,
+    labels: &[usize],
+    delta: F,
+    dscores: &mut Array2<F>,
+) -> F {
+    check_shapes(&scores, labels, dscores);
+    let inv_n = F::one() / F::of(scores.nrows().max(1) as f64);
+    let two = F::of(2.0);
+    let mut total = F::zero();
+    Zip::from(scores.rows())
+        .and(dscores.rows_mut())
+        .and(labels)
+        .for_each(|s, mut d, &y| {
+            let sy = s[y];
+            let mut dy = F::zero();
+            for (j, (&sj, dj)) in s.iter().zip(d.iter_mut()).enumerate() {
+                let margin = sj - sy + delta;
+                if j == y || margin <= F::zero() {
+                    *dj = F::zero();
+                    continue;
+                }
+                total += margin * margin;
+                *dj = two * margin * inv_n;
+                dy -= *dj;
+            }
+            d[y] = dy;
+        });
+    total * inv_n
+}
+
+/// One-vs-rest squared hinge `L_i = Σ_j max(0, 1 − t_j s_j)²`, `t_j = ±1`.
+/// Gradient: `∂L_i/∂s_j = −2 t_j max(0, 1 − t_j s_j)`.
+pub fn ovr_squared_hinge<F: Real>(
+    scores: ArrayView2<'_, F>,
+    labels: &[usize],
+    dscores: &mut Array2<F>,
+) -> F {
+    check_shapes(&scores, labels, dscores);
+    let inv_n = F::one() / F::of(scores.nrows().max(1) as f64);
+    let two = F::of(2.0);
+    let mut total = F::zero();
+    Zip::from(scores.rows())
+        .and(dscores.rows_mut())
+        .and(labels)
+        .for_each(|s, mut d, &y| {
+            for (j, (&sj, dj)) in s.iter().zip(d.iter_mut()).enumerate() {
+                let t = if j == y { F::one() } else { -F::one() };
+                let slack = F::one() - t * sj;
+                if slack > F::zero() {
+                    total += slack * slack;
+                    *dj = -two * t * slack * inv_n;
+                } else {
+                    *dj = F::zero();
+                }
+            }
         });
     total * inv_n
 }

@@ -34,6 +34,42 @@ pub struct LinearParams {
     /// removes most of SGD's noise around the optimum at no extra matrix products.
     pub average: bool,
     pub seed: u64,
+    /// Mini-batch SGD (the lecture's) or full-batch L-BFGS (trains to convergence).
+    pub solver: Solver,
+    /// L-BFGS: maximum iterations (each one pass over the training set, plus line-search
+    /// passes). SGD ignores it and uses `epochs`.
+    pub iterations: usize,
+}
+
+/// How the weights are optimised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Solver {
+    /// Mini-batch SGD with momentum, learning-rate decay and per-epoch averaging.
+    Sgd,
+    /// Full-batch L-BFGS on the exact objective (needs a differentiable loss: softmax or a
+    /// squared hinge). Learning rate, momentum, batch size and epochs do not apply.
+    Lbfgs,
+}
+
+impl Solver {
+    pub fn name(self) -> &'static str {
+        match self {
+            Solver::Sgd => "sgd",
+            Solver::Lbfgs => "lbfgs",
+        }
+    }
+}
+
+impl std::str::FromStr for Solver {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sgd" => Ok(Solver::Sgd),
+            "lbfgs" | "l-bfgs" => Ok(Solver::Lbfgs),
+            other => Err(format!("unknown solver `{other}` (valid: sgd, lbfgs)")),
+        }
+    }
 }
 
 impl LinearParams {
@@ -49,6 +85,8 @@ impl LinearParams {
             lr_decay: 0.9,
             average: true,
             seed: 0,
+            solver: Solver::Sgd,
+            iterations: 300,
         }
     }
 
@@ -57,6 +95,17 @@ impl LinearParams {
         let bad = |param, reason: String| Err(LinearError::InvalidParam { param, reason });
         if self.loss == LossKind::Squared {
             return bad("loss", "linear classifiers use `svm` or `softmax`".into());
+        }
+        if self.solver == Solver::Lbfgs && self.loss == LossKind::Hinge {
+            return bad(
+                "solver",
+                "L-BFGS needs a differentiable loss; the hinge has kinks (use squared-hinge, \
+                 ovr-squared-hinge or softmax, or the sgd solver)"
+                    .into(),
+            );
+        }
+        if self.solver == Solver::Lbfgs && self.iterations == 0 {
+            return bad("iterations", "must be at least 1".into());
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return bad("lr", format!("{} must be positive", self.learning_rate));
@@ -170,18 +219,20 @@ impl LinearModel {
         };
         for p in grid {
             p.check()?;
-            if (p.loss, p.epochs, p.batch_size, p.seed, p.average)
+            if (p.loss, p.epochs, p.batch_size, p.seed, p.average, p.solver)
                 != (
                     first.loss,
                     first.epochs,
                     first.batch_size,
                     first.seed,
                     first.average,
+                    first.solver,
                 )
             {
                 return Err(LinearError::InvalidParam {
                     param: "grid",
-                    reason: "a search grid shares loss, epochs, batch size, seed and averaging"
+                    reason: "a search grid shares loss, epochs, batch size, seed, averaging \
+                             and solver"
                         .into(),
                 });
             }
@@ -198,28 +249,43 @@ impl LinearModel {
                 "label {bad} out of range for {n_classes} classes"
             )));
         }
+        if let Some(v) = &val {
+            if v.x.nrows() != v.y.len() || v.x.ncols() != d {
+                return Err(LinearError::InvalidData(format!(
+                    "validation set of {} x {} for {} labels and {d} features",
+                    v.x.nrows(),
+                    v.x.ncols(),
+                    v.y.len()
+                )));
+            }
+        }
+        if first.solver == Solver::Lbfgs {
+            return Ok(crate::full_batch::fit_grid(
+                grid, train, val, n_classes, on_epoch,
+            ));
+        }
         let g = grid.len();
         let c = n_classes;
         let mut rng = ChaCha8Rng::seed_from_u64(first.seed);
         // Small random weights break the hinge loss's symmetry (CS231n: 0.001 · randn); every
         // model starts from the same draw, as a separate run with this seed would.
         let init = Array2::from_shape_fn((d, c), |_| 1e-3 * normal(&mut rng));
-        let mut weights = Array2::<f32>::zeros((d, g * c));
+        // Weights are held transposed, (G·C) x D: row k·C + j is class j of model k, so the
+        // fused kernel reads each class's weights contiguously.
+        let kc = g * c;
+        let mut wt = Array2::<f32>::zeros((kc, d));
         for k in 0..g {
-            weights.slice_mut(s![.., k * c..(k + 1) * c]).assign(&init);
+            wt.slice_mut(s![k * c..(k + 1) * c, ..]).assign(&init.t());
         }
-        let mut bias = Array1::<f32>::zeros(g * c);
-        let mut avg_w = Array2::<f32>::zeros((d, g * c));
-        let mut avg_b = Array1::<f32>::zeros(g * c);
-        let mut velocity_w = Array2::<f32>::zeros((d, g * c));
-        let mut velocity_b = Array1::<f32>::zeros(g * c);
-        let mut dw = Array2::<f32>::zeros((d, g * c));
+        let mut bias = Array1::<f32>::zeros(kc);
+        let mut avg_w = Array2::<f32>::zeros((kc, d));
+        let mut avg_b = Array1::<f32>::zeros(kc);
+        let mut velocity_w = Array2::<f32>::zeros((kc, d));
+        let mut velocity_b = Array1::<f32>::zeros(kc);
+        let mut dwt = Array2::<f32>::zeros((kc, d));
+        let mut db = Array1::<f32>::zeros(kc);
         let batch = first.batch_size.min(n);
-        let mut xb = Array2::<f32>::zeros((batch, d));
-        let mut yb = vec![0usize; batch];
-        let mut scores = Array2::<f32>::zeros((batch, g * c));
-        let mut dscores = Array2::<f32>::zeros((batch, g * c));
-        let mut block_grad = Array2::<f32>::zeros((batch, c));
+        let mut step = BatchStep::new(batch, d, kc);
         let mut order: Vec<usize> = (0..n).collect();
         let monitor: Vec<usize> = (0..n).step_by(n.div_ceil(5000).max(1)).collect();
         let x_monitor = train.x.select(Axis(0), &monitor);
@@ -235,33 +301,18 @@ impl LinearModel {
             let mut loss_sum = vec![0.0f64; g];
             let mut batches = 0usize;
             for chunk in order.chunks(batch) {
-                let m = chunk.len();
-                gather_rows(train.x, chunk, &mut xb);
-                for (dst, &i) in yb.iter_mut().zip(chunk) {
-                    *dst = train.y[i];
-                }
-                let xm = xb.slice(s![..m, ..]);
-                let mut sm = scores.slice_mut(s![..m, ..]);
-                general_mat_mul(1.0, &xm, &weights, 0.0, &mut sm);
-                sm += &bias;
-                if block_grad.nrows() != m {
-                    block_grad = Array2::zeros((m, c));
-                }
+                let data = step.run(
+                    first.loss, train.x, train.y, chunk, c, &wt, &bias, &mut dwt, &mut db,
+                );
                 for k in 0..g {
-                    let cols = s![..m, k * c..(k + 1) * c];
-                    let data =
-                        first
-                            .loss
-                            .loss_and_grad(scores.slice(cols), &yb[..m], &mut block_grad);
-                    dscores.slice_mut(cols).assign(&block_grad);
-                    let w_k = weights.slice(s![.., k * c..(k + 1) * c]);
+                    let rows = s![k * c..(k + 1) * c, ..];
                     let reg = grid[k].reg as f32;
                     let l2 = if reg > 0.0 {
-                        reg * w_k.iter().map(|w| w * w).sum::<f32>()
+                        reg * wt.slice(rows).iter().map(|w| w * w).sum::<f32>()
                     } else {
                         0.0
                     };
-                    let loss = data + l2;
+                    let loss = data[k] as f32 + l2;
                     if !loss.is_finite() && diverged[k].is_none() {
                         diverged[k] = Some(LinearError::Diverged {
                             epoch,
@@ -272,30 +323,27 @@ impl LinearModel {
                     loss_sum[k] += loss as f64;
                 }
                 batches += 1;
-                // dW = Xᵀ·dS (+ 2λW, added per model in the update below)
-                general_mat_mul(1.0, &xm.t(), &dscores.slice(s![..m, ..]), 0.0, &mut dw);
-                let db = dscores.slice(s![..m, ..]).sum_axis(Axis(0));
                 for k in 0..g {
-                    let cols = s![.., k * c..(k + 1) * c];
+                    let rows = s![k * c..(k + 1) * c, ..];
+                    let brows = s![k * c..(k + 1) * c];
                     if diverged[k].is_some() {
                         // Keep a diverged model's NaNs out of the shared buffers.
-                        weights.slice_mut(cols).fill(0.0);
-                        bias.slice_mut(s![k * c..(k + 1) * c]).fill(0.0);
+                        wt.slice_mut(rows).fill(0.0);
+                        bias.slice_mut(brows).fill(0.0);
                         continue;
                     }
                     let (mu, step) = (grid[k].momentum as f32, lr[k] as f32);
                     let two_reg = 2.0 * grid[k].reg as f32;
-                    Zip::from(velocity_w.slice_mut(cols))
-                        .and(dw.slice(cols))
-                        .and(weights.slice_mut(cols))
+                    Zip::from(velocity_w.slice_mut(rows))
+                        .and(dwt.slice(rows))
+                        .and(wt.slice_mut(rows))
                         .for_each(|v, &gw, w| {
                             *v = mu * *v - step * (gw + two_reg * *w);
                             *w += *v;
                         });
-                    let bcols = s![k * c..(k + 1) * c];
-                    Zip::from(velocity_b.slice_mut(bcols))
-                        .and(db.slice(bcols))
-                        .and(bias.slice_mut(bcols))
+                    Zip::from(velocity_b.slice_mut(brows))
+                        .and(db.slice(brows))
+                        .and(bias.slice_mut(brows))
                         .for_each(|v, &gb, b| {
                             *v = mu * *v - step * gb;
                             *b += *v;
@@ -305,7 +353,7 @@ impl LinearModel {
                     // Running mean of this epoch's iterates: a ← a + (w − a) / t.
                     let t = 1.0 / batches as f32;
                     Zip::from(&mut avg_w)
-                        .and(&weights)
+                        .and(&wt)
                         .for_each(|a, &w| *a += (w - *a) * t);
                     Zip::from(&mut avg_b)
                         .and(&bias)
@@ -315,14 +363,12 @@ impl LinearModel {
             let seconds = start.elapsed().as_secs_f64();
             let (eval_w, eval_b) = if first.average {
                 for (k, _) in diverged.iter().enumerate().filter(|(_, d)| d.is_some()) {
-                    {
-                        avg_w.slice_mut(s![.., k * c..(k + 1) * c]).fill(0.0);
-                        avg_b.slice_mut(s![k * c..(k + 1) * c]).fill(0.0);
-                    }
+                    avg_w.slice_mut(s![k * c..(k + 1) * c, ..]).fill(0.0);
+                    avg_b.slice_mut(s![k * c..(k + 1) * c]).fill(0.0);
                 }
                 (&avg_w, &avg_b)
             } else {
-                (&weights, &bias)
+                (&wt, &bias)
             };
             let train_pred = predict_blocks(x_monitor.view(), eval_w, eval_b, g, c);
             let val_pred = val
@@ -354,7 +400,7 @@ impl LinearModel {
                 if is_best {
                     let model = LinearModel {
                         loss: first.loss,
-                        weights: eval_w.slice(s![.., k * c..(k + 1) * c]).to_owned(),
+                        weights: eval_w.slice(s![k * c..(k + 1) * c, ..]).t().to_owned(),
                         bias: eval_b.slice(s![k * c..(k + 1) * c]).to_owned(),
                     };
                     best[k] = Some((val_accuracy.unwrap_or(0.0), model));
@@ -375,19 +421,108 @@ impl LinearModel {
     }
 }
 
-/// Predictions of each of the `g` models whose weights sit side by side in `weights`.
+/// Predictions of each of the `g` models whose transposed weights are stacked in `wt`.
 fn predict_blocks(
     x: ArrayView2<'_, f32>,
-    weights: &Array2<f32>,
+    wt: &Array2<f32>,
     bias: &Array1<f32>,
     g: usize,
     c: usize,
 ) -> Vec<Vec<usize>> {
-    let mut scores = x.dot(weights);
+    let mut scores = x.dot(&wt.t());
     scores += bias;
     (0..g)
         .map(|k| argmax_rows(scores.slice(s![.., k * c..(k + 1) * c])))
         .collect()
+}
+
+/// Above this many score columns (models x classes) a mini-batch step uses two packed matrix
+/// products; at or below it, the fused one-pass kernel of [`crate::full_batch`], which reads
+/// each row once and skips the gather and the packing that dominate thin products.
+/// Measured on CIFAR-10 raw pixels: see BENCHMARKS.md.
+const FUSED_MAX_COLUMNS: usize = 20;
+
+/// Buffers of one mini-batch step (reused across steps: no allocation in the loop).
+struct BatchStep {
+    xb: Array2<f32>,
+    yb: Vec<usize>,
+    scores: Array2<f32>,
+    dscores: Array2<f32>,
+    block_grad: Array2<f32>,
+}
+
+impl BatchStep {
+    fn new(batch: usize, d: usize, kc: usize) -> Self {
+        if kc <= FUSED_MAX_COLUMNS {
+            return BatchStep {
+                xb: Array2::zeros((0, d)),
+                yb: Vec::new(),
+                scores: Array2::zeros((0, kc)),
+                dscores: Array2::zeros((0, kc)),
+                block_grad: Array2::zeros((0, 0)),
+            };
+        }
+        BatchStep {
+            xb: Array2::zeros((batch, d)),
+            yb: vec![0; batch],
+            scores: Array2::zeros((batch, kc)),
+            dscores: Array2::zeros((batch, kc)),
+            block_grad: Array2::zeros((0, 0)),
+        }
+    }
+
+    /// Mean data loss of each of the models stacked in `wt` on the rows `chunk`, with the data
+    /// gradients in `dwt` and `db`.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        loss: LossKind,
+        x: ArrayView2<'_, f32>,
+        y: &[usize],
+        chunk: &[usize],
+        c: usize,
+        wt: &Array2<f32>,
+        bias: &Array1<f32>,
+        dwt: &mut Array2<f32>,
+        db: &mut Array1<f32>,
+    ) -> Vec<f64> {
+        let kc = bias.len();
+        if kc <= FUSED_MAX_COLUMNS {
+            return crate::full_batch::grouped_loss_and_grad(
+                loss,
+                x,
+                chunk,
+                y,
+                c,
+                wt,
+                bias.as_slice().expect("contiguous bias"),
+                dwt,
+                db.as_slice_mut().expect("contiguous bias"),
+            );
+        }
+        let m = chunk.len();
+        gather_rows(x, chunk, &mut self.xb);
+        for (dst, &i) in self.yb.iter_mut().zip(chunk) {
+            *dst = y[i];
+        }
+        let xm = self.xb.slice(s![..m, ..]);
+        let mut sm = self.scores.slice_mut(s![..m, ..]);
+        general_mat_mul(1.0, &xm, &wt.t(), 0.0, &mut sm);
+        sm += bias;
+        let mut losses = Vec::with_capacity(kc / c);
+        for k in 0..kc / c {
+            let cols = s![..m, k * c..(k + 1) * c];
+            let data =
+                loss.loss_and_grad(self.scores.slice(cols), &self.yb[..m], &mut self.block_grad);
+            self.dscores.slice_mut(cols).assign(&self.block_grad);
+            losses.push(data as f64);
+        }
+        let ds = self.dscores.slice(s![..m, ..]);
+        // dWᵀ = dSᵀ·X
+        general_mat_mul(1.0, &ds.t(), &xm, 0.0, dwt);
+        db.assign(&ds.sum_axis(Axis(0)));
+        losses
+    }
 }
 
 /// Full objective and gradients in any precision, for gradient checks:

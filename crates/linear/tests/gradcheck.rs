@@ -70,6 +70,22 @@ fn hinge_gradient_matches_numeric_with_reg() {
 }
 
 #[test]
+fn squared_hinge_gradient_matches_numeric() {
+    for (reg, seed) in [(0.0, 11), (0.3, 12)] {
+        let err = max_relative_error(LossKind::SquaredHinge, reg, seed);
+        assert!(err < 1e-6, "reg {reg}: max relative error {err}");
+    }
+}
+
+#[test]
+fn ovr_squared_hinge_gradient_matches_numeric() {
+    for (reg, seed) in [(0.0, 13), (0.3, 14)] {
+        let err = max_relative_error(LossKind::OvrSquaredHinge, reg, seed);
+        assert!(err < 1e-6, "reg {reg}: max relative error {err}");
+    }
+}
+
+#[test]
 fn squared_gradient_matches_numeric() {
     let err = max_relative_error(LossKind::Squared, 0.1, 5);
     assert!(err < 1e-6, "squared relative error {err}");
@@ -198,6 +214,65 @@ mod training {
                 "{loss:?} loss did not fall"
             );
         }
+    }
+
+    /// L-BFGS reaches the optimum of the exact objective: the f64 gradient there is ~0, and the
+    /// model separates the blobs.
+    #[test]
+    fn lbfgs_converges_to_the_optimum() {
+        use wb_linear::{loss_and_gradients, Solver};
+        let (x, y) = blobs(600, 3);
+        let (xt, yt) = blobs(300, 4);
+        for loss in [
+            LossKind::Softmax,
+            LossKind::SquaredHinge,
+            LossKind::OvrSquaredHinge,
+        ] {
+            let params = LinearParams {
+                solver: Solver::Lbfgs,
+                iterations: 500,
+                reg: 1e-2,
+                ..LinearParams::new(loss)
+            };
+            let (model, history) = LinearModel::fit(
+                &params,
+                Labeled { x: x.view(), y: &y },
+                None,
+                3,
+                &mut |_| {},
+            )
+            .unwrap();
+            assert!(accuracy(&model.predict(xt.view()), &yt) > 0.9, "{loss:?}");
+            assert!(history.last().unwrap().loss < history[0].loss, "{loss:?}");
+            let (_, dw, db) = loss_and_gradients(
+                loss,
+                model.weights.mapv(f64::from).view(),
+                model.bias.mapv(f64::from).view(),
+                x.mapv(f64::from).view(),
+                &y,
+                params.reg,
+            );
+            let worst = dw.iter().chain(db.iter()).fold(0f64, |m, g| m.max(g.abs()));
+            assert!(worst < 1e-4, "{loss:?}: gradient {worst} at the solution");
+        }
+    }
+
+    #[test]
+    fn lbfgs_rejects_the_plain_hinge() {
+        let (x, y) = blobs(50, 3);
+        let params = LinearParams {
+            solver: wb_linear::Solver::Lbfgs,
+            ..LinearParams::new(LossKind::Hinge)
+        };
+        let err = LinearModel::fit(
+            &params,
+            Labeled { x: x.view(), y: &y },
+            None,
+            3,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("solver"), "{err}");
     }
 
     #[test]
