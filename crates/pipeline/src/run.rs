@@ -375,6 +375,7 @@ fn linear_params(args: &RunArgs, lr: f64, reg: f64, epochs: usize) -> LinearPara
         lr_decay: args.lr_decay,
         average: !args.no_average,
         seed: args.data.seed,
+        ..LinearParams::new(loss_of(args.model))
     }
 }
 
