@@ -5,6 +5,7 @@
 //!   (train / validation / test, carved with a seed).
 //! - Loaders: [`cifar`] (CIFAR-10/100 binary), [`idx`] (MNIST, Fashion-MNIST), [`folder`]
 //!   (`root/<class>/*.png`), [`synthetic`] (the built-in default).
+//! - [`toy2d`]: 2-D point sets (concentric rings, CS231n's spiral) for decision-region demos.
 //! - [`locate`]: dataset names and where their files are.
 //! - [`DataError`]: every failure, naming the file.
 
@@ -16,6 +17,7 @@ pub mod idx;
 mod images;
 pub mod locate;
 pub mod synthetic;
+pub mod toy2d;
 
 pub use dataset::{Dataset, SplitParams, Splits, TrainTest};
 pub use error::DataError;

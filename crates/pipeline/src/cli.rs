@@ -30,6 +30,9 @@ pub enum Command {
     Extract(crate::extract::ExtractArgs),
     /// Draw what the extractors see (HOG glyphs, colour histogram, Gabor bank, k-means atoms) as PNGs.
     Show(crate::show::ShowArgs),
+    /// The lecture's two 2-D pictures: `demo rings` (feature transformation) and `demo spiral`
+    /// (capacity and regularisation), as decision-region PNGs with train/test accuracies.
+    Demo(crate::demo::DemoArgs),
 }
 
 /// Where the data comes from and how it is split.

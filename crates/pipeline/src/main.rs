@@ -1,6 +1,7 @@
 //! `pipeline`: the workbench's command-line driver. Thin: parse, dispatch, report.
 
 mod cli;
+mod demo;
 mod extract;
 mod feature_args;
 mod gradcheck;
@@ -82,6 +83,10 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Predict(args) => {
             set_threads(None)?;
             predict::predict(&args)
+        }
+        Command::Demo(args) => {
+            set_threads(args.threads())?;
+            demo::demo(&args)
         }
     }
 }
