@@ -246,24 +246,25 @@ fn features(params: &Params, shape: ImageShape, pixels: &[u8]) -> Vec<f32> {
 }
 
 #[test]
-fn default_bank_has_160_values_in_documented_order() {
+fn default_bank_has_320_values_in_documented_order() {
     let params = Params::default();
-    assert_eq!(params.filter_count(), 16);
-    assert_eq!(params.dim(), 160);
+    assert_eq!(params.filter_count(), 32);
+    assert_eq!(params.dim(), 320);
     let shape = ImageShape::new(32, 32, 3);
     let bank = Gabor::new(&params, shape).unwrap();
-    assert_eq!(bank.dim(shape), 160);
+    assert_eq!(bank.dim(shape), 320);
     assert_eq!(bank.name(), "gabor");
-    // Frequency-major, orientations k·π/4; kernels 35x35 (f = 0.1, θ = 0) down to 7x7.
+    // Frequency-major, orientations k·π/8; kernels 35x35 (f = 0.1, θ = 0) down to 7x7.
     let f = bank.filters();
     assert_eq!((f[0].frequency, f[0].theta), (0.1, 0.0));
-    assert_eq!((f[5].frequency, f[5].theta), (0.2, PI / 4.0));
+    assert_eq!((f[10].frequency, f[10].theta), (0.2, 2.0 * PI / 8.0));
     assert_eq!(f[0].radius, 17);
-    assert_eq!(f[15].radius, 3);
+    assert_eq!((f[24].frequency, f[24].theta, f[24].radius), (0.4, 0.0, 5));
+    assert_eq!((f[26].theta, f[26].radius), (2.0 * PI / 8.0, 3));
     let out = features(&params, shape, &noise(shape.len(), 1));
     assert!(out.iter().all(|v| v.is_finite()));
     // Whole-image mean is the pixel-weighted mean of the four cell means (16x16 cells).
-    for filter in 0..16 {
+    for filter in 0..32 {
         let block = &out[filter * 10..filter * 10 + 10];
         let cells = (block[2] + block[4] + block[6] + block[8]) / 4.0;
         assert!((block[0] - cells).abs() < 1e-6 * block[0].abs().max(1e-3));
@@ -335,7 +336,11 @@ fn constant_images_give_finite_flat_features() {
 #[test]
 fn gratings_excite_the_matching_filter_most() {
     let shape = ImageShape::new(32, 32, 1);
-    let params = Params::default();
+    // The peer's 16-filter bank: neighbouring orientations 45° apart.
+    let params = Params {
+        orientations: 4,
+        ..Params::default()
+    };
     let bank = Gabor::new(&params, shape).unwrap();
     for (want, filter) in bank.filters().iter().enumerate() {
         let pixels = grating(32, 32, filter.frequency, filter.theta);
@@ -498,9 +503,9 @@ fn spec_builds_the_gabor_part() {
     pixels[..shape.len()].fill(90);
     let images = Images::new(shape, pixels).unwrap();
     let fitted = spec.fit(&images, 0).unwrap();
-    assert_eq!(fitted.dim(), 3072 + 160);
+    assert_eq!(fitted.dim(), 3072 + 320);
     let x = fitted.transform(&images, &|_| {}).unwrap();
-    assert_eq!(x.dim(), (3, 3232));
+    assert_eq!(x.dim(), (3, 3392));
     assert!(x.iter().all(|v| v.is_finite()));
     let direct = features(&Params::default(), shape, images.get(1).pixels);
     assert_eq!(x.row(1).as_slice().unwrap()[3072..], direct[..]);
@@ -515,7 +520,10 @@ fn spec_builds_the_gabor_part() {
 
 #[test]
 fn render_bank_draws_one_cell_per_filter() {
-    let params = Params::default();
+    let params = Params {
+        orientations: 4,
+        ..Params::default()
+    };
     let img = gabor::render_bank(&params, 40).unwrap();
     // 4 orientations across, 4 frequencies down, 40-pixel cells, 2-pixel gaps.
     assert_eq!(img.dimensions(), (2 + 4 * 42, 2 + 4 * 42));
@@ -560,8 +568,8 @@ fn portable_build_matches_the_dispatched_one() {
             ));
             assert!(err < 1e-6, "{method:?}: {err:e}");
         }
-        let mut x = vec![0f32; 160];
-        let mut y = vec![0f32; 160];
+        let mut x = vec![0f32; 320];
+        let mut y = vec![0f32; 320];
         fast.extract(view, &mut x);
         portable.extract(view, &mut y);
         for (a, b) in x.iter().zip(&y) {

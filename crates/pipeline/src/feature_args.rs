@@ -56,7 +56,7 @@ pub struct FeatureArgs {
         allow_negative_numbers = true
     )]
     pub gabor_frequencies: Option<Vec<f64>>,
-    /// Gabor: orientations per frequency [default: 4].
+    /// Gabor: orientations per frequency [default: 8].
     #[arg(long, value_name = "N")]
     pub gabor_orientations: Option<usize>,
     /// Gabor: frequency bandwidth in octaves [default: 1].
