@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
 use wb_data::DatasetKind;
 
 #[derive(Debug, Parser)]
@@ -86,7 +87,8 @@ pub enum LabelArg {
     Coarse,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ModelArg {
     /// Multiclass SVM (hinge loss, L2).
     Svm,

@@ -11,6 +11,7 @@ mod report;
 mod run;
 mod saved;
 mod show;
+mod train;
 
 use std::process::ExitCode;
 

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::load::DataInfo;
-use crate::run::GridPoint;
+use crate::train::GridPoint;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Accuracy {
