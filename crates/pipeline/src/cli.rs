@@ -23,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Load a dataset, extract features, train a model (with a validation search) and report accuracy.
     Run(RunArgs),
+    /// Run a grid of feature sets x models in one process: report.md, results.csv/json, PNG plots.
+    Compare(crate::compare::CompareArgs),
     /// Check a model's backpropagated gradients against centred finite differences (f64).
     Gradcheck(crate::gradcheck::GradcheckArgs),
     /// Apply a model saved by `run --out DIR` to image files: class and top probabilities.
@@ -153,7 +155,7 @@ fn parse_dataset(s: &str) -> Result<DatasetKind, String> {
 }
 
 /// `32`, `32x32` or `48x64` (height x width).
-fn parse_size(s: &str) -> Result<(usize, usize), String> {
+pub fn parse_size(s: &str) -> Result<(usize, usize), String> {
     let parse = |t: &str| {
         t.trim()
             .parse::<usize>()

@@ -1,6 +1,7 @@
 //! `pipeline`: the workbench's command-line driver. Thin: parse, dispatch, report.
 
 mod cli;
+mod compare;
 mod extract;
 mod feature_args;
 mod gradcheck;
@@ -77,6 +78,11 @@ fn dispatch(cli: Cli) -> Result<()> {
             set_threads(args.data.threads)?;
             let written = show::show(&args)?;
             println!("wrote {} pictures to {}", written.len(), args.out.display());
+            Ok(())
+        }
+        Command::Compare(args) => {
+            let report = compare::compare(&args)?;
+            println!("report written to {}", report.display());
             Ok(())
         }
         Command::Gradcheck(args) => gradcheck::gradcheck(&args),

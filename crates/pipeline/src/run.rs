@@ -131,7 +131,7 @@ pub fn run(args: &RunArgs) -> Result<RunOutput> {
 
 /// Fits the extractors and the scaler on the training split and transforms all three splits.
 pub fn extract(spec: &FeatureSpec, splits: &wb_data::Splits, seed: u64) -> Result<FeatureMatrices> {
-    let mut feats = extract_unscaled(spec, splits, seed)?;
+    let mut feats = extract_unscaled(spec, splits, seed, true)?;
     for m in [&mut feats.train, &mut feats.val, &mut feats.test] {
         feats.scaler.transform_inplace(m);
     }
@@ -140,20 +140,28 @@ pub fn extract(spec: &FeatureSpec, splits: &wb_data::Splits, seed: u64) -> Resul
 
 /// As [`extract`], but the matrices hold the extractors' raw outputs: the scaler is fitted on
 /// the training features and returned, not applied (`pipeline extract` exports both).
+/// `show_progress` draws a progress bar (off when the caller draws its own).
 pub fn extract_unscaled(
     spec: &FeatureSpec,
     splits: &wb_data::Splits,
     seed: u64,
+    show_progress: bool,
 ) -> Result<FeatureMatrices> {
     spec.check(splits.train.images.shape())?;
     let fitted = spec.fit(&splits.train.images, seed)?;
     let total = (splits.train.len() + splits.val.len() + splits.test.len()) as u64;
-    let progress = Progress::new("features", total);
-    let inc = |n| progress.inc(n);
+    let progress = show_progress.then(|| Progress::new("features", total));
+    let inc = |n| {
+        if let Some(p) = &progress {
+            p.inc(n)
+        }
+    };
     let train = fitted.transform(&splits.train.images, &inc)?;
     let val = fitted.transform(&splits.val.images, &inc)?;
     let test = fitted.transform(&splits.test.images, &inc)?;
-    progress.finish();
+    if let Some(p) = &progress {
+        p.finish();
+    }
     let blocks: Vec<_> = fitted.parts().iter().map(|&(_, d, n)| (d, n)).collect();
     let scaler = Scaler::fit(train.view(), &blocks);
     Ok(FeatureMatrices {

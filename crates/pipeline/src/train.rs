@@ -225,7 +225,11 @@ pub struct Chatter<'a> {
 }
 
 /// Trains every point of the settings' grid and keeps the best on validation.
-pub fn train(settings: &TrainSettings, data: &SearchData<'_>, chatter: &Chatter<'_>) -> Result<Trained> {
+pub fn train(
+    settings: &TrainSettings,
+    data: &SearchData<'_>,
+    chatter: &Chatter<'_>,
+) -> Result<Trained> {
     match &settings.mlp {
         Some(base) => train_mlp(settings, base, data, chatter),
         None => train_linear(settings, data, chatter),
