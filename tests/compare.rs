@@ -43,7 +43,10 @@ fn group_accuracy(cell: &serde_json::Value, group: ClassGroup) -> f64 {
     in_group.iter().sum::<f64>() / in_group.len() as f64
 }
 
-/// The regression grid: every default feature set x every model, sized to run in seconds.
+/// The regression grid: every default feature set x every model, sized to run in seconds
+/// (about 18 s of wall time, 8.5 s of CPU, for the release binary on the loaded 2-core machine):
+/// 3,000 training images, narrowed linear search grids around the points the default grids
+/// choose here, a small k-means dictionary and a 100-unit MLP.
 const GRID_CONFIG: &str = r#"
 train_limit = 3000
 val_size = 500
@@ -51,16 +54,21 @@ test_limit = 1000
 seed = 1
 threads = 2
 [feature_options]
-kmeans_k = 50
+kmeans_k = 32
+kmeans_patch_size = 5
 kmeans_patches = 10000
 kmeans_iterations = 3
 [svm]
-epochs = 10
+lr = [0.001, 0.003]
+reg = [0.0001]
+epochs = 8
 [softmax]
-epochs = 10
+lr = [0.03, 0.1]
+reg = [0.001]
+epochs = 8
 [mlp]
-epochs = 10
-hidden = [200]
+epochs = 8
+hidden = [100]
 "#;
 
 #[test]
@@ -103,17 +111,17 @@ fn the_synthetic_grid_shows_what_each_feature_family_is_for() {
     let (colour, shape, texture) = (0, 1, 2);
     for m in ["svm", "softmax", "mlp"] {
         // Shape classes: HOG beats raw pixels by a wide margin with every model (today
-        // 0.72-0.88 against 0.21-0.45).
+        // 0.71-0.83 against 0.22-0.38).
         assert!(
             group("hog", m, shape) > group("raw", m, shape) + 0.2,
             "{m}: HOG {:.3} vs raw {:.3} on the shape classes",
             group("hog", m, shape),
             group("raw", m, shape)
         );
-        // Floor a few points below today's 0.72 (svm), 0.71 (softmax), 0.88 (mlp).
+        // Floor a few points below today's 0.715 (svm), 0.713 (softmax), 0.833 (mlp).
         assert!(group("hog", m, shape) > 0.65, "{m} HOG shape");
         // Texture classes: the Gabor bank is perfect today (1.00); raw pixels reach 0.29-0.38
-        // with the linear models and 0.89 with the MLP.
+        // with the linear models and 0.72 with the MLP.
         assert!(
             group("gabor", m, texture) > group("raw", m, texture) + 0.05,
             "{m}: Gabor {:.3} vs raw {:.3} on the texture classes",
@@ -121,11 +129,12 @@ fn the_synthetic_grid_shows_what_each_feature_family_is_for() {
             group("raw", m, texture)
         );
         assert!(group("gabor", m, texture) > 0.95, "{m} Gabor texture");
-        // Colour classes: the hue histogram alone tells them apart (0.95-0.99 today) while it
-        // is near chance on the grey classes; added to HOG it carries the colour classes that
-        // HOG alone misses (hog,color 0.85-0.92 against hog 0.21-0.23 today). Raw pixels are
-        // NOT beaten on these classes: the objects' colour is a strong linear cue in the
-        // pixels themselves (raw 0.96-0.99 today), so the test does not claim it.
+        // Colour classes: the hue histogram alone tells them apart (0.95-0.98 today) while it
+        // is near chance on the grey classes (0.11-0.22); added to HOG it carries the colour
+        // classes that HOG alone misses (hog,color 0.77-0.92 against hog 0.22-0.23 today).
+        // Raw pixels are NOT beaten on these classes: the objects' colour is a strong linear
+        // cue in the pixels themselves (raw 0.96-0.99 today, also with 200-1,000 training
+        // images), so the test does not claim it.
         assert!(
             group("color", m, colour) > 0.9,
             "{m} colour histogram on colour classes"
@@ -141,7 +150,7 @@ fn the_synthetic_grid_shows_what_each_feature_family_is_for() {
             group("hog", m, colour)
         );
     }
-    // Raw pixels: the MLP beats both linear models (0.74 against 0.46 / 0.51 today).
+    // Raw pixels: the MLP beats both linear models (0.66 against 0.46 / 0.51 today).
     let test = |f: &str, m: &str| table[&(f, m)].0;
     for linear in ["svm", "softmax"] {
         assert!(
@@ -151,7 +160,7 @@ fn the_synthetic_grid_shows_what_each_feature_family_is_for() {
             test("raw", linear)
         );
     }
-    assert!(test("raw", "mlp") > 0.68, "MLP on raw pixels (0.74 today)");
+    assert!(test("raw", "mlp") > 0.62, "MLP on raw pixels (0.66 today)");
     assert!(
         test("hog,color", "softmax") > 0.85,
         "softmax on hog,color (0.90 today)"
@@ -178,7 +187,7 @@ fn the_synthetic_grid_shows_what_each_feature_family_is_for() {
         );
     }
     let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
-    assert_eq!(report.matches('★').count(), 1, "one best cell marked");
+    assert_eq!(report.matches("★ **").count(), 1, "one best cell marked");
     assert!(report.contains("| hog,color |"), "{report}");
     let csv = std::fs::read_to_string(out_dir.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 19, "a header and 18 cells");

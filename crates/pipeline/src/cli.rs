@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wb_data::DatasetKind;
 
 #[derive(Debug, Parser)]
@@ -89,7 +89,7 @@ pub enum LabelArg {
     Coarse,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelArg {
     /// Multiclass SVM (hinge loss, L2).

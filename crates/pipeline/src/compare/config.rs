@@ -96,8 +96,9 @@ pub struct CompareDataArgs {
     /// Dataset to use [default: the built-in synthetic dataset, or the one found in --data-dir].
     #[arg(long, value_parser = |s: &str| s.parse::<DatasetKind>())]
     pub dataset: Option<DatasetKind>,
-    /// Folder holding the dataset's files, or a parent of its official folder [default: $PIPELINE_DATA].
-    #[arg(long, env = "PIPELINE_DATA")]
+    /// Folder holding the dataset's files, or a parent of its official folder [default: the
+    /// experiment file's `data_dir`, else $PIPELINE_DATA].
+    #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// CIFAR-100 label granularity [default: fine].
     #[arg(long, value_enum)]
@@ -274,7 +275,11 @@ impl Plan {
         };
         let data = DataArgs {
             dataset: d.dataset.or(dataset),
-            data_dir: d.data_dir.clone().or(file.data_dir.clone()),
+            data_dir: d
+                .data_dir
+                .clone()
+                .or(file.data_dir.clone())
+                .or_else(|| std::env::var_os("PIPELINE_DATA").map(PathBuf::from)),
             label: pick(d.label, label, LabelArg::Fine),
             image_size: d.image_size.or(image_size),
             skip_bad_images: d.skip_bad_images || file.skip_bad_images.unwrap_or(false),

@@ -238,6 +238,18 @@ fn data_settings(plan: &Plan, info: &DataInfo) -> serde_json::Value {
     })
 }
 
+/// The parameters that decide a feature set's features: its parts and the parameters of
+/// those extractors only (a changed HOG option must not invalidate the colour features).
+fn feature_key(spec: &FeatureSpec) -> serde_json::Value {
+    let mut key = serde_json::Map::new();
+    key.insert("parts".into(), serde_json::json!(spec.parts));
+    let all = serde_json::to_value(spec).unwrap_or_default();
+    for kind in &spec.parts {
+        key.insert(kind.name().into(), all[kind.name()].clone());
+    }
+    serde_json::Value::Object(key)
+}
+
 fn cell_settings(
     data: &serde_json::Value,
     spec: &FeatureSpec,
@@ -248,7 +260,7 @@ fn cell_settings(
     let v = serde_json::json!({
         "format": CELL_FORMAT,
         "data": data,
-        "features": spec,
+        "features": feature_key(spec),
         "training": model,
         "threads": threads,
     });
@@ -362,7 +374,8 @@ fn features(
     progress: &Progress,
 ) -> Result<(Features, bool)> {
     let key =
-        serde_json::json!({"format": CACHE_FORMAT, "data": data, "features": spec}).to_string();
+        serde_json::json!({"format": CACHE_FORMAT, "data": data, "features": feature_key(spec)})
+            .to_string();
     let path = plan.cache_dir.as_ref().map(|dir| {
         dir.join(format!(
             "{}-{:016x}.safetensors",
