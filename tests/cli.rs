@@ -32,7 +32,15 @@ fn run_on_synthetic_writes_results_with_the_stable_keys() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
     let mut args = QUICK.to_vec();
-    args.extend(["--model", "svm", "--out", out_dir.to_str().unwrap()]);
+    // The SVM's default solver is L-BFGS: one history entry per iteration.
+    args.extend([
+        "--model",
+        "svm",
+        "--iterations",
+        "5",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
     let out = pipeline(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     let table = String::from_utf8_lossy(&out.stdout);
@@ -55,6 +63,11 @@ fn run_on_synthetic_writes_results_with_the_stable_keys() {
     assert_eq!(json["data"]["train"], 1500);
     assert_eq!(json["settings"]["model"], "svm");
     assert_eq!(json["history"].as_array().unwrap().len(), 5);
+    assert!(
+        stderr(&out).contains("no learning rate"),
+        "the ignored --lr is not reported: {}",
+        stderr(&out)
+    );
     let confusion = json["per_class"]["confusion"].as_array().unwrap();
     let total: u64 = confusion
         .iter()

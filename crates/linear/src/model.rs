@@ -107,7 +107,9 @@ impl LinearParams {
         if self.solver == Solver::Lbfgs && self.iterations == 0 {
             return bad("iterations", "must be at least 1".into());
         }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+        if self.solver == Solver::Sgd
+            && !(self.learning_rate.is_finite() && self.learning_rate > 0.0)
+        {
             return bad("lr", format!("{} must be positive", self.learning_rate));
         }
         if !(self.reg.is_finite() && self.reg >= 0.0) {

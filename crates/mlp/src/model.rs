@@ -98,6 +98,16 @@ impl Mlp {
             .sum()
     }
 
+    /// A copy of every tensor as `(state-dict name, shape, values)` (`layers.0.weight` is
+    /// outputs x inputs), to inspect or draw the learned weights without saving the model.
+    pub fn tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        self.lock()
+            .named_tensors()
+            .into_iter()
+            .map(|(name, shape, v)| (name, shape, v.to_vec()))
+            .collect()
+    }
+
     /// The caller's metadata stored with the model (`Null` unless set).
     pub fn extra(&self) -> &serde_json::Value {
         &self.extra

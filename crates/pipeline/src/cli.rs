@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 use wb_data::DatasetKind;
 
 #[derive(Debug, Parser)]
@@ -22,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Load a dataset, extract features, train a model (with a validation search) and report accuracy.
     Run(RunArgs),
+    /// Run a grid of feature sets x models in one process: report.md, results.csv/json, PNG plots.
+    Compare(crate::compare::CompareArgs),
     /// Check a model's backpropagated gradients against centred finite differences (f64).
     Gradcheck(crate::gradcheck::GradcheckArgs),
     /// Apply a model saved by `run --out DIR` to image files: class and top probabilities.
@@ -89,7 +92,8 @@ pub enum LabelArg {
     Coarse,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ModelArg {
     /// Multiclass SVM (hinge loss, L2).
     Svm,
@@ -144,6 +148,17 @@ pub struct RunArgs {
     /// Linear models: keep the last SGD iterate instead of each epoch's average of iterates.
     #[arg(long)]
     pub no_average: bool,
+    /// SVM loss: ovr-squared-hinge (Coates et al.'s L2-SVM, the default), squared-hinge
+    /// (multiclass L2-SVM) or hinge (the lecture's multiclass SVM; needs `--solver sgd`).
+    #[arg(long, value_name = "LOSS")]
+    pub svm_loss: Option<String>,
+    /// Linear models' solver: lbfgs (full batch, to convergence; the SVM's default) or sgd
+    /// (mini-batch SGD with momentum; softmax's default).
+    #[arg(long, value_name = "SOLVER")]
+    pub solver: Option<String>,
+    /// L-BFGS: iterations per point of the L2 search [default: 300].
+    #[arg(long, value_name = "N")]
+    pub iterations: Option<usize>,
     /// Write results.json (every setting and figure) into this folder.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -154,7 +169,7 @@ fn parse_dataset(s: &str) -> Result<DatasetKind, String> {
 }
 
 /// `32`, `32x32` or `48x64` (height x width).
-fn parse_size(s: &str) -> Result<(usize, usize), String> {
+pub fn parse_size(s: &str) -> Result<(usize, usize), String> {
     let parse = |t: &str| {
         t.trim()
             .parse::<usize>()

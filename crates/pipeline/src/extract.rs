@@ -16,7 +16,9 @@
 //! Metadata (string to string; JSON where marked): `features` (JSON `FeatureSpec`: every
 //! extractor's parameters), `parts` (JSON list of `{name, dim, offset, normalization}` in column
 //! order), `dataset`, `seed`, `split_sizes` (JSON), `image_shape` (JSON `[h, w, c]`),
-//! `class_names` (JSON), `train_mirrored`, `data` (JSON split settings), `scaling`.
+//! `class_names` (JSON), `train_mirrored`, `data` (JSON split settings), `scaling`, and
+//! `checksum` (64-bit FNV-1a over every tensor's name and values, hex), which
+//! [`read_features`] checks so that a damaged file is never read as features.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -79,29 +81,13 @@ pub fn extract(args: &ExtractArgs) -> Result<Extracted> {
     feature_args::check(&spec, splits.train.images.shape())?;
 
     let t = Instant::now();
-    let feats = run::extract_unscaled(&spec, &splits, args.data.seed)?;
+    let feats = run::extract_unscaled(&spec, &splits, args.data.seed, true)?;
     let seconds = t.elapsed().as_secs_f64();
     let images = splits.train.len() + splits.val.len() + splits.test.len();
 
-    let metadata = metadata(args, &feats.fitted, &info)?;
-    let y = |labels: &[usize]| labels.iter().map(|&l| l as i64).collect::<Vec<_>>();
-    let (y_train, y_val, y_test) = (
-        y(&splits.train.labels),
-        y(&splits.val.labels),
-        y(&splits.test.labels),
-    );
+    let metadata = metadata(&args.data, &feats.fitted, &info)?;
+    write_features(&args.out, &feats, &splits, metadata)?;
     let d = feats.fitted.dim();
-    let tensors = vec![
-        ("train.x", Tensor::matrix(&feats.train)?),
-        ("train.y", Tensor::labels(&y_train)),
-        ("val.x", Tensor::matrix(&feats.val)?),
-        ("val.y", Tensor::labels(&y_val)),
-        ("test.x", Tensor::matrix(&feats.test)?),
-        ("test.y", Tensor::labels(&y_test)),
-        ("scaler.mean", Tensor::vector(&feats.scaler.mean)),
-        ("scaler.inv_std", Tensor::vector(&feats.scaler.inv_std)),
-    ];
-    write_atomic(&args.out, tensors, metadata)?;
     let bytes = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     Ok(Extracted {
         path: args.out.clone(),
@@ -112,8 +98,9 @@ pub fn extract(args: &ExtractArgs) -> Result<Extracted> {
     })
 }
 
-fn metadata(
-    args: &ExtractArgs,
+/// The file's metadata: the features' parameters and parts, and the data they came from.
+pub fn metadata(
+    data: &DataArgs,
     fitted: &wb_features::FittedFeatures,
     info: &DataInfo,
 ) -> Result<HashMap<String, String>> {
@@ -138,7 +125,7 @@ fn metadata(
         ("features".into(), serde_json::to_string(fitted.spec())?),
         ("parts".into(), json(serde_json::json!(parts))),
         ("dataset".into(), info.dataset.to_string()),
-        ("seed".into(), args.data.seed.to_string()),
+        ("seed".into(), data.seed.to_string()),
         (
             "split_sizes".into(),
             json(serde_json::json!({"train": info.train, "val": info.val, "test": info.test})),
@@ -155,12 +142,12 @@ fn metadata(
         (
             "data".into(),
             json(serde_json::json!({
-                "val_size": args.data.val_size,
-                "train_limit": args.data.train_limit,
-                "test_limit": args.data.test_limit,
-                "augment": format!("{:?}", args.data.augment).to_lowercase(),
-                "label": format!("{:?}", args.data.label).to_lowercase(),
-                "image_size": args.data.image_size,
+                "val_size": data.val_size,
+                "train_limit": data.train_limit,
+                "test_limit": data.test_limit,
+                "augment": format!("{:?}", data.augment).to_lowercase(),
+                "label": format!("{:?}", data.label).to_lowercase(),
+                "image_size": data.image_size,
             })),
         ),
         (
@@ -170,6 +157,185 @@ fn metadata(
                 .to_string(),
         ),
     ]))
+}
+
+/// Writes the unscaled features of the three splits, their labels and the scaler (the tensors
+/// of the module docs) with `metadata` plus a `checksum` of every tensor's bytes, atomically.
+pub fn write_features(
+    path: &Path,
+    feats: &run::FeatureMatrices,
+    splits: &wb_data::Splits,
+    mut metadata: HashMap<String, String>,
+) -> Result<()> {
+    let y = |labels: &[usize]| labels.iter().map(|&l| l as i64).collect::<Vec<_>>();
+    let (y_train, y_val, y_test) = (
+        y(&splits.train.labels),
+        y(&splits.val.labels),
+        y(&splits.test.labels),
+    );
+    let tensors = vec![
+        ("train.x", Tensor::matrix(&feats.train)?),
+        ("train.y", Tensor::labels(&y_train)),
+        ("val.x", Tensor::matrix(&feats.val)?),
+        ("val.y", Tensor::labels(&y_val)),
+        ("test.x", Tensor::matrix(&feats.test)?),
+        ("test.y", Tensor::labels(&y_test)),
+        ("scaler.mean", Tensor::vector(&feats.scaler.mean)),
+        ("scaler.inv_std", Tensor::vector(&feats.scaler.inv_std)),
+    ];
+    let mut sum = Checksum::new();
+    for (name, t) in &tensors {
+        sum.add_name(name);
+        match t.data {
+            Data::F32(v) => sum.add_f32(v),
+            Data::I64(v) => sum.add_i64(v),
+        }
+    }
+    metadata.insert("checksum".into(), sum.hex());
+    write_atomic(path, tensors, metadata)
+}
+
+/// A features file read back: the tensors [`write_features`] writes, and its metadata.
+pub struct FeaturesFile {
+    pub train: Array2<f32>,
+    pub val: Array2<f32>,
+    pub test: Array2<f32>,
+    pub y_train: Vec<usize>,
+    pub y_val: Vec<usize>,
+    pub test_y: Vec<usize>,
+    pub scaler: wb_features::Scaler,
+    pub metadata: HashMap<String, String>,
+}
+
+/// Reads a file written by [`write_features`], checking its structure (safetensors header,
+/// tensor names, dtypes and shapes) and its `checksum`, so that a truncated or damaged file is
+/// an error naming the file rather than wrong numbers.
+pub fn read_features(path: &Path) -> Result<FeaturesFile> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bad =
+        |why: String| anyhow::anyhow!("{} is not a valid features file: {why}", path.display());
+    let (_, header) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("{e}")))?;
+    let metadata: HashMap<String, String> = header.metadata().clone().unwrap_or_default();
+    let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("{e}")))?;
+    let mut sum = Checksum::new();
+    let f32s = |sum: &mut Checksum, name: &str, dims: usize| -> Result<(Vec<usize>, Vec<f32>)> {
+        let t = file.tensor(name).map_err(|e| bad(format!("{name}: {e}")))?;
+        if t.dtype() != Dtype::F32 || t.shape().len() != dims {
+            return Err(bad(format!("{name} is not a {dims}-d F32 tensor")));
+        }
+        let v: Vec<f32> = t
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        sum.add_name(name);
+        sum.add_f32(&v);
+        Ok((t.shape().to_vec(), v))
+    };
+    let mut out = Vec::new();
+    let mut labels = Vec::new();
+    for split in ["train", "val", "test"] {
+        let (shape, v) = f32s(&mut sum, &format!("{split}.x"), 2)?;
+        out.push(Array2::from_shape_vec((shape[0], shape[1]), v).map_err(|e| bad(format!("{e}")))?);
+        let name = format!("{split}.y");
+        let t = file
+            .tensor(&name)
+            .map_err(|e| bad(format!("{name}: {e}")))?;
+        if t.dtype() != Dtype::I64 || t.shape() != [shape[0]] {
+            return Err(bad(format!(
+                "{name} is not an I64 vector of {} labels",
+                shape[0]
+            )));
+        }
+        let raw: Vec<i64> = t
+            .data()
+            .chunks_exact(8)
+            .map(|b| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                i64::from_le_bytes(a)
+            })
+            .collect();
+        sum.add_name(&name);
+        sum.add_i64(&raw);
+        labels.push(
+            raw.iter()
+                .map(|&l| {
+                    usize::try_from(l).map_err(|_| bad(format!("{name} holds a negative label")))
+                })
+                .collect::<Result<Vec<usize>>>()?,
+        );
+    }
+    let (_, mean) = f32s(&mut sum, "scaler.mean", 1)?;
+    let (_, inv_std) = f32s(&mut sum, "scaler.inv_std", 1)?;
+    if metadata.get("checksum") != Some(&sum.hex()) {
+        return Err(bad(
+            "its checksum does not match its contents (damaged file)".into(),
+        ));
+    }
+    let d = out[0].ncols();
+    if out.iter().any(|m| m.ncols() != d) || mean.len() != d || inv_std.len() != d {
+        return Err(bad(
+            "the splits and the scaler disagree on the feature dimension".into(),
+        ));
+    }
+    let test = out.pop().expect("three splits");
+    let val = out.pop().expect("three splits");
+    let train = out.pop().expect("three splits");
+    let test_y = labels.pop().expect("three splits");
+    let y_val = labels.pop().expect("three splits");
+    let y_train = labels.pop().expect("three splits");
+    Ok(FeaturesFile {
+        train,
+        val,
+        test,
+        y_train,
+        y_val,
+        test_y,
+        scaler: wb_features::Scaler { mean, inv_std },
+        metadata,
+    })
+}
+
+/// 64-bit FNV-1a over whole values (each f32's bits, each i64) and tensor names: a fast
+/// fingerprint that catches flipped bits in a features file (not a defence against tampering).
+struct Checksum(u64);
+
+impl Checksum {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    fn new() -> Checksum {
+        Checksum(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0 ^ w).wrapping_mul(Self::PRIME);
+    }
+
+    fn add_name(&mut self, name: &str) {
+        for b in name.bytes() {
+            self.word(b as u64);
+        }
+    }
+
+    fn add_f32(&mut self, values: &[f32]) {
+        self.word(values.len() as u64);
+        for v in values {
+            self.word(v.to_bits() as u64);
+        }
+    }
+
+    fn add_i64(&mut self, values: &[i64]) {
+        self.word(values.len() as u64);
+        for &v in values {
+            self.word(v as u64);
+        }
+    }
+
+    fn hex(&self) -> String {
+        format!("{:016x}", self.0)
+    }
 }
 
 /// A tensor to write, converted to little-endian bytes only while it is written (so a large

@@ -7,11 +7,16 @@
 
 use anyhow::Result;
 use clap::Args;
+use serde::Deserialize;
 use wb_data::ImageShape;
 use wb_features::{color, hog, FeatureError, FeatureSpec};
 
 /// Feature-extractor parameters; unset options keep the extractor's defaults.
-#[derive(Debug, Clone, Default, Args)]
+///
+/// Also the `[feature_options]` table of `pipeline compare`'s experiment file, with the option
+/// names in snake case (`hog_cell_size`, `kmeans_k`); unknown names are an error there.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[command(next_help_heading = "Feature options")]
 pub struct FeatureArgs {
     /// HOG: start from a named parameter set (default, skimage, cs231n, dalal-triggs); the
@@ -74,6 +79,7 @@ pub struct FeatureArgs {
         visible_alias = "kmeans-centroids",
         value_name = "K"
     )]
+    #[serde(rename = "kmeans_k")]
     pub kmeans_centroids: Option<usize>,
     /// k-means: receptive-field (patch) side in pixels [default: 6].
     #[arg(long, value_name = "PIXELS")]
@@ -114,7 +120,42 @@ const OPTIONS: &[(&str, &str)] = &[
 /// against it reports only the mistakes that no image could fix.
 const ANY_SIDE: usize = 1 << 16;
 
+/// `over.field.or(base.field)` for every listed field.
+macro_rules! overlay {
+    ($over:expr, $base:expr, $($field:ident),*) => {
+        FeatureArgs { $($field: $over.$field.clone().or($base.$field.clone())),* }
+    };
+}
+
 impl FeatureArgs {
+    /// These options, with the unset ones taken from `base` (flags over an experiment file).
+    pub fn over(&self, base: &FeatureArgs) -> FeatureArgs {
+        overlay!(
+            self,
+            base,
+            hog_preset,
+            hog_cell_size,
+            hog_orientations,
+            hog_block_size,
+            hog_block_norm,
+            hog_binning,
+            hog_channel_mode,
+            hog_gradient,
+            hog_luma,
+            color_mode,
+            color_bins,
+            gabor_frequencies,
+            gabor_orientations,
+            gabor_bandwidth,
+            gabor_n_stds,
+            gabor_grid,
+            kmeans_centroids,
+            kmeans_patch_size,
+            kmeans_patches,
+            kmeans_iterations
+        )
+    }
+
     /// Writes the options given into `spec` (a `--hog-preset` first, then the single options)
     /// and rejects values that cannot work for any image, naming the option.
     pub fn apply(&self, spec: &mut FeatureSpec) -> Result<()> {

@@ -57,7 +57,7 @@ pub fn gradcheck(args: &GradcheckArgs) -> Result<()> {
                 hidden: vec![20, 10],
                 ..wb_mlp::MlpParams::default()
             };
-            base = crate::run::apply_mlp_args(&args.mlp, base)?;
+            base = crate::train::apply_mlp_args(&args.mlp, base)?;
             let checks =
                 wb_mlp::gradcheck(&base, args.input_dim, args.classes, args.samples, args.seed)?;
             let hidden: Vec<String> = base.hidden.iter().map(|h| h.to_string()).collect();

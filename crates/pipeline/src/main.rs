@@ -1,6 +1,7 @@
 //! `pipeline`: the workbench's command-line driver. Thin: parse, dispatch, report.
 
 mod cli;
+mod compare;
 mod demo;
 mod extract;
 mod feature_args;
@@ -12,6 +13,7 @@ mod report;
 mod run;
 mod saved;
 mod show;
+mod train;
 
 use std::process::ExitCode;
 
@@ -77,6 +79,11 @@ fn dispatch(cli: Cli) -> Result<()> {
             set_threads(args.data.threads)?;
             let written = show::show(&args)?;
             println!("wrote {} pictures to {}", written.len(), args.out.display());
+            Ok(())
+        }
+        Command::Compare(args) => {
+            let report = compare::compare(&args)?;
+            println!("report written to {}", report.display());
             Ok(())
         }
         Command::Gradcheck(args) => gradcheck::gradcheck(&args),

@@ -4,12 +4,12 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::load::DataInfo;
-use crate::run::GridPoint;
+use crate::train::GridPoint;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Accuracy {
     pub train: f64,
     pub val: f64,
@@ -25,7 +25,7 @@ pub struct Timings {
     pub evaluate: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeaturePart {
     pub name: String,
     pub dim: usize,
@@ -33,7 +33,7 @@ pub struct FeaturePart {
 }
 
 /// Test-set accuracy per class and the confusion matrix (rows: true class, columns: predicted).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassReport {
     pub class_names: Vec<String>,
     pub accuracy: Vec<f64>,
@@ -119,7 +119,7 @@ impl RunReport {
             "chosen".into(),
             format!(
                 "lr {} reg {} (best of {} on validation)",
-                self.chosen.lr,
+                show_lr(self.chosen.lr),
                 self.chosen.reg,
                 self.search.len()
             ),
@@ -161,4 +161,13 @@ pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
     tmp.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+/// A learning rate for a table: `-` for solvers that have none (L-BFGS, recorded as 0).
+pub fn show_lr(lr: f64) -> String {
+    if lr == 0.0 {
+        "-".into()
+    } else {
+        lr.to_string()
+    }
 }

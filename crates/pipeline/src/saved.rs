@@ -22,7 +22,7 @@ use wb_features::kmeans::Dictionary;
 use wb_features::{FeatureSpec, FittedFeatures, Scaler};
 use wb_linear::{LinearModel, LossKind};
 
-use crate::run::Classifier;
+use crate::train::Classifier;
 
 /// Metadata file of a saved linear model.
 pub const LINEAR_META: &str = "model.json";
