@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p wb-mlp --example mnist_accuracy -- /path/to/mnist [--epochs N]
-//!     [--no-early-stop] [--dropout P]
+//!     [--no-early-stop] [--dropout P] [--hidden 1000,1000]
 //! ```
 //! Inputs: pixels / 255, centred per pixel, divided by one global standard deviation (per-pixel
 //! scaling would blow up the nearly constant border pixels). The last 1,000 training images are
@@ -57,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir =
         PathBuf::from(args.first().ok_or(
-            "usage: mnist_accuracy MNIST_DIR [--epochs N] [--no-early-stop] [--dropout P]",
+            "usage: mnist_accuracy MNIST_DIR [--epochs N] [--no-early-stop] [--dropout P] [--hidden W1,W2]",
         )?);
     let (mut x, y) = load(
         &dir,
@@ -93,6 +93,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         params.dropout = d.parse()?;
     }
+    if let Some(h) = args
+        .iter()
+        .position(|a| a == "--hidden")
+        .and_then(|i| args.get(i + 1))
+    {
+        params.hidden = MlpParams::parse_hidden(h)?;
+    }
+    eprintln!("params: {}", serde_json::to_string(&params)?);
     let n_train = x.nrows() - 1000;
     let (xtr, xv) = x.view().split_at(Axis(0), n_train);
     let (ytr, yv) = y.split_at(n_train);
