@@ -221,11 +221,27 @@ pub fn grouped_loss_and_grad(
                     labels[r] = y[i];
                 }
                 for gi in 0..groups {
-                    for k in 0..c {
+                    // Two classes per pass: each load of the four rows feeds eight FMAs.
+                    let mut k = 0;
+                    while k < c {
                         let kk = gi * c + k;
-                        let dots = kernels::dot4(&wt[kk * d..(kk + 1) * d], views);
-                        for r in 0..ROWS {
-                            scores[[r, k]] = dots[r] + bias[kk];
+                        if k + 1 < c {
+                            let (a, b) = kernels::dot4x2(
+                                &wt[kk * d..(kk + 1) * d],
+                                &wt[(kk + 1) * d..(kk + 2) * d],
+                                views,
+                            );
+                            for r in 0..ROWS {
+                                scores[[r, k]] = a[r] + bias[kk];
+                                scores[[r, k + 1]] = b[r] + bias[kk + 1];
+                            }
+                            k += 2;
+                        } else {
+                            let dots = kernels::dot4(&wt[kk * d..(kk + 1) * d], views);
+                            for r in 0..ROWS {
+                                scores[[r, k]] = dots[r] + bias[kk];
+                            }
+                            k += 1;
                         }
                     }
                     let mean = loss.loss_and_grad(
@@ -248,9 +264,21 @@ pub fn grouped_loss_and_grad(
                 }
                 for (kk, g) in dall.iter().enumerate() {
                     gb[kk] += g.iter().sum::<f32>();
-                    if g.iter().any(|&v| v != 0.0) {
-                        kernels::axpy4(&mut gw[kk * d..(kk + 1) * d], *g, views);
+                }
+                let nonzero = |g: &[f32; ROWS]| g.iter().any(|&v| v != 0.0);
+                let mut kk = 0;
+                while kk < k_all {
+                    let (ga, a_live) = (dall[kk], nonzero(&dall[kk]));
+                    if kk + 1 < k_all && a_live && nonzero(&dall[kk + 1]) {
+                        let (wa, wb) = gw[kk * d..(kk + 2) * d].split_at_mut(d);
+                        kernels::axpy4x2(wa, wb, ga, dall[kk + 1], views);
+                        kk += 2;
+                        continue;
                     }
+                    if a_live {
+                        kernels::axpy4(&mut gw[kk * d..(kk + 1) * d], ga, views);
+                    }
+                    kk += 1;
                 }
             }
             (totals, gw, gb)
@@ -284,6 +312,35 @@ mod kernels {
             *o = w.iter().zip(x[r]).map(|(a, b)| a * b).sum();
         }
         out
+    }
+
+    /// `(wa · x_r, wb · x_r)` for four rows.
+    pub fn dot4x2(wa: &[f32], wb: &[f32], x: [&[f32]; ROWS]) -> ([f32; ROWS], [f32; ROWS]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            return unsafe { avx2::dot4x2(wa, wb, x) };
+        }
+        (dot4(wa, x), dot4(wb, x))
+    }
+
+    /// `da += Σ_r ga_r x_r` and `db += Σ_r gb_r x_r`.
+    pub fn axpy4x2(
+        da: &mut [f32],
+        db: &mut [f32],
+        ga: [f32; ROWS],
+        gb: [f32; ROWS],
+        x: [&[f32]; ROWS],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            return unsafe { avx2::axpy4x2(da, db, ga, gb, x) };
+        }
+        axpy4(da, ga, x);
+        axpy4(db, gb, x);
     }
 
     pub fn axpy4(dst: &mut [f32], g: [f32; ROWS], x: [&[f32]; ROWS]) {
@@ -341,6 +398,90 @@ mod kernels {
                 }
             }
             out
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        pub unsafe fn dot4x2(
+            wa: &[f32],
+            wb: &[f32],
+            x: [&[f32]; ROWS],
+        ) -> ([f32; ROWS], [f32; ROWS]) {
+            let d = wa.len();
+            let body = d / 8 * 8;
+            let z = _mm256_setzero_ps();
+            let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+            let (mut b0, mut b1, mut b2, mut b3) = (z, z, z, z);
+            let (pa, pb) = (wa.as_ptr(), wb.as_ptr());
+            let (p0, p1, p2, p3) = (x[0].as_ptr(), x[1].as_ptr(), x[2].as_ptr(), x[3].as_ptr());
+            let mut j = 0;
+            while j < body {
+                let (va, vb) = (_mm256_loadu_ps(pa.add(j)), _mm256_loadu_ps(pb.add(j)));
+                let x0 = _mm256_loadu_ps(p0.add(j));
+                a0 = _mm256_fmadd_ps(va, x0, a0);
+                b0 = _mm256_fmadd_ps(vb, x0, b0);
+                let x1 = _mm256_loadu_ps(p1.add(j));
+                a1 = _mm256_fmadd_ps(va, x1, a1);
+                b1 = _mm256_fmadd_ps(vb, x1, b1);
+                let x2 = _mm256_loadu_ps(p2.add(j));
+                a2 = _mm256_fmadd_ps(va, x2, a2);
+                b2 = _mm256_fmadd_ps(vb, x2, b2);
+                let x3 = _mm256_loadu_ps(p3.add(j));
+                a3 = _mm256_fmadd_ps(va, x3, a3);
+                b3 = _mm256_fmadd_ps(vb, x3, b3);
+                j += 8;
+            }
+            let mut a = [hsum(a0), hsum(a1), hsum(a2), hsum(a3)];
+            let mut b = [hsum(b0), hsum(b1), hsum(b2), hsum(b3)];
+            for j in body..d {
+                for r in 0..ROWS {
+                    a[r] += wa[j] * x[r][j];
+                    b[r] += wb[j] * x[r][j];
+                }
+            }
+            (a, b)
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        pub unsafe fn axpy4x2(
+            da: &mut [f32],
+            db: &mut [f32],
+            ga: [f32; ROWS],
+            gb: [f32; ROWS],
+            x: [&[f32]; ROWS],
+        ) {
+            let d = da.len();
+            let body = d / 8 * 8;
+            let s = |v: f32| _mm256_set1_ps(v);
+            let (ga0, ga1, ga2, ga3) = (s(ga[0]), s(ga[1]), s(ga[2]), s(ga[3]));
+            let (gb0, gb1, gb2, gb3) = (s(gb[0]), s(gb[1]), s(gb[2]), s(gb[3]));
+            let (qa, qb) = (da.as_mut_ptr(), db.as_mut_ptr());
+            let (p0, p1, p2, p3) = (x[0].as_ptr(), x[1].as_ptr(), x[2].as_ptr(), x[3].as_ptr());
+            let mut j = 0;
+            while j < body {
+                let mut va = _mm256_loadu_ps(qa.add(j));
+                let mut vb = _mm256_loadu_ps(qb.add(j));
+                let x0 = _mm256_loadu_ps(p0.add(j));
+                va = _mm256_fmadd_ps(ga0, x0, va);
+                vb = _mm256_fmadd_ps(gb0, x0, vb);
+                let x1 = _mm256_loadu_ps(p1.add(j));
+                va = _mm256_fmadd_ps(ga1, x1, va);
+                vb = _mm256_fmadd_ps(gb1, x1, vb);
+                let x2 = _mm256_loadu_ps(p2.add(j));
+                va = _mm256_fmadd_ps(ga2, x2, va);
+                vb = _mm256_fmadd_ps(gb2, x2, vb);
+                let x3 = _mm256_loadu_ps(p3.add(j));
+                va = _mm256_fmadd_ps(ga3, x3, va);
+                vb = _mm256_fmadd_ps(gb3, x3, vb);
+                _mm256_storeu_ps(qa.add(j), va);
+                _mm256_storeu_ps(qb.add(j), vb);
+                j += 8;
+            }
+            for j in body..d {
+                for r in 0..ROWS {
+                    da[j] += ga[r] * x[r][j];
+                    db[j] += gb[r] * x[r][j];
+                }
+            }
         }
 
         #[target_feature(enable = "avx2,fma")]
