@@ -23,8 +23,9 @@ fn data_dir() -> PathBuf {
     ))
 }
 
-/// Runs the reduced grid and checks every (features, model, stored test accuracy).
-fn check_grid(dataset: &str, features: &[&str], expected: &[(&str, &str, f64)]) {
+/// Runs the reduced grid, checks every (features, model, stored test accuracy) and returns the
+/// measured test accuracies in the order of `expected`.
+fn check_grid(dataset: &str, features: &[&str], expected: &[(&str, &str, f64)]) -> Vec<f64> {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
     let data = data_dir();
@@ -67,6 +68,7 @@ fn check_grid(dataset: &str, features: &[&str], expected: &[(&str, &str, f64)]) 
     )
     .unwrap();
     let mut failures = Vec::new();
+    let mut measured = Vec::new();
     for &(f, m, want) in expected {
         let got = results["cells"]
             .as_array()
@@ -76,6 +78,7 @@ fn check_grid(dataset: &str, features: &[&str], expected: &[(&str, &str, f64)]) 
             .and_then(|c| c["accuracy"]["test"].as_f64())
             .unwrap_or_else(|| panic!("no cell {f} x {m}"));
         eprintln!("{dataset} {f:<10} {m:<8} test {got:.4} (stored {want:.4})");
+        measured.push(got);
         if (got - want).abs() > TOLERANCE {
             failures.push(format!(
                 "{f} x {m}: {got:.4}, stored {want:.4} ± {TOLERANCE}"
@@ -83,6 +86,7 @@ fn check_grid(dataset: &str, features: &[&str], expected: &[(&str, &str, f64)]) 
         }
     }
     assert!(failures.is_empty(), "{dataset}: {}", failures.join("; "));
+    measured
 }
 
 #[test]
@@ -104,7 +108,7 @@ fn mnist_reduced_grid_keeps_its_accuracy() {
 #[test]
 #[ignore = "needs WB_DATA_DIR"]
 fn cifar10_reduced_grid_keeps_its_accuracy() {
-    check_grid(
+    let got = check_grid(
         "cifar10",
         &["raw", "hog,color"],
         &[
@@ -113,6 +117,20 @@ fn cifar10_reduced_grid_keeps_its_accuracy() {
             ("hog,color", "softmax", CIFAR_HOGCOLOR_SOFTMAX),
             ("hog,color", "mlp", CIFAR_HOGCOLOR_MLP),
         ],
+    );
+    // The lecture's claim on the same 5,000-image subset: HOG + hue histogram beats raw pixels
+    // with the linear model (0.52 vs 0.36 when written) and with the MLP (0.54 vs 0.40).
+    assert!(
+        got[2] > got[0] + 0.05,
+        "hog,color softmax {} vs raw {}",
+        got[2],
+        got[0]
+    );
+    assert!(
+        got[3] > got[1] + 0.05,
+        "hog,color mlp {} vs raw {}",
+        got[3],
+        got[1]
     );
 }
 
