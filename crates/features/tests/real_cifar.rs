@@ -42,7 +42,7 @@ fn every_extractor_gives_finite_features_of_the_documented_dimension() {
         );
     }
     // Composition concatenates in order.
-    let mut spec = FeatureSpec::parse("hog,color").unwrap();
+    let spec = FeatureSpec::parse("hog,color").unwrap();
     spec.check(train.shape()).unwrap();
     assert_eq!(spec.fit(&train, 0).unwrap().dim(), 334);
 }
