@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2};
 use rayon::prelude::*;
 
 use crate::lbfgs::{self, Settings};
@@ -38,10 +38,6 @@ pub(crate) fn fit_grid(
     let c = n_classes;
     let mut order: Vec<usize> = (0..grid.len()).collect();
     order.sort_by(|&a, &b| grid[b].reg.total_cmp(&grid[a].reg));
-    let monitor: Vec<usize> = (0..n).step_by(n.div_ceil(5000).max(1)).collect();
-    let x_monitor = train.x.select(Axis(0), &monitor);
-    let y_monitor: Vec<usize> = monitor.iter().map(|&i| train.y[i]).collect();
-
     let mut theta = vec![0f64; c * d + c];
     let mut wt = Array2::<f32>::zeros((c, d));
     let mut grad_wt = Array2::<f32>::zeros((c, d));
@@ -52,6 +48,9 @@ pub(crate) fn fit_grid(
     for &k in &order {
         let params = &grid[k];
         let reg = params.reg;
+        // Training accuracy at the last point evaluated, which is the accepted iterate when
+        // `on_iteration` runs: the full training set, at no extra cost.
+        let last_correct = std::cell::Cell::new(0usize);
         let mut objective = |th: &[f64], grad: &mut [f64]| -> f64 {
             for (dst, &v) in wt.iter_mut().zip(&th[..c * d]) {
                 *dst = v as f32;
@@ -59,7 +58,7 @@ pub(crate) fn fit_grid(
             for (dst, &v) in bias.iter_mut().zip(&th[c * d..]) {
                 *dst = v as f32;
             }
-            let data = data_loss_and_grad(
+            let (data, correct) = data_loss_and_grad(
                 params.loss,
                 train.x,
                 train.y,
@@ -68,6 +67,7 @@ pub(crate) fn fit_grid(
                 &mut grad_wt,
                 &mut grad_b,
             );
+            last_correct.set(correct);
             let mut l2 = 0.0;
             for ((g, &gw), &w) in grad[..c * d]
                 .iter_mut()
@@ -92,7 +92,7 @@ pub(crate) fn fit_grid(
                 epoch: iteration,
                 loss: fx,
                 learning_rate: 0.0,
-                train_accuracy: accuracy(&model.predict(x_monitor.view()), &y_monitor),
+                train_accuracy: last_correct.get() as f64 / n.max(1) as f64,
                 val_accuracy,
                 seconds: last.elapsed().as_secs_f64(),
             };
@@ -145,8 +145,9 @@ fn model_from(loss: LossKind, theta: &[f64], c: usize, d: usize) -> LinearModel 
 /// Rows scored together (their four rows stay in L1/L2 while every class is visited).
 const ROWS: usize = 4;
 
-/// Data loss `(1/N) Σ L_i` at weights `wt` (C x D, row k = class k) and `bias`; the gradient of
-/// the data loss goes into `grad_wt` (C x D) and `grad_b` (C). The L2 term is the caller's.
+/// Data loss `(1/N) Σ L_i` at weights `wt` (C x D, row k = class k) and `bias`, and how many
+/// rows the scores classify correctly (free: the scores are at hand); the gradient of the data
+/// loss goes into `grad_wt` (C x D) and `grad_b` (C). The L2 term is the caller's.
 pub fn data_loss_and_grad(
     loss: LossKind,
     x: ArrayView2<'_, f32>,
@@ -155,15 +156,17 @@ pub fn data_loss_and_grad(
     bias: &[f32],
     grad_wt: &mut Array2<f32>,
     grad_b: &mut [f32],
-) -> f64 {
+) -> (f64, usize) {
     let rows: Vec<usize> = (0..x.nrows()).collect();
     let c = bias.len();
-    grouped_loss_and_grad(loss, x, &rows, y, c, wt, bias, grad_wt, grad_b)[0]
+    let (losses, correct) = grouped_loss_and_grad(loss, x, &rows, y, c, wt, bias, grad_wt, grad_b);
+    (losses[0], correct[0])
 }
 
 /// As [`data_loss_and_grad`] for the rows `rows` of `x` (labels `y[rows[i]]`), and for `G`
 /// models side by side: `wt` is (G·C) x D and the loss is applied to each block of `c` score
-/// columns separately; returns each model's mean data loss. Rows are read in place (no gather).
+/// columns separately; returns each model's mean data loss and count of correctly classified
+/// rows (first maximum wins, as in `argmax_rows`). Rows are read in place (no gather).
 #[allow(clippy::too_many_arguments)]
 pub fn grouped_loss_and_grad(
     loss: LossKind,
@@ -175,7 +178,7 @@ pub fn grouped_loss_and_grad(
     bias: &[f32],
     grad_wt: &mut Array2<f32>,
     grad_b: &mut [f32],
-) -> Vec<f64> {
+) -> (Vec<f64>, Vec<usize>) {
     let n = rows.len();
     let d = x.ncols();
     let k_all = bias.len();
@@ -188,7 +191,8 @@ pub fn grouped_loss_and_grad(
     let wt = wt.as_standard_layout();
     let wt = wt.as_slice().expect("standard layout");
     let inv_n = 1.0 / n.max(1) as f32;
-    let partials: Vec<(Vec<f64>, Vec<f32>, Vec<f32>)> = parts
+    type Partial = (Vec<f64>, Vec<usize>, Vec<f32>, Vec<f32>);
+    let partials: Vec<Partial> = parts
         .par_iter()
         .map(|part_rows| {
             let mut gw = vec![0f32; k_all * d];
@@ -197,6 +201,7 @@ pub fn grouped_loss_and_grad(
             let mut dscores = Array2::<f32>::zeros((ROWS, c));
             let mut dall = vec![[0f32; ROWS]; k_all];
             let mut totals = vec![0f64; groups];
+            let mut correct = vec![0usize; groups];
             let mut copies: Vec<Vec<f32>> = vec![vec![0f32; d]; ROWS];
             let mut labels = [0usize; ROWS];
             for block in part_rows.chunks(ROWS) {
@@ -244,6 +249,11 @@ pub fn grouped_loss_and_grad(
                             k += 1;
                         }
                     }
+                    for (r, &label) in labels.iter().enumerate().take(m) {
+                        let row = scores.row(r);
+                        let top = (0..c).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+                        correct[gi] += usize::from(top == label);
+                    }
                     let mean = loss.loss_and_grad(
                         scores.slice(ndarray::s![..m, ..]),
                         &labels[..m],
@@ -281,19 +291,24 @@ pub fn grouped_loss_and_grad(
                     kk += 1;
                 }
             }
-            (totals, gw, gb)
+            (totals, correct, gw, gb)
         })
         .collect();
     grad_wt.fill(0.0);
     grad_b.iter_mut().for_each(|g| *g = 0.0);
     let mut totals = vec![0f64; groups];
+    let mut correct = vec![0usize; groups];
     let gw_out = grad_wt.as_slice_mut().expect("standard layout");
-    for (t, gw, gb) in partials {
+    for (t, right, gw, gb) in partials {
         totals.iter_mut().zip(&t).for_each(|(a, b)| *a += b);
+        correct.iter_mut().zip(&right).for_each(|(a, b)| *a += b);
         gw_out.iter_mut().zip(&gw).for_each(|(o, v)| *o += v);
         grad_b.iter_mut().zip(&gb).for_each(|(o, v)| *o += v);
     }
-    totals.iter().map(|t| t / n.max(1) as f64).collect()
+    (
+        totals.iter().map(|t| t / n.max(1) as f64).collect(),
+        correct,
+    )
 }
 
 /// `w · x_r` for four rows, and `dst += Σ_r g_r x_r`: AVX2+FMA when the CPU has them.
@@ -541,7 +556,12 @@ mod tests {
             let mut gw = Array2::zeros((c, d));
             let mut gb = vec![0f32; c];
             let wt = w.t().to_owned();
-            let got = data_loss_and_grad(
+            let want_correct = crate::argmax_rows(s.view())
+                .iter()
+                .zip(&y)
+                .filter(|(p, t)| p == t)
+                .count();
+            let (got, correct) = data_loss_and_grad(
                 loss,
                 x.view(),
                 &y,
@@ -551,6 +571,7 @@ mod tests {
                 &mut gb,
             );
             assert!((got - want).abs() < 1e-5 * want.abs().max(1.0), "{loss:?}");
+            assert_eq!(correct, want_correct, "{loss:?}");
             for (a, b) in gw.t().iter().zip(want_gw.iter()) {
                 assert!((a - b).abs() < 1e-5, "{loss:?}: {a} vs {b}");
             }

@@ -500,7 +500,8 @@ impl BatchStep {
                 bias.as_slice().expect("contiguous bias"),
                 dwt,
                 db.as_slice_mut().expect("contiguous bias"),
-            );
+            )
+            .0;
         }
         let m = chunk.len();
         gather_rows(x, chunk, &mut self.xb);
