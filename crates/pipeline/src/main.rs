@@ -5,6 +5,7 @@ mod compare;
 mod demo;
 mod extract;
 mod feature_args;
+mod font;
 mod gradcheck;
 mod load;
 mod predict;

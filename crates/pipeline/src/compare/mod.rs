@@ -9,7 +9,7 @@
 //! `results.json`, `settings.json` and the PNG plots (see [`plots`]).
 
 pub mod config;
-mod font;
+
 mod plots;
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
 
-use super::font::{draw_text, text_width, HEIGHT};
+use crate::font::{draw_text, text_width, HEIGHT};
 use crate::report::ClassReport;
 use crate::train::CurvePoint;
 

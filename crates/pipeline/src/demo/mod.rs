@@ -14,7 +14,6 @@
 //! independent seed; both, with every setting, are printed as a table and written to
 //! `demo.json`.
 
-mod font;
 mod render;
 
 use std::path::{Path, PathBuf};
@@ -725,7 +724,7 @@ mod tests {
             "50 HIDDEN LAMBDA 0.001",
             "TRAIN 0.97 TEST 1.00",
         ] {
-            assert!(font::can_draw(label), "{label}");
+            assert!(crate::font::can_draw(label), "{label}");
         }
     }
 

@@ -11,7 +11,7 @@ use image::{ImageFormat, Rgb, RgbImage};
 use ndarray::Array2;
 use wb_data::toy2d::Points2d;
 
-use super::font;
+use crate::font;
 
 /// Strong class colours (matplotlib's tab10, which CS231n's figures use); class k takes
 /// `PALETTE[k % len]`.
@@ -173,8 +173,8 @@ fn draw_label(img: &mut RgbImage, lines: &[String]) {
     for (i, line) in lines.iter().enumerate() {
         font::draw_text(
             img,
-            margin + pad,
-            margin + pad + i as u32 * line_height,
+            i64::from(margin + pad),
+            i64::from(margin + pad + i as u32 * line_height),
             line,
             scale,
             Rgb([20, 20, 20]),

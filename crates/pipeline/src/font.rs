@@ -1,4 +1,5 @@
-//! A built-in 5x7 bitmap font for the labels of `pipeline compare`'s PNGs.
+//! A built-in 5x7 bitmap font for the labels of the PNGs of `pipeline compare` and
+//! `pipeline demo`.
 //!
 //! The workbench draws its pictures with the `image` crate alone (no system fonts, no font
 //! files), so text is drawn from these glyphs: upper-case letters (lower case is drawn upper
@@ -11,9 +12,16 @@ use image::{Rgb, RgbImage};
 pub const WIDTH: u32 = 5;
 pub const HEIGHT: u32 = 7;
 
+/// Drawn for characters without a glyph.
+const QUESTION_MARK: [u8; 7] = [0x0E, 0x11, 0x01, 0x02, 0x04, 0, 0x04];
+
 /// Each glyph is 7 rows of 5 bits, the leftmost pixel in bit 4.
 fn glyph(c: char) -> [u8; 7] {
-    match c.to_ascii_uppercase() {
+    lookup(c).unwrap_or(QUESTION_MARK)
+}
+
+fn lookup(c: char) -> Option<[u8; 7]> {
+    Some(match c.to_ascii_uppercase() {
         'A' => [0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
         'B' => [0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E],
         'C' => [0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E],
@@ -63,8 +71,18 @@ fn glyph(c: char) -> [u8; 7] {
         '+' => [0, 0x04, 0x04, 0x1F, 0x04, 0x04, 0],
         '=' => [0, 0, 0x1F, 0, 0x1F, 0, 0],
         '*' => [0, 0x04, 0x15, 0x0E, 0x15, 0x04, 0],
-        _ => [0x0E, 0x11, 0x01, 0x02, 0x04, 0, 0x04],
-    }
+        _ => return None,
+    })
+}
+
+/// True when every character of `text` has a glyph (others are drawn as `?`).
+pub fn can_draw(text: &str) -> bool {
+    text.chars().all(|c| lookup(c).is_some())
+}
+
+/// Height in image pixels of one line at `scale`.
+pub fn text_height(scale: u32) -> u32 {
+    HEIGHT * scale
 }
 
 /// Width in image pixels of `text` drawn at `scale`.
@@ -125,5 +143,34 @@ mod tests {
             .all(|&(x, y)| x >= 2 && x < 2 + w && (3..3 + 14).contains(&y)));
         assert_eq!(draw("ab1"), draw("AB1"));
         assert_ne!(draw("A"), draw("B"));
+    }
+
+    #[test]
+    fn text_is_drawn_inside_its_box_and_nowhere_else() {
+        let white = Rgb([255, 255, 255]);
+        let mut img = RgbImage::from_pixel(60, 20, white);
+        let text = "H=0.5";
+        assert!(can_draw(text));
+        draw_text(&mut img, 3, 4, text, 2, Rgb([0, 0, 0]));
+        let (w, h) = (text_width(text, 2), text_height(2));
+        assert_eq!((w, h), ((5 * 6 - 1) * 2, 14));
+        let mut inked = 0;
+        for (x, y, p) in img.enumerate_pixels() {
+            let inside = (3..3 + w).contains(&x) && (4..4 + h).contains(&y);
+            if *p != white {
+                assert!(inside, "ink at ({x}, {y}) outside the text box");
+                inked += 1;
+            }
+        }
+        assert!(inked > 40, "only {inked} pixels drawn");
+    }
+
+    #[test]
+    fn unknown_characters_are_reported_and_drawing_clips_at_the_border() {
+        assert!(can_draw("hidden lambda train test"));
+        assert!(!can_draw("λ"));
+        let mut img = RgbImage::new(4, 4);
+        draw_text(&mut img, 2, 2, "H", 3, Rgb([255, 0, 0]));
+        assert_eq!(*img.get_pixel(3, 3), Rgb([255, 0, 0]));
     }
 }
