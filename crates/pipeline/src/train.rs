@@ -222,12 +222,15 @@ pub fn apply_mlp_args(
         p.maxout_pieces = v;
     }
     if let Some(l) = &m.loss {
-        p.loss = match l.trim().to_ascii_lowercase().as_str() {
-            "softmax" => LossKind::Softmax,
-            "svm" | "hinge" => LossKind::Hinge,
-            "squared" => LossKind::Squared,
-            other => anyhow::bail!("unknown --loss `{other}` (valid: softmax, svm, squared)"),
-        };
+        // The loss names are LossKind's; the MLP offers the three losses of the issue.
+        p.loss = LossKind::parse(l)
+            .filter(|k| matches!(k, LossKind::Softmax | LossKind::Hinge | LossKind::Squared))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown --loss `{}` (valid: softmax, svm, squared)",
+                    l.trim().to_ascii_lowercase()
+                )
+            })?;
     }
     if let Some(o) = &m.optimizer {
         p.optimizer = o.parse()?;
