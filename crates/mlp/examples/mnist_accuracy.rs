@@ -109,6 +109,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n_train = x.nrows() - 1000;
     let (xtr, xv) = x.view().split_at(Axis(0), n_train);
     let (ytr, yv) = y.split_at(n_train);
+    // `--shift`: the training images plus copies moved one pixel up, down, left and right.
+    let (xtr, ytr) = if args.iter().any(|a| a == "--shift") {
+        let background = -mean[0] / std;
+        let mut rows = xtr.to_owned();
+        let mut labels = ytr.to_vec();
+        for (dx, dy) in [(1i64, 0i64), (-1, 0), (0, 1), (0, -1)] {
+            let mut moved = Array2::from_elem(xtr.raw_dim(), background);
+            for (src, mut dst) in xtr.outer_iter().zip(moved.outer_iter_mut()) {
+                for y in 0..28i64 {
+                    for x in 0..28i64 {
+                        let (sx, sy) = (x - dx, y - dy);
+                        if (0..28).contains(&sx) && (0..28).contains(&sy) {
+                            dst[(y * 28 + x) as usize] = src[(sy * 28 + sx) as usize];
+                        }
+                    }
+                }
+            }
+            rows = ndarray::concatenate(Axis(0), &[rows.view(), moved.view()])?;
+            labels.extend_from_slice(ytr);
+        }
+        eprintln!("shifted copies: {} training rows", rows.nrows());
+        (rows, labels)
+    } else {
+        (xtr.to_owned(), ytr.to_vec())
+    };
+    let (xtr, ytr) = (xtr.view(), &ytr[..]);
     let trace_test = args.iter().any(|a| a == "--trace-test");
     let val = if trace_test {
         (xt.view(), &yt[..])

@@ -172,6 +172,34 @@ pub struct ExperimentFile {
     pub softmax: LinearSection,
     #[serde(default)]
     pub mlp: MlpSection,
+    /// `[feature_set."LABEL".svm]` (and `.softmax`, `.mlp`): settings for the row of one feature
+    /// set only, over the `[svm]`/`[softmax]`/`[mlp]` sections (flags still win), e.g. a
+    /// smaller MLP on the 6,400-dimensional k-means features.
+    #[serde(default)]
+    pub feature_set: std::collections::BTreeMap<String, ModelSections>,
+}
+
+/// The three model sections, as `[feature_set."LABEL"]` overrides them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSections {
+    #[serde(default)]
+    pub svm: LinearSection,
+    #[serde(default)]
+    pub softmax: LinearSection,
+    #[serde(default)]
+    pub mlp: MlpSection,
+}
+
+impl ModelSections {
+    /// Each field set here, else `base`'s.
+    fn over(&self, base: &ModelSections) -> ModelSections {
+        ModelSections {
+            svm: self.svm.over(&base.svm),
+            softmax: self.softmax.over(&base.softmax),
+            mlp: self.mlp.over(&base.mlp),
+        }
+    }
 }
 
 /// `[svm]` and `[softmax]`.
@@ -207,6 +235,40 @@ pub struct MlpSection {
     pub patience: Option<usize>,
 }
 
+impl LinearSection {
+    /// Each field set here, else `base`'s.
+    fn over(&self, base: &LinearSection) -> LinearSection {
+        LinearSection {
+            lr: self.lr.clone().or(base.lr.clone()),
+            reg: self.reg.clone().or(base.reg.clone()),
+            epochs: self.epochs.or(base.epochs),
+            loss: self.loss.clone().or(base.loss.clone()),
+            solver: self.solver.clone().or(base.solver.clone()),
+            iterations: self.iterations.or(base.iterations),
+        }
+    }
+}
+
+impl MlpSection {
+    /// Each field set here, else `base`'s.
+    fn over(&self, base: &MlpSection) -> MlpSection {
+        MlpSection {
+            lr: self.lr.clone().or(base.lr.clone()),
+            reg: self.reg.clone().or(base.reg.clone()),
+            epochs: self.epochs.or(base.epochs),
+            hidden: self.hidden.clone().or(base.hidden.clone()),
+            activation: self.activation.clone().or(base.activation.clone()),
+            leaky_slope: self.leaky_slope.or(base.leaky_slope),
+            maxout_pieces: self.maxout_pieces.or(base.maxout_pieces),
+            loss: self.loss.clone().or(base.loss.clone()),
+            optimizer: self.optimizer.clone().or(base.optimizer.clone()),
+            lr_schedule: self.lr_schedule.clone().or(base.lr_schedule.clone()),
+            dropout: self.dropout.or(base.dropout),
+            patience: self.patience.or(base.patience),
+        }
+    }
+}
+
 impl ExperimentFile {
     /// Reads and parses `path`; errors name the file and the offending field.
     pub fn read(path: &Path) -> Result<ExperimentFile> {
@@ -221,11 +283,25 @@ impl ExperimentFile {
 pub struct Plan {
     pub data: DataArgs,
     pub feature_sets: Vec<FeatureSpec>,
+    /// The models of every row without a `[feature_set."LABEL"]` section.
     pub models: Vec<TrainSettings>,
+    /// Rows with their own settings: (feature-set label, its models, in `models`' order).
+    pub overrides: Vec<(String, Vec<TrainSettings>)>,
     pub out: PathBuf,
     pub cache_dir: Option<PathBuf>,
     pub resume: bool,
     pub config: Option<PathBuf>,
+}
+
+impl Plan {
+    /// The models of the row of `spec`: its `[feature_set."LABEL"]` settings if it has them.
+    pub fn models_for(&self, spec: &FeatureSpec) -> &[TrainSettings] {
+        let label = spec.label();
+        self.overrides
+            .iter()
+            .find(|(l, _)| *l == label)
+            .map_or(&self.models, |(_, models)| models)
+    }
 }
 
 /// `flag` if given, else `file`, else `default`.
@@ -344,99 +420,43 @@ impl Plan {
         if model_kinds.is_empty() {
             bail!("no models to compare (`models` is empty)");
         }
-        let batch_size = pick(args.batch_size, file.batch_size, 200);
-        let momentum = pick(args.momentum, file.momentum, 0.9);
-        let lr_decay = pick(args.lr_decay, file.lr_decay, 0.9);
-        let average = !args.no_average && file.average.unwrap_or(true);
-        let mut models = Vec::new();
-        for &model in &model_kinds {
-            if models.iter().any(|m: &TrainSettings| m.model == model) {
-                bail!("model `{}` is listed twice", model.name());
-            }
-            let (section, flag_loss, flag_solver) = match model {
-                ModelArg::Svm => (&file.svm, args.svm_loss.as_ref(), args.svm_solver.as_ref()),
-                ModelArg::Softmax => (&file.softmax, None, args.softmax_solver.as_ref()),
-                ModelArg::Mlp => (&LinearSection::default(), None, None),
-            };
-            if model == ModelArg::Softmax && section.loss.is_some() {
-                return Err(in_file(anyhow::anyhow!(
-                    "[softmax] has no `loss` (it is the softmax loss; `loss` is for [svm])"
-                )));
-            }
-            let linear = train::LinearMethod::default_for(model)
-                .with(
-                    flag_loss.or(section.loss.as_ref()).map(String::as_str),
-                    flag_solver.or(section.solver.as_ref()).map(String::as_str),
-                    args.linear_iterations.or(section.iterations),
-                )
+        let common = Common {
+            batch_size: pick(args.batch_size, file.batch_size, 200),
+            momentum: pick(args.momentum, file.momentum, 0.9),
+            lr_decay: pick(args.lr_decay, file.lr_decay, 0.9),
+            average: !args.no_average && file.average.unwrap_or(true),
+            seed: data.seed,
+        };
+        let sections = ModelSections {
+            svm: file.svm.clone(),
+            softmax: file.softmax.clone(),
+            mlp: file.mlp.clone(),
+        };
+        let models = build_models(args, &sections, &model_kinds, &common).map_err(in_file)?;
+        let mut overrides = Vec::new();
+        for (key, section) in &file.feature_set {
+            let label = FeatureSpec::parse(key)
+                .map(|spec| spec.label())
+                .ok()
+                .filter(|label| feature_sets.iter().any(|s| &s.label() == label))
+                .ok_or_else(|| {
+                    let labels: Vec<String> = feature_sets.iter().map(FeatureSpec::label).collect();
+                    in_file(anyhow::anyhow!(
+                        "[feature_set.\"{key}\"] names no feature set of this grid ({})",
+                        labels.join(" | ")
+                    ))
+                })?;
+            let models = build_models(args, &section.over(&sections), &model_kinds, &common)
+                .with_context(|| format!("[feature_set.\"{key}\"]"))
                 .map_err(in_file)?;
-            let (default_lr, default_reg) = train::default_grid(model, linear.solver);
-            let (flag_lr, flag_reg, file_lr, file_reg, epochs) = match model {
-                ModelArg::Svm => (
-                    &args.svm_lr,
-                    &args.svm_reg,
-                    &file.svm.lr,
-                    &file.svm.reg,
-                    args.linear_epochs.or(file.svm.epochs),
-                ),
-                ModelArg::Softmax => (
-                    &args.softmax_lr,
-                    &args.softmax_reg,
-                    &file.softmax.lr,
-                    &file.softmax.reg,
-                    args.linear_epochs.or(file.softmax.epochs),
-                ),
-                ModelArg::Mlp => (
-                    &args.mlp_lr,
-                    &args.mlp_reg,
-                    &file.mlp.lr,
-                    &file.mlp.reg,
-                    args.mlp_epochs.or(file.mlp.epochs),
-                ),
-            };
-            let epochs = epochs.unwrap_or(train::default_epochs(model));
-            let mlp = if model == ModelArg::Mlp {
-                let base = wb_mlp::MlpParams {
-                    seed: data.seed,
-                    batch_size,
-                    momentum,
-                    epochs,
-                    ..wb_mlp::MlpParams::default()
-                };
-                let options = merge_mlp(&args.mlp, &file.mlp);
-                Some(train::apply_mlp_args(&options, base).map_err(in_file)?)
-            } else {
-                None
-            };
-            let settings = TrainSettings {
-                model,
-                lr: train::lr_grid(
-                    &pick_list(flag_lr, file_lr, default_lr.clone()),
-                    default_lr,
-                    linear.solver,
-                    model,
-                ),
-                reg: pick_list(flag_reg, file_reg, default_reg),
-                epochs,
-                batch_size,
-                momentum,
-                lr_decay,
-                average,
-                seed: data.seed,
-                mlp,
-                linear,
-            };
-            settings
-                .check()
-                .with_context(|| format!("{} settings", model.name()))
-                .map_err(in_file)?;
-            models.push(settings);
+            overrides.push((label, models));
         }
 
         Ok(Plan {
             data,
             feature_sets,
             models,
+            overrides,
             out: args
                 .out
                 .clone()
@@ -447,6 +467,116 @@ impl Plan {
             config: args.config.clone(),
         })
     }
+}
+
+/// Settings shared by every model of the grid.
+#[derive(Debug, Clone, Copy)]
+struct Common {
+    batch_size: usize,
+    momentum: f64,
+    lr_decay: f64,
+    average: bool,
+    seed: u64,
+}
+
+/// The models' settings from the flags over `sections` over the defaults, each checked.
+fn build_models(
+    args: &CompareArgs,
+    sections: &ModelSections,
+    model_kinds: &[ModelArg],
+    common: &Common,
+) -> Result<Vec<TrainSettings>> {
+    let Common {
+        batch_size,
+        momentum,
+        lr_decay,
+        average,
+        seed,
+    } = *common;
+    let mut models = Vec::new();
+    for &model in model_kinds {
+        if models.iter().any(|m: &TrainSettings| m.model == model) {
+            bail!("model `{}` is listed twice", model.name());
+        }
+        let (section, flag_loss, flag_solver) = match model {
+            ModelArg::Svm => (
+                &sections.svm,
+                args.svm_loss.as_ref(),
+                args.svm_solver.as_ref(),
+            ),
+            ModelArg::Softmax => (&sections.softmax, None, args.softmax_solver.as_ref()),
+            ModelArg::Mlp => (&LinearSection::default(), None, None),
+        };
+        if model == ModelArg::Softmax && section.loss.is_some() {
+            bail!("[softmax] has no `loss` (it is the softmax loss; `loss` is for [svm])");
+        }
+        let linear = train::LinearMethod::default_for(model).with(
+            flag_loss.or(section.loss.as_ref()).map(String::as_str),
+            flag_solver.or(section.solver.as_ref()).map(String::as_str),
+            args.linear_iterations.or(section.iterations),
+        )?;
+        let (default_lr, default_reg) = train::default_grid(model, linear.solver);
+        let (flag_lr, flag_reg, file_lr, file_reg, epochs) = match model {
+            ModelArg::Svm => (
+                &args.svm_lr,
+                &args.svm_reg,
+                &sections.svm.lr,
+                &sections.svm.reg,
+                args.linear_epochs.or(sections.svm.epochs),
+            ),
+            ModelArg::Softmax => (
+                &args.softmax_lr,
+                &args.softmax_reg,
+                &sections.softmax.lr,
+                &sections.softmax.reg,
+                args.linear_epochs.or(sections.softmax.epochs),
+            ),
+            ModelArg::Mlp => (
+                &args.mlp_lr,
+                &args.mlp_reg,
+                &sections.mlp.lr,
+                &sections.mlp.reg,
+                args.mlp_epochs.or(sections.mlp.epochs),
+            ),
+        };
+        let epochs = epochs.unwrap_or(train::default_epochs(model));
+        let mlp = if model == ModelArg::Mlp {
+            let base = wb_mlp::MlpParams {
+                seed,
+                batch_size,
+                momentum,
+                epochs,
+                ..wb_mlp::MlpParams::default()
+            };
+            let options = merge_mlp(&args.mlp, &sections.mlp);
+            Some(train::apply_mlp_args(&options, base)?)
+        } else {
+            None
+        };
+        let settings = TrainSettings {
+            model,
+            lr: train::lr_grid(
+                &pick_list(flag_lr, file_lr, default_lr.clone()),
+                default_lr,
+                linear.solver,
+                model,
+            ),
+            reg: pick_list(flag_reg, file_reg, default_reg),
+            epochs,
+            batch_size,
+            momentum,
+            lr_decay,
+            average,
+            seed,
+            mlp,
+            linear,
+        };
+        settings
+            .check()
+            .with_context(|| format!("{} settings", model.name()))?;
+        models.push(settings);
+    }
+    Ok(models)
 }
 
 /// The MLP options: each flag given wins over the file's `[mlp]` value.
@@ -613,6 +743,65 @@ mod tests {
         assert_eq!(mlp.epochs, 4);
         assert_eq!(mlp.seed, 3);
         assert_eq!(plan.out, PathBuf::from("compare-out"));
+    }
+
+    #[test]
+    fn a_feature_set_section_overrides_its_row_only_and_flags_still_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.toml");
+        std::fs::write(
+            &path,
+            "features = [\"hog\", \"kmeans\", \"hog,color\"]\n\
+             [mlp]\nepochs = 4\nhidden = [20]\n\
+             [feature_set.kmeans.mlp]\nhidden = [10]\ndropout = 0.5\n\
+             [feature_set.\"hog,color\".svm]\niterations = 50\n",
+        )
+        .unwrap();
+        let args = CompareArgs {
+            config: Some(path.clone()),
+            ..blank()
+        };
+        let plan = Plan::new(&args).unwrap();
+        let mlp_of = |plan: &Plan, i: usize| {
+            let models = plan.models_for(&plan.feature_sets[i]);
+            let mlp = models.iter().find(|m| m.model == ModelArg::Mlp).unwrap();
+            mlp.mlp.clone().unwrap()
+        };
+        assert_eq!(mlp_of(&plan, 0).hidden, vec![20]);
+        assert_eq!(mlp_of(&plan, 1).hidden, vec![10]);
+        assert_eq!(mlp_of(&plan, 1).epochs, 4, "unset fields come from [mlp]");
+        assert_eq!(mlp_of(&plan, 1).dropout, 0.5);
+        assert_eq!(mlp_of(&plan, 2).hidden, vec![20]);
+        let svm_iterations =
+            |plan: &Plan, i: usize| plan.models_for(&plan.feature_sets[i])[0].linear.iterations;
+        assert_eq!(svm_iterations(&plan, 2), 50);
+        assert_eq!(svm_iterations(&plan, 0), plan.models[0].linear.iterations);
+        assert_ne!(svm_iterations(&plan, 0), 50);
+
+        let flagged = CompareArgs {
+            config: Some(path.clone()),
+            mlp: MlpArgs {
+                hidden: vec![7],
+                ..blank().mlp
+            },
+            ..blank()
+        };
+        let plan = Plan::new(&flagged).unwrap();
+        assert_eq!(mlp_of(&plan, 1).hidden, vec![7]);
+
+        std::fs::write(
+            &path,
+            "features = [\"hog\"]\n[feature_set.kmeans.mlp]\nepochs = 2\n",
+        )
+        .unwrap();
+        let err = format!("{:#}", Plan::new(&args).unwrap_err());
+        assert!(
+            err.contains("rows.toml") && err.contains("kmeans") && err.contains("no feature set"),
+            "{err}"
+        );
+        std::fs::write(&path, "[feature_set.raw.mlp]\nepoks = 2\n").unwrap();
+        let err = format!("{:#}", Plan::new(&args).unwrap_err());
+        assert!(err.contains("epoks"), "{err}");
     }
 
     #[test]

@@ -104,7 +104,7 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
     for spec in &plan.feature_sets {
         let label = spec.label();
         let mut pending = Vec::new();
-        for m in &plan.models {
+        for m in plan.models_for(spec) {
             let cell_settings = cell_settings(&data_settings, spec, m, threads);
             let path = cell_path(&plan.out, &label, m.model);
             match plan
@@ -275,6 +275,7 @@ fn plan_settings(plan: &Plan, data: &serde_json::Value, threads: usize) -> serde
         "threads": threads,
         "feature_sets": plan.feature_sets,
         "models": plan.models,
+        "feature_set_models": plan.overrides,
         "out": plan.out,
         "cache_dir": plan.cache_dir,
         "resume": plan.resume,
@@ -292,31 +293,42 @@ fn announce(plan: &Plan, threads: usize) {
         plan.data.seed
     );
     for m in &plan.models {
-        let extra = match &m.mlp {
-            Some(p) => format!(
-                ", hidden {:?}, {}, dropout {}, optimiser {}, schedule {:?}",
-                p.hidden,
-                p.activation.name(),
-                p.dropout,
-                p.optimizer.name(),
-                p.schedule
-            ),
-            None => format!(", lr decay {}, averaged {}", m.lr_decay, m.average),
-        };
-        eprintln!(
-            "  {:<8} lr {:?} x reg {:?}, {} epochs, batch {}, momentum {}{extra}",
-            m.model.name(),
-            m.lr,
-            m.reg,
-            m.epochs,
-            m.batch_size,
-            m.momentum
-        );
+        eprintln!("  {}", describe(m));
+    }
+    for (label, models) in &plan.overrides {
+        eprintln!("  row {label} has its own settings:");
+        for m in models {
+            eprintln!("    {}", describe(m));
+        }
     }
     eprintln!(
         "every setting: {}",
         plan.out.join("settings.json").display()
     );
+}
+
+/// One model's search grid and training settings, on one line.
+fn describe(m: &TrainSettings) -> String {
+    let extra = match &m.mlp {
+        Some(p) => format!(
+            ", hidden {:?}, {}, dropout {}, optimiser {}, schedule {:?}",
+            p.hidden,
+            p.activation.name(),
+            p.dropout,
+            p.optimizer.name(),
+            p.schedule
+        ),
+        None => format!(", lr decay {}, averaged {}", m.lr_decay, m.average),
+    };
+    format!(
+        "{:<8} lr {:?} x reg {:?}, {} epochs, batch {}, momentum {}{extra}",
+        m.model.name(),
+        m.lr,
+        m.reg,
+        m.epochs,
+        m.batch_size,
+        m.momentum
+    )
 }
 
 fn cell_line(cell: &Cell, done: usize, total: u64, note: &str) -> String {
