@@ -111,17 +111,17 @@ fn the_synthetic_grid_shows_what_each_feature_family_is_for() {
     let (colour, shape, texture) = (0, 1, 2);
     for m in ["svm", "softmax", "mlp"] {
         // Shape classes: HOG beats raw pixels by a wide margin with every model (today
-        // 0.71-0.83 against 0.22-0.38).
+        // 0.74-0.83 against 0.16-0.36).
         assert!(
             group("hog", m, shape) > group("raw", m, shape) + 0.2,
             "{m}: HOG {:.3} vs raw {:.3} on the shape classes",
             group("hog", m, shape),
             group("raw", m, shape)
         );
-        // Floor a few points below today's 0.715 (svm), 0.713 (softmax), 0.833 (mlp).
+        // Floor a few points below today's 0.752 (svm), 0.738 (softmax), 0.830 (mlp).
         assert!(group("hog", m, shape) > 0.65, "{m} HOG shape");
-        // Texture classes: the Gabor bank is perfect today (1.00); raw pixels reach 0.29-0.38
-        // with the linear models and 0.72 with the MLP.
+        // Texture classes: the Gabor bank is perfect today (1.00); raw pixels reach 0.37-0.44
+        // with the linear models and 0.80 with the MLP.
         assert!(
             group("gabor", m, texture) > group("raw", m, texture) + 0.05,
             "{m}: Gabor {:.3} vs raw {:.3} on the texture classes",
@@ -129,28 +129,34 @@ fn the_synthetic_grid_shows_what_each_feature_family_is_for() {
             group("raw", m, texture)
         );
         assert!(group("gabor", m, texture) > 0.95, "{m} Gabor texture");
-        // Colour classes: the hue histogram alone tells them apart (0.95-0.98 today) while it
-        // is near chance on the grey classes (0.11-0.22); added to HOG it carries the colour
-        // classes that HOG alone misses (hog,color 0.77-0.92 against hog 0.22-0.23 today).
-        // Raw pixels are NOT beaten on these classes: the objects' colour is a strong linear
-        // cue in the pixels themselves (raw 0.96-0.99 today, also with 200-1,000 training
-        // images), so the test does not claim it.
+        // Colour classes (each one of two opposite hues, so every class's mean colour is grey):
+        // the hue histogram alone tells them apart (0.96-0.97 today) while it is near chance on
+        // the grey classes (0.09-0.11); raw pixels cannot with a linear model (0.34-0.35, chance
+        // is 0.33) and only partly with the MLP (0.84); added to HOG the histogram carries the
+        // colour classes that HOG alone misses (hog,color 0.66-0.85 against hog 0.13-0.21).
         assert!(
             group("color", m, colour) > 0.9,
             "{m} colour histogram on colour classes"
+        );
+        let margin = if m == "mlp" { 0.08 } else { 0.4 };
+        assert!(
+            group("color", m, colour) > group("raw", m, colour) + margin,
+            "{m}: colour {:.3} vs raw {:.3} on the colour classes",
+            group("color", m, colour),
+            group("raw", m, colour)
         );
         assert!(
             group("color", m, shape) < 0.35,
             "{m} colour histogram on shapes"
         );
         assert!(
-            group("hog,color", m, colour) > group("hog", m, colour) + 0.4,
+            group("hog,color", m, colour) > group("hog", m, colour) + 0.35,
             "{m}: hog,color {:.3} vs hog {:.3} on the colour classes",
             group("hog,color", m, colour),
             group("hog", m, colour)
         );
     }
-    // Raw pixels: the MLP beats both linear models (0.66 against 0.46 / 0.51 today).
+    // Raw pixels: the MLP beats both linear models (0.63 against 0.30 / 0.28 today).
     let test = |f: &str, m: &str| table[&(f, m)].0;
     for linear in ["svm", "softmax"] {
         assert!(
@@ -160,10 +166,10 @@ fn the_synthetic_grid_shows_what_each_feature_family_is_for() {
             test("raw", linear)
         );
     }
-    assert!(test("raw", "mlp") > 0.62, "MLP on raw pixels (0.66 today)");
+    assert!(test("raw", "mlp") > 0.58, "MLP on raw pixels (0.63 today)");
     assert!(
-        test("hog,color", "softmax") > 0.85,
-        "softmax on hog,color (0.90 today)"
+        test("hog,color", "softmax") > 0.83,
+        "softmax on hog,color (0.87 today)"
     );
 
     // Every output is there.

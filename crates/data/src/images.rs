@@ -160,6 +160,33 @@ impl Images {
         }
     }
 
+    /// Every image moved `dx` pixels right and `dy` pixels down; the pixels that enter at the
+    /// edge repeat the edge (for digits on a black background: black).
+    pub fn shifted(&self, dx: isize, dy: isize) -> Images {
+        let ImageShape {
+            height,
+            width,
+            channels,
+        } = self.shape;
+        let n = self.shape.len();
+        let mut pixels = vec![0u8; self.pixels.len()];
+        let clamp = |v: isize, len: usize| v.clamp(0, len as isize - 1) as usize;
+        for (src, dst) in self.pixels.chunks_exact(n).zip(pixels.chunks_exact_mut(n)) {
+            for y in 0..height {
+                let sy = clamp(y as isize - dy, height);
+                for x in 0..width {
+                    let sx = clamp(x as isize - dx, width);
+                    let (d, s) = ((y * width + x) * channels, (sy * width + sx) * channels);
+                    dst[d..d + channels].copy_from_slice(&src[s..s + channels]);
+                }
+            }
+        }
+        Images {
+            shape: self.shape,
+            pixels,
+        }
+    }
+
     /// Appends every image of `other` (same shape).
     pub fn extend(&mut self, other: &Images) {
         assert_eq!(self.shape, other.shape, "image shape mismatch");

@@ -2,9 +2,12 @@
 //!
 //! Each class is told apart by one kind of evidence, so each feature family has classes it
 //! should win on:
-//! - colour (3 classes): an object of a random shape whose *hue* is the class, under random
-//!   saturation and brightness — a hue histogram separates them, raw pixels struggle with the
-//!   brightness changes;
+//! - colour (3 classes): an object of a random shape whose *hue* is the class: one of two
+//!   opposite hues (red or cyan, yellow or blue, green or magenta), under random saturation and
+//!   brightness. Each class's mean colour is grey, and no weighted sum of a pixel's red, green
+//!   and blue ranks both hues of one class above both of another (opposite hues' deviations from
+//!   white sum to the same vector for every class), so a linear model of raw pixels cannot tell
+//!   these classes apart, while a hue histogram, linear in its bins, can;
 //! - shape (4 classes): a grey object whose *outline* (disc, square, triangle, cross) is the
 //!   class, under random position, scale, rotation and contrast polarity — HOG's territory;
 //! - texture (3 classes): a patch of stripes whose *orientation* is the class, at a random phase,
@@ -23,9 +26,9 @@ pub const SIDE: usize = 32;
 
 /// The class names, in label order.
 pub const CLASS_NAMES: [&str; 10] = [
-    "red-thing",
-    "yellow-thing",
-    "blue-thing",
+    "red-or-cyan",
+    "yellow-or-blue",
+    "green-or-magenta",
     "disc",
     "square",
     "triangle",
@@ -52,7 +55,8 @@ pub fn class_group(label: usize) -> ClassGroup {
     }
 }
 
-const HUES_DEG: [f32; 3] = [0.0, 55.0, 220.0];
+/// The two opposite hues of each colour class.
+const HUES_DEG: [[f32; 2]; 3] = [[0.0, 180.0], [60.0, 240.0], [120.0, 300.0]];
 const STRIPE_ANGLES_DEG: [f32; 3] = [0.0, 60.0, 120.0];
 
 /// Sizes and seed of the synthetic dataset.
@@ -214,7 +218,7 @@ fn render(label: usize, rng: &mut ChaCha8Rng, out: &mut [u8]) {
             let outline = OUTLINES[rng.gen_range(0..OUTLINES.len())];
             let r = rng.gen_range(6.0..10.0f32);
             let colour = hsv_to_rgb(
-                HUES_DEG[label] + rng.gen_range(-12.0..12.0),
+                HUES_DEG[label][rng.gen_range(0..2)] + rng.gen_range(-12.0..12.0),
                 rng.gen_range(0.55..1.0),
                 rng.gen_range(0.3..1.0),
             );

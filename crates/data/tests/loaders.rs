@@ -377,6 +377,36 @@ fn flips_mirror_each_row() {
 }
 
 #[test]
+fn shifted_copies_move_each_image_one_pixel_and_repeat_the_edge() {
+    let data = synthetic::generate(&SyntheticParams {
+        train_size: 10,
+        test_size: 0,
+        seed: 1,
+    });
+    let five = data.train.with_shifted_copies();
+    assert_eq!(five.len(), 50);
+    let orig = five.images.get(3);
+    // Copies in the order right, left, down, up; image 3 of each copy.
+    let (right, left, down, up) = (
+        five.images.get(13),
+        five.images.get(23),
+        five.images.get(33),
+        five.images.get(43),
+    );
+    for c in 0..3 {
+        assert_eq!(right.get(9, 11, c), orig.get(9, 10, c));
+        assert_eq!(right.get(9, 0, c), orig.get(9, 0, c), "edge repeated");
+        assert_eq!(left.get(9, 10, c), orig.get(9, 11, c));
+        assert_eq!(left.get(9, 31, c), orig.get(9, 31, c), "edge repeated");
+        assert_eq!(down.get(11, 9, c), orig.get(10, 9, c));
+        assert_eq!(up.get(10, 9, c), orig.get(11, 9, c));
+    }
+    for k in 1..5 {
+        assert_eq!(five.labels[3 + 10 * k], five.labels[3]);
+    }
+}
+
+#[test]
 fn locate_accepts_the_folder_or_its_parent() {
     let parent = tempfile::tempdir().unwrap();
     let cifar = parent.path().join("cifar-10-batches-bin");

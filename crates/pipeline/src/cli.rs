@@ -67,7 +67,8 @@ pub struct DataArgs {
     #[arg(long)]
     pub test_limit: Option<usize>,
     /// Training-set augmentation: `flip` adds every training image mirrored left to right;
-    /// `auto` flips natural-photo datasets (CIFAR-10/100) and nothing else (digits, the
+    /// `shift` adds four copies moved one pixel right, left, down and up (for digits: 5x the
+    /// rows); `auto` flips natural-photo datasets (CIFAR-10/100) and nothing else (digits, the
     /// synthetic stripes and user folders can change class when mirrored).
     #[arg(long, value_enum, default_value_t = AugmentArg::Auto)]
     pub augment: AugmentArg,
@@ -84,6 +85,7 @@ pub enum AugmentArg {
     Auto,
     None,
     Flip,
+    Shift,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -139,6 +139,7 @@ pub fn metadata(
             json(serde_json::json!(info.class_names)),
         ),
         ("train_mirrored".into(), info.flipped.to_string()),
+        ("train_shifted".into(), info.shifted.to_string()),
         (
             "data".into(),
             json(serde_json::json!({

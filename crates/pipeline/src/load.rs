@@ -25,9 +25,22 @@ pub struct DataInfo {
     pub train: usize,
     /// Whether the training set was doubled with left–right mirror images.
     pub flipped: bool,
+    /// Whether the training set was followed by four copies shifted by one pixel.
+    pub shifted: bool,
     pub val: usize,
     pub test: usize,
     pub warnings: Vec<String>,
+}
+
+impl DataInfo {
+    /// How the training set was augmented, for a report line (" (half mirrored)").
+    pub fn augment_note(&self) -> &'static str {
+        match (self.flipped, self.shifted) {
+            (true, _) => " (half mirrored)",
+            (false, true) => " (4/5 shifted copies)",
+            (false, false) => "",
+        }
+    }
 }
 
 /// Loads the dataset named by `args` and carves the splits.
@@ -97,11 +110,15 @@ pub fn load(args: &DataArgs) -> Result<(Splits, DataInfo)> {
     .with_context(|| format!("cannot split {kind}"))?;
     let flipped = match args.augment {
         AugmentArg::Flip => true,
-        AugmentArg::None => false,
+        AugmentArg::None | AugmentArg::Shift => false,
         AugmentArg::Auto => matches!(kind, DatasetKind::Cifar10 | DatasetKind::Cifar100),
     };
+    let shifted = args.augment == AugmentArg::Shift;
     if flipped {
         splits.train = splits.train.with_horizontal_flips();
+    }
+    if shifted {
+        splits.train = splits.train.with_shifted_copies();
     }
     let shape = splits.train.images.shape();
     let info = DataInfo {
@@ -112,6 +129,7 @@ pub fn load(args: &DataArgs) -> Result<(Splits, DataInfo)> {
         class_names: splits.train.class_names.clone(),
         train: splits.train.len(),
         flipped,
+        shifted,
         val: splits.val.len(),
         test: splits.test.len(),
         warnings,

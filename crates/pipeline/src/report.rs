@@ -99,7 +99,7 @@ impl RunReport {
             format!(
                 "train {}{} / val {} / test {}",
                 d.train,
-                if d.flipped { " (half mirrored)" } else { "" },
+                d.augment_note(),
                 d.val,
                 d.test
             ),

@@ -111,7 +111,7 @@ pub fn show(args: &ShowArgs) -> Result<Vec<PathBuf>> {
             dict.num_centroids(),
             spec.kmeans.patches,
             train.len(),
-            if info.flipped { " (half mirrored)" } else { "" },
+            info.augment_note(),
             t.elapsed().as_secs_f64()
         );
         save("kmeans_atoms.png", kmeans::render_atoms(&dict, 6))?;

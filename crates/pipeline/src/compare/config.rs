@@ -130,7 +130,7 @@ pub struct CompareDataArgs {
     /// Keep at most N test images (the first N of the test set).
     #[arg(long)]
     pub test_limit: Option<usize>,
-    /// Training-set augmentation: auto, none or flip [default: auto].
+    /// Training-set augmentation: auto, none, flip or shift [default: auto].
     #[arg(long, value_enum)]
     pub augment: Option<AugmentArg>,
     /// Seed for the split, the synthetic data, initialisation and shuffling [default: 0].

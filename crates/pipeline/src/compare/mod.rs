@@ -695,7 +695,7 @@ fn markdown(results: &CompareResults, plots: &[(String, String)]) -> String {
         d.image_shape[2],
         d.n_classes,
         d.train,
-        if d.flipped { " (half mirrored)" } else { "" },
+        d.augment_note(),
         d.val,
         d.test,
         results.settings["data"]["seed"],
