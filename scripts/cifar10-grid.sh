@@ -19,5 +19,6 @@ cargo run --release --bin pipeline -- compare \
   --features raw --features color --features hog --features gabor --features kmeans \
   --features hog,color \
   --models svm,softmax,mlp \
+  --config scripts/cifar10-grid.toml \
   --out "$out" --cache-dir "$out/feature-cache" --resume "$@"
 echo "report: $out/report.md"

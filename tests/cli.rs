@@ -255,3 +255,70 @@ fn mnist_softmax_reaches_ninety_percent() {
     let test_acc = json["accuracy"]["test"].as_f64().unwrap();
     assert!(test_acc >= 0.90, "MNIST softmax test accuracy {test_acc}");
 }
+
+/// A tiny MNIST in IDX format (plain files): `n` 28x28 images, each a bright square at a
+/// position that depends on its label.
+fn write_tiny_mnist(dir: &std::path::Path, train: usize, test: usize) {
+    fn idx(magic: u32, dims: &[u32], body: &[u8]) -> Vec<u8> {
+        let mut bytes = magic.to_be_bytes().to_vec();
+        for d in dims {
+            bytes.extend_from_slice(&d.to_be_bytes());
+        }
+        bytes.extend_from_slice(body);
+        bytes
+    }
+    for (prefix, n) in [("train", train), ("t10k", test)] {
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        let mut pixels = vec![0u8; n * 28 * 28];
+        for (i, &label) in labels.iter().enumerate() {
+            let (y0, x0) = (4 + 2 * label as usize, 4 + label as usize);
+            for y in y0..y0 + 6 {
+                for x in x0..x0 + 6 {
+                    pixels[i * 784 + y * 28 + x] = 255;
+                }
+            }
+        }
+        let n32 = n as u32;
+        std::fs::write(
+            dir.join(format!("{prefix}-images-idx3-ubyte")),
+            idx(0x803, &[n32, 28, 28], &pixels),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            idx(0x801, &[n32], &labels),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn auto_augmentation_shifts_mnist_and_none_turns_it_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnist = dir.path().join("mnist");
+    std::fs::create_dir(&mnist).unwrap();
+    write_tiny_mnist(&mnist, 60, 20);
+    for (augment, train_rows, shifted) in [("auto", 250, true), ("none", 50, false)] {
+        let out_dir = dir.path().join(format!("out-{augment}"));
+        let out = pipeline(&[
+            "run",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            mnist.to_str().unwrap(),
+            "--val-size",
+            "10",
+            "--epochs",
+            "2",
+            "--augment",
+            augment,
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let json = read_json(&out_dir.join("results.json"));
+        assert_eq!(json["data"]["train"], train_rows, "{augment}");
+        assert_eq!(json["data"]["shifted"], shifted, "{augment}");
+        assert_eq!(json["data"]["flipped"], false, "{augment}");
+    }
+}

@@ -67,9 +67,9 @@ pub struct DataArgs {
     #[arg(long)]
     pub test_limit: Option<usize>,
     /// Training-set augmentation: `flip` adds every training image mirrored left to right;
-    /// `shift` adds four copies moved one pixel right, left, down and up (for digits: 5x the
-    /// rows); `auto` flips natural-photo datasets (CIFAR-10/100) and nothing else (digits, the
-    /// synthetic stripes and user folders can change class when mirrored).
+    /// `shift` adds four copies moved one pixel right, left, down and up (5x the rows); `auto`
+    /// flips CIFAR-10/100, shifts MNIST and Fashion-MNIST, and leaves the synthetic set and
+    /// image folders alone (mirroring can change their classes).
     #[arg(long, value_enum, default_value_t = AugmentArg::Auto)]
     pub augment: AugmentArg,
     /// Seed for the split, the synthetic data, initialisation and shuffling.

@@ -16,7 +16,7 @@
 //! Metadata (string to string; JSON where marked): `features` (JSON `FeatureSpec`: every
 //! extractor's parameters), `parts` (JSON list of `{name, dim, offset, normalization}` in column
 //! order), `dataset`, `seed`, `split_sizes` (JSON), `image_shape` (JSON `[h, w, c]`),
-//! `class_names` (JSON), `train_mirrored`, `data` (JSON split settings), `scaling`, and
+//! `class_names` (JSON), `train_mirrored`, `train_shifted`, `data` (JSON split settings), `scaling`, and
 //! `checksum` (64-bit FNV-1a over every tensor's name and values, hex), which
 //! [`read_features`] checks so that a damaged file is never read as features.
 

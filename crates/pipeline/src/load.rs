@@ -108,12 +108,17 @@ pub fn load(args: &DataArgs) -> Result<(Splits, DataInfo)> {
         },
     )
     .with_context(|| format!("cannot split {kind}"))?;
-    let flipped = match args.augment {
-        AugmentArg::Flip => true,
-        AugmentArg::None | AugmentArg::Shift => false,
-        AugmentArg::Auto => matches!(kind, DatasetKind::Cifar10 | DatasetKind::Cifar100),
+    // `auto`: mirror images for natural photos, shifted copies for the digit-like sets (a
+    // mirrored digit can be another digit or none; a one-pixel shift never changes a class).
+    // Nothing for the synthetic set (its stripes' angle is the class) or user folders.
+    let augment = match (args.augment, kind) {
+        (AugmentArg::Auto, DatasetKind::Cifar10 | DatasetKind::Cifar100) => AugmentArg::Flip,
+        (AugmentArg::Auto, DatasetKind::Mnist | DatasetKind::FashionMnist) => AugmentArg::Shift,
+        (AugmentArg::Auto, _) => AugmentArg::None,
+        (given, _) => given,
     };
-    let shifted = args.augment == AugmentArg::Shift;
+    let flipped = augment == AugmentArg::Flip;
+    let shifted = augment == AugmentArg::Shift;
     if flipped {
         splits.train = splits.train.with_horizontal_flips();
     }
