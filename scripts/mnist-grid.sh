@@ -17,5 +17,6 @@ cargo run --release --bin pipeline -- compare \
   --dataset mnist --data-dir "$data" \
   --features raw --features hog --features gabor --features kmeans \
   --models svm,softmax,mlp \
+  --config scripts/mnist-grid.toml \
   --out "$out" --cache-dir "$out/feature-cache" --resume "$@"
 echo "report: $out/report.md"
