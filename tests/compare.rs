@@ -195,6 +195,11 @@ fn the_synthetic_grid_shows_what_each_feature_family_is_for() {
     let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
     assert_eq!(report.matches("★ **").count(), 1, "one best cell marked");
     assert!(report.contains("| hog,color |"), "{report}");
+    // The SVM is trained by L-BFGS: its rows say so and show no learning rate or epochs.
+    assert!(
+        report.contains("ovr-squared-hinge loss by L-BFGS") && report.contains("/ 300 iterations"),
+        "{report}"
+    );
     let csv = std::fs::read_to_string(out_dir.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 19, "a header and 18 cells");
 }

@@ -309,6 +309,15 @@ fn announce(plan: &Plan, threads: usize) {
 
 /// One model's search grid and training settings, on one line.
 fn describe(m: &TrainSettings) -> String {
+    let name = m.model.name();
+    if m.mlp.is_none() && m.linear.solver == wb_linear::Solver::Lbfgs {
+        return format!(
+            "{name:<8} {} loss by L-BFGS, reg {:?}, {} iterations per reg (warm-started path)",
+            m.linear.loss.name(),
+            m.reg,
+            m.linear.iterations
+        );
+    }
     let extra = match &m.mlp {
         Some(p) => format!(
             ", hidden {:?}, {}, dropout {}, optimiser {}, schedule {:?}",
@@ -318,16 +327,16 @@ fn describe(m: &TrainSettings) -> String {
             p.optimizer.name(),
             p.schedule
         ),
-        None => format!(", lr decay {}, averaged {}", m.lr_decay, m.average),
+        None => format!(
+            ", {} loss, lr decay {}, averaged {}",
+            m.linear.loss.name(),
+            m.lr_decay,
+            m.average
+        ),
     };
     format!(
-        "{:<8} lr {:?} x reg {:?}, {} epochs, batch {}, momentum {}{extra}",
-        m.model.name(),
-        m.lr,
-        m.reg,
-        m.epochs,
-        m.batch_size,
-        m.momentum
+        "{name:<8} lr {:?} x reg {:?}, {} epochs, batch {}, momentum {}{extra}",
+        m.lr, m.reg, m.epochs, m.batch_size, m.momentum
     )
 }
 
@@ -734,10 +743,29 @@ fn markdown(results: &CompareResults, plots: &[(String, String)]) -> String {
     s.push_str(
         "\n## Settings of every cell\n\n\
          | features | dims | model | chosen lr | chosen reg | lr searched | reg searched | \
-         epochs (run / set) | batch | other |\n|---|---|---|---|---|---|---|---|---|---|\n",
+         epochs or iterations (run / set) | batch | other |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for c in &results.cells {
         let t = &c.settings["training"];
+        let lbfgs = t["mlp"].is_null() && t["linear"]["solver"] == "lbfgs";
+        let (chosen_lr, lr_searched, length) = if lbfgs {
+            // L-BFGS has no learning rate and counts iterations, not epochs.
+            (
+                "-".to_string(),
+                "-".to_string(),
+                format!(
+                    "{} / {} iterations",
+                    c.curve.len(),
+                    t["linear"]["iterations"]
+                ),
+            )
+        } else {
+            (
+                c.chosen.lr.to_string(),
+                t["lr"].to_string(),
+                format!("{} / {}", c.curve.len(), t["epochs"]),
+            )
+        };
         let other = match t.get("mlp").filter(|v| !v.is_null()) {
             Some(p) => format!(
                 "hidden {}, {}, dropout {}, {} optimiser, schedule {}, patience {}",
@@ -748,23 +776,30 @@ fn markdown(results: &CompareResults, plots: &[(String, String)]) -> String {
                 p["schedule"],
                 p["patience"]
             ),
+            None if lbfgs => format!(
+                "{} loss by L-BFGS (warm-started reg path, best iterate on validation)",
+                t["linear"]["loss"]
+            ),
             None => format!(
-                "momentum {}, lr decay {}, averaged iterates {}",
-                t["momentum"], t["lr_decay"], t["average"]
+                "{} loss by SGD, momentum {}, lr decay {}, averaged iterates {}",
+                t["linear"]["loss"], t["momentum"], t["lr_decay"], t["average"]
             ),
         };
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             c.features,
             c.feature_dim,
             c.model,
-            c.chosen.lr,
+            chosen_lr,
             c.chosen.reg,
-            t["lr"],
+            lr_searched,
             t["reg"],
-            c.curve.len(),
-            t["epochs"],
-            t["batch_size"],
+            length,
+            if lbfgs {
+                "full".to_string()
+            } else {
+                t["batch_size"].to_string()
+            },
             other.replace('"', "")
         ));
     }
