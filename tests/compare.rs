@@ -288,6 +288,12 @@ fn same_seed_and_threads_give_the_same_grid_and_resume_reuses_only_matching_cell
         numbers(&first),
         numbers(&read_json(&a.join("results.json")))
     );
+    assert_eq!(read_json(&a.join("results.json"))["resumed_cells"], 4);
+    let report = std::fs::read_to_string(a.join("report.md")).unwrap();
+    assert!(
+        report.contains("4 of 4 cells were resumed from an earlier run"),
+        "{report}"
+    );
 
     // A changed softmax grid: only the two softmax cells are recomputed.
     let out = quick(&a, &["--resume", "--softmax-lr", "0.05"]);

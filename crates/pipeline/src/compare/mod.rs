@@ -74,7 +74,10 @@ pub struct CompareResults {
     /// The cell with the best validation accuracy (ties: the first in grid order).
     pub best: Option<(String, String)>,
     pub cells: Vec<Cell>,
+    /// Wall time of this run (resumed cells cost it nothing).
     pub seconds: f64,
+    /// Cells taken from an earlier run by `--resume`.
+    pub resumed_cells: usize,
 }
 
 /// Runs the grid; returns where the report went.
@@ -100,6 +103,7 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
     let total = (plan.feature_sets.len() * plan.models.len()) as u64;
     let progress = Progress::new("grid", total);
     let mut done = 0usize;
+    let mut resumed_cells = 0usize;
     let mut cells: Vec<Cell> = Vec::new();
     for spec in &plan.feature_sets {
         let label = spec.label();
@@ -114,6 +118,7 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
             {
                 Some(cell) => {
                     done += 1;
+                    resumed_cells += 1;
                     progress.inc(1);
                     progress.line(&cell_line(&cell, done, total, " (resumed)"));
                     cells.push(cell);
@@ -200,6 +205,7 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
         best: best_cell(&cells).map(|c| (c.features.clone(), c.model.clone())),
         cells,
         seconds: started.elapsed().as_secs_f64(),
+        resumed_cells,
     };
     write_outputs(&plan.out, &results)?;
     print!("{}", summary_table(&results));
@@ -689,12 +695,25 @@ fn summary_table(results: &CompareResults) -> String {
     s
 }
 
+/// How long the grid took, honest about cells resumed from an earlier run.
+fn run_time(results: &CompareResults) -> String {
+    if results.resumed_cells == 0 {
+        return format!("{:.0} s in all", results.seconds);
+    }
+    format!(
+        "{:.0} s for this run; {} of {} cells were resumed from an earlier run",
+        results.seconds,
+        results.resumed_cells,
+        results.cells.len()
+    )
+}
+
 fn markdown(results: &CompareResults, plots: &[(String, String)]) -> String {
     let d = &results.data;
     let mut s = format!(
         "# Feature sets x models on {}\n\n\
          {}x{}x{} images, {} classes; train {}{} / val {} / test {}; seed {}; {} threads; \
-         {:.0} s in all.\n\n\
+         {}.\n\n\
          Each cell: test accuracy (validation accuracy, training time of the whole \
          hyper-parameter search). Hyper-parameters were chosen on validation; ★ marks the cell \
          with the best validation accuracy, whose test accuracy is the one to quote.\n\n",
@@ -709,7 +728,7 @@ fn markdown(results: &CompareResults, plots: &[(String, String)]) -> String {
         d.test,
         results.settings["data"]["seed"],
         results.settings["threads"],
-        results.seconds,
+        run_time(results),
     );
     s.push_str("| features |");
     for m in &results.models {
