@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use wb_data::DatasetKind;
 use wb_features::FeatureSpec;
 
@@ -193,17 +194,17 @@ pub struct ModelSections {
 
 impl ModelSections {
     /// Each field set here, else `base`'s.
-    fn over(&self, base: &ModelSections) -> ModelSections {
-        ModelSections {
-            svm: self.svm.over(&base.svm),
-            softmax: self.softmax.over(&base.softmax),
-            mlp: self.mlp.over(&base.mlp),
-        }
+    fn over(&self, base: &ModelSections) -> Result<ModelSections> {
+        Ok(ModelSections {
+            svm: overlay(&self.svm, &base.svm)?,
+            softmax: overlay(&self.softmax, &base.softmax)?,
+            mlp: overlay(&self.mlp, &base.mlp)?,
+        })
     }
 }
 
 /// `[svm]` and `[softmax]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinearSection {
     pub lr: Option<Vec<f64>>,
@@ -218,7 +219,7 @@ pub struct LinearSection {
 }
 
 /// `[mlp]`: the search grid, epochs, and the options of `run --model mlp`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MlpSection {
     pub lr: Option<Vec<f64>>,
@@ -235,38 +236,16 @@ pub struct MlpSection {
     pub patience: Option<usize>,
 }
 
-impl LinearSection {
-    /// Each field set here, else `base`'s.
-    fn over(&self, base: &LinearSection) -> LinearSection {
-        LinearSection {
-            lr: self.lr.clone().or(base.lr.clone()),
-            reg: self.reg.clone().or(base.reg.clone()),
-            epochs: self.epochs.or(base.epochs),
-            loss: self.loss.clone().or(base.loss.clone()),
-            solver: self.solver.clone().or(base.solver.clone()),
-            iterations: self.iterations.or(base.iterations),
-        }
+/// Each field set in `top`, else `base`'s: for the sections, whose fields are all `Option`s
+/// (through JSON, so that a field added to a section can never be forgotten here).
+fn overlay<T: Serialize + DeserializeOwned>(top: &T, base: &T) -> Result<T> {
+    let mut merged = serde_json::to_value(base)?;
+    if let (Some(merged), serde_json::Value::Object(top)) =
+        (merged.as_object_mut(), serde_json::to_value(top)?)
+    {
+        merged.extend(top.into_iter().filter(|(_, v)| !v.is_null()));
     }
-}
-
-impl MlpSection {
-    /// Each field set here, else `base`'s.
-    fn over(&self, base: &MlpSection) -> MlpSection {
-        MlpSection {
-            lr: self.lr.clone().or(base.lr.clone()),
-            reg: self.reg.clone().or(base.reg.clone()),
-            epochs: self.epochs.or(base.epochs),
-            hidden: self.hidden.clone().or(base.hidden.clone()),
-            activation: self.activation.clone().or(base.activation.clone()),
-            leaky_slope: self.leaky_slope.or(base.leaky_slope),
-            maxout_pieces: self.maxout_pieces.or(base.maxout_pieces),
-            loss: self.loss.clone().or(base.loss.clone()),
-            optimizer: self.optimizer.clone().or(base.optimizer.clone()),
-            lr_schedule: self.lr_schedule.clone().or(base.lr_schedule.clone()),
-            dropout: self.dropout.or(base.dropout),
-            patience: self.patience.or(base.patience),
-        }
-    }
+    Ok(serde_json::from_value(merged)?)
 }
 
 impl ExperimentFile {
@@ -446,7 +425,7 @@ impl Plan {
                         labels.join(" | ")
                     ))
                 })?;
-            let models = build_models(args, &section.over(&sections), &model_kinds, &common)
+            let models = build_models(args, &section.over(&sections)?, &model_kinds, &common)
                 .with_context(|| format!("[feature_set.\"{key}\"]"))
                 .map_err(in_file)?;
             overrides.push((label, models));
