@@ -8,6 +8,7 @@ mod feature_args;
 mod font;
 mod gradcheck;
 mod load;
+mod palette;
 mod predict;
 mod progress;
 mod report;

@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
 
 use crate::font::{draw_text, text_width, HEIGHT};
+use crate::palette::colour;
 use crate::report::ClassReport;
 use crate::train::CurvePoint;
 
@@ -20,24 +21,6 @@ const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
 const BLACK: Rgb<u8> = Rgb([0, 0, 0]);
 const GRID: Rgb<u8> = Rgb([220, 220, 220]);
 const AXIS: Rgb<u8> = Rgb([90, 90, 90]);
-
-/// Matplotlib's "tab10" colours, distinct in print and for most colour-blind readers.
-const PALETTE: [[u8; 3]; 10] = [
-    [31, 119, 180],
-    [255, 127, 14],
-    [44, 160, 44],
-    [214, 39, 40],
-    [148, 103, 189],
-    [140, 86, 75],
-    [227, 119, 194],
-    [127, 127, 127],
-    [188, 189, 34],
-    [23, 190, 207],
-];
-
-fn colour(i: usize) -> Rgb<u8> {
-    Rgb(PALETTE[i % PALETTE.len()])
-}
 
 /// Writes `img` as PNG to a temporary file beside `path`, then renames it over `path`.
 pub fn save_png_atomic(img: &RgbImage, path: &Path) -> Result<()> {
@@ -437,7 +420,7 @@ mod tests {
         // Bar f of model 0 starts at x = left + gap + f * bar + 2 and ends at the axis.
         let column_height = |x: u32| {
             (60..460)
-                .filter(|&y| img.get_pixel(x, y).0 == PALETTE[((x - 120) / 26) as usize])
+                .filter(|&y| img.get_pixel(x, y) == &colour(((x - 120) / 26) as usize))
                 .count()
         };
         let (half, full) = (column_height(130), column_height(156));

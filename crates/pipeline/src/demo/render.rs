@@ -13,22 +13,9 @@ use wb_data::toy2d::Points2d;
 
 use crate::font;
 
-/// Strong class colours (matplotlib's tab10, which CS231n's figures use); class k takes
-/// `PALETTE[k % len]`.
-const PALETTE: [[u8; 3]; 8] = [
-    [31, 119, 180],
-    [255, 127, 14],
-    [44, 160, 44],
-    [214, 39, 40],
-    [148, 103, 189],
-    [140, 86, 75],
-    [227, 119, 194],
-    [127, 127, 127],
-];
-
-/// The strong colour of `class`.
+/// The strong colour of `class` (the shared tab10 palette).
 pub fn class_color(class: usize) -> Rgb<u8> {
-    Rgb(PALETTE[class % PALETTE.len()])
+    crate::palette::colour(class)
 }
 
 /// The light region colour of `class`: the strong colour blended 70 % towards white.
