@@ -193,7 +193,14 @@ pub fn write_features(
         }
     }
     metadata.insert("checksum".into(), sum.hex());
-    write_atomic(path, tensors, metadata)
+    // Streamed to the temporary file by path: the k-means features alone are 2.8 GB.
+    crate::atomic::write_atomic(path, |tmp| {
+        Ok(safetensors::serialize_to_file(
+            tensors,
+            &Some(metadata),
+            tmp.path(),
+        )?)
+    })
 }
 
 /// A features file read back: the tensors [`write_features`] writes, and its metadata.
@@ -402,25 +409,4 @@ impl View for Tensor<'_> {
             Data::I64(v) => v.len() * 8,
         }
     }
-}
-
-/// Writes the file to a temporary name in the same folder and renames it over `path`, so an
-/// interrupted or failed export never leaves a half-written file in place of an earlier one.
-fn write_atomic(
-    path: &Path,
-    tensors: Vec<(&str, Tensor<'_>)>,
-    metadata: HashMap<String, String>,
-) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    safetensors::serialize_to_file(tensors, &Some(metadata), tmp.path())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }

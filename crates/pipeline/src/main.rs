@@ -1,5 +1,6 @@
 //! `pipeline`: the workbench's command-line driver. Thin: parse, dispatch, report.
 
+mod atomic;
 mod cli;
 mod compare;
 mod demo;
@@ -44,7 +45,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             print!("{}", report.table());
             if let Some(dir) = &args.out {
                 let path = dir.join("results.json");
-                report::write_json_atomic(&path, report)?;
+                atomic::write_json(&path, report)?;
                 println!("results written to {}", path.display());
                 let preprocessing = saved::Preprocessing::new(
                     report.data.dataset.to_string(),

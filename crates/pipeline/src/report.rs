@@ -1,9 +1,5 @@
 //! The run's report: a table for people, `results.json` for scripts.
 
-use std::io::Write;
-use std::path::Path;
-
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::load::DataInfo;
@@ -142,25 +138,6 @@ impl RunReport {
             .map(|(k, v)| format!("{k:<width$}  {v}\n"))
             .collect()
     }
-}
-
-/// Writes `value` as pretty JSON to `path` atomically (temporary file, then rename), so an
-/// interrupted run never leaves a half-written file in place of an earlier result.
-pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    serde_json::to_writer_pretty(&mut tmp, value)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.write_all(b"\n")
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 /// A learning rate for a table: `-` for solvers that have none (L-BFGS, recorded as 0).

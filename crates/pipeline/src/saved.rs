@@ -11,7 +11,6 @@
 //! shape, the class names and the dataset name. Every file is written to a temporary name and
 //! renamed, weights first, so the JSON that points at them never refers to a half-written file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -22,6 +21,7 @@ use wb_features::kmeans::Dictionary;
 use wb_features::{FeatureSpec, FittedFeatures, Scaler};
 use wb_linear::{LinearModel, LossKind};
 
+use crate::atomic;
 use crate::train::Classifier;
 
 /// Metadata file of a saved linear model.
@@ -163,7 +163,7 @@ fn save_linear(dir: &Path, m: &LinearModel, preprocessing: &Preprocessing) -> Re
     .map_err(|e| anyhow::anyhow!("{}: cannot build tensor: {e:?}", weights_path.display()))?;
     let bytes = safetensors::serialize(views, &None)
         .map_err(|e| anyhow::anyhow!("{}: cannot serialise: {e:?}", weights_path.display()))?;
-    write_atomic(&weights_path, &bytes)?;
+    atomic::write_bytes(&weights_path, &bytes)?;
     let meta = LinearMeta {
         format: "wb-linear".into(),
         format_version: FORMAT_VERSION,
@@ -175,23 +175,7 @@ fn save_linear(dir: &Path, m: &LinearModel, preprocessing: &Preprocessing) -> Re
     };
     let mut json = serde_json::to_vec_pretty(&meta)?;
     json.push(b'\n');
-    write_atomic(&dir.join(LINEAR_META), &json)
-}
-
-/// Writes through a temporary file in the same folder, flushed, then renamed over `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    atomic::write_bytes(&dir.join(LINEAR_META), &json)
 }
 
 /// Loads the model saved in `dir` (or in `dir/model/`, the layout `run --out DIR` writes).

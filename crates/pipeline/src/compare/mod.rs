@@ -20,12 +20,13 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use wb_features::{FeatureKind, FeatureSpec, Scaler};
 
+use crate::atomic;
 use crate::cli::ModelArg;
 use crate::extract;
 use crate::feature_args;
 use crate::load::{load_announced, DataInfo};
 use crate::progress::Progress;
-use crate::report::{self, Accuracy, ClassReport, FeaturePart};
+use crate::report::{Accuracy, ClassReport, FeaturePart};
 use crate::train::{self, Chatter, Classifier, CurvePoint, GridPoint, SearchData, TrainSettings};
 pub use config::CompareArgs;
 use config::Plan;
@@ -97,7 +98,7 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
     }
     let data_settings = data_settings(&plan, &info);
     let settings = plan_settings(&plan, &data_settings, threads);
-    report::write_json_atomic(&plan.out.join("settings.json"), &settings)?;
+    atomic::write_json(&plan.out.join("settings.json"), &settings)?;
     announce(&plan, threads);
 
     let total = (plan.feature_sets.len() * plan.models.len()) as u64;
@@ -184,7 +185,7 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
             if spec.parts == [FeatureKind::Raw] {
                 draw_weights(&plan.out, model, m.model, &feats.scaler, &info)?;
             }
-            report::write_json_atomic(&path, &cell)?;
+            atomic::write_json(&path, &cell)?;
             done += 1;
             progress.inc(1);
             progress.line(&cell_line(&cell, done, total, ""));
@@ -503,7 +504,7 @@ fn draw_weights(
                 rows.len().min(10),
                 4,
             );
-            plots::save_png_atomic(
+            atomic::save_png(
                 &img,
                 &out.join(format!("templates_raw_{}.png", kind.name())),
             )
@@ -534,7 +535,7 @@ fn draw_weights(
                 10,
                 2,
             );
-            plots::save_png_atomic(&img, &out.join("mlp_first_layer_raw.png"))
+            atomic::save_png(&img, &out.join("mlp_first_layer_raw.png"))
         }
     }
 }
@@ -551,8 +552,8 @@ fn best_cell(cells: &[Cell]) -> Option<&Cell> {
 
 /// Writes results.json, results.csv, the plots and report.md (each atomically).
 fn write_outputs(out: &Path, results: &CompareResults) -> Result<()> {
-    report::write_json_atomic(&out.join("results.json"), results)?;
-    write_text_atomic(&out.join("results.csv"), &csv(results))?;
+    atomic::write_json(&out.join("results.json"), results)?;
+    atomic::write_bytes(&out.join("results.csv"), csv(results).as_bytes())?;
     let mut plots_written = Vec::new();
 
     let accuracy: Vec<Vec<Option<f64>>> = results
@@ -567,7 +568,7 @@ fn write_outputs(out: &Path, results: &CompareResults) -> Result<()> {
         })
         .collect();
     let name = "accuracy_by_model.png";
-    plots::save_png_atomic(
+    atomic::save_png(
         &plots::accuracy_bars(
             &format!("test accuracy, {}", results.data.dataset),
             &results.feature_sets,
@@ -582,7 +583,7 @@ fn write_outputs(out: &Path, results: &CompareResults) -> Result<()> {
     ));
     for c in results.cells.iter().filter(|c| c.model == "mlp") {
         let name = format!("learning_curve_mlp_{}.png", file_label(&c.features));
-        plots::save_png_atomic(
+        atomic::save_png(
             &plots::learning_curve(&format!("mlp on {}", c.features), &c.curve),
             &out.join(&name),
         )?;
@@ -591,7 +592,7 @@ fn write_outputs(out: &Path, results: &CompareResults) -> Result<()> {
     if let Some((f, m)) = &results.best {
         if let Some(c) = find(results, f, m) {
             let name = "confusion_best.png";
-            plots::save_png_atomic(
+            atomic::save_png(
                 &plots::confusion(&format!("{m} on {f}: test confusion"), &c.per_class),
                 &out.join(name),
             )?;
@@ -613,7 +614,10 @@ fn write_outputs(out: &Path, results: &CompareResults) -> Result<()> {
             plots_written.push((name.to_string(), what.to_string()));
         }
     }
-    write_text_atomic(&out.join("report.md"), &markdown(results, &plots_written))
+    atomic::write_bytes(
+        &out.join("report.md"),
+        markdown(results, &plots_written).as_bytes(),
+    )
 }
 
 fn find<'a>(results: &'a CompareResults, features: &str, model: &str) -> Option<&'a Cell> {
@@ -621,21 +625,6 @@ fn find<'a>(results: &'a CompareResults, features: &str, model: &str) -> Option<
         .cells
         .iter()
         .find(|c| c.features == features && c.model == model)
-}
-
-fn write_text_atomic(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 fn is_best(results: &CompareResults, c: &Cell) -> bool {

@@ -7,9 +7,6 @@
 //!   a linear classifier in CS231n's linear-classification notes (one template per class), and
 //!   the MLP's first layer (one template per hidden unit: "100 templates instead of 10").
 
-use std::path::Path;
-
-use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
 
 use crate::font::{draw_text, text_width, HEIGHT};
@@ -21,24 +18,6 @@ const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
 const BLACK: Rgb<u8> = Rgb([0, 0, 0]);
 const GRID: Rgb<u8> = Rgb([220, 220, 220]);
 const AXIS: Rgb<u8> = Rgb([90, 90, 90]);
-
-/// Writes `img` as PNG to a temporary file beside `path`, then renames it over `path`.
-pub fn save_png_atomic(img: &RgbImage, path: &Path) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = tempfile::Builder::new()
-        .suffix(".png")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    img.save_with_format(tmp.path(), image::ImageFormat::Png)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
 
 fn fill_rect(img: &mut RgbImage, x: i64, y: i64, w: i64, h: i64, c: Rgb<u8>) {
     let (x0, y0) = (x.max(0), y.max(0));

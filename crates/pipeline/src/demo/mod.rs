@@ -29,8 +29,8 @@ use wb_features::{Normalization, Scaler};
 use wb_linear::{accuracy, Labeled, LinearModel, LinearParams, LossKind};
 use wb_mlp::{Mlp, MlpParams, OptimizerKind, Schedule};
 
+use crate::atomic;
 use crate::progress::Progress;
-use crate::report::write_json_atomic;
 use render::View;
 
 #[derive(Debug, Clone, Args)]
@@ -175,7 +175,7 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
     };
     print!("{}", report.table());
     let json = report.out_dir.join("demo.json");
-    write_json_atomic(&json, &report)?;
+    atomic::write_json(&json, &report)?;
     println!("settings and accuracies written to {}", json.display());
     Ok(())
 }
@@ -534,7 +534,7 @@ fn rings(args: &RingsArgs) -> Result<DemoReport> {
     let mut pictures = Vec::new();
     for (name, features, spec, label, file) in models {
         let (mut result, img) = train_and_draw(&stage, name, features, &spec, label)?;
-        render::save_png_atomic(&img, &out_dir.join(file))?;
+        atomic::save_png(&img, &out_dir.join(file))?;
         result.picture = file.to_string();
         progress.line(&format!(
             "{name}: train {:.3}, test {:.3} -> {}",
@@ -658,7 +658,7 @@ fn spiral(args: &SpiralArgs) -> Result<DemoReport> {
     }
     progress.finish();
     let picture = render::grid(&cells, columns);
-    render::save_png_atomic(&picture, &out_dir.join(SPIRAL_PICTURE))?;
+    atomic::save_png(&picture, &out_dir.join(SPIRAL_PICTURE))?;
     let list = |v: Vec<String>| v.join(", ");
     let legend = vec![
         format!(

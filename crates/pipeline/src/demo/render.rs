@@ -3,11 +3,7 @@
 //! colours), the training points are drawn on top (strong colours), and a label sits in the
 //! top-left corner.
 
-use std::io::{Cursor, Write};
-use std::path::Path;
-
-use anyhow::{Context, Result};
-use image::{ImageFormat, Rgb, RgbImage};
+use image::{Rgb, RgbImage};
 use ndarray::Array2;
 use wb_data::toy2d::Points2d;
 
@@ -190,25 +186,6 @@ pub fn grid(panels: &[RgbImage], columns: usize) -> RgbImage {
     out
 }
 
-/// Writes `img` as a PNG atomically: encoded in memory, written to a temporary file in the same
-/// folder, then renamed over `path`, so a reader never sees half a picture.
-pub fn save_png_atomic(img: &RgbImage, path: &Path) -> Result<()> {
-    let mut bytes = Vec::new();
-    img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
-        .with_context(|| format!("cannot encode {}", path.display()))?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(&bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,7 +259,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.png");
         let img = RgbImage::from_pixel(7, 5, Rgb([1, 2, 3]));
-        save_png_atomic(&img, &path).unwrap();
+        crate::atomic::save_png(&img, &path).unwrap();
         let back = image::open(&path).unwrap().to_rgb8();
         assert_eq!(back, img);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
