@@ -3,12 +3,12 @@
 //! IDX: a big-endian magic number (0x00000801 labels, 0x00000803 images), then one big-endian
 //! u32 per dimension, then the data as u8.
 
+use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 
-use crate::error::read_file;
 use crate::{DataError, Dataset, ImageShape, Images, TrainTest};
 
 pub const MNIST_DIR: &str = "mnist";
@@ -98,84 +98,202 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
     })
 }
 
-/// File contents, gunzipped when they start with the gzip magic bytes.
-fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let bytes = read_file(path)?;
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(bytes.len() * 4);
-        GzDecoder::new(&bytes[..])
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::format(path, format!("corrupt gzip stream: {e}")))?;
-        Ok(out)
-    } else {
-        Ok(bytes)
+/// Most bytes one byte of a deflate stream can expand to: a 258-byte match coded in 2 bits
+/// (RFC 1951), so any gzip file of `n` bytes decompresses to at most `1032 n` bytes.
+const MAX_DEFLATE_RATIO: usize = 1032;
+
+/// Capacity reserved up front for a gzipped file, as a multiple of its compressed size. MNIST
+/// compresses about 5:1, so real files get their exact size at once; a stream that claims more
+/// grows its buffer only as data really arrives, so a corrupt one cannot make us allocate what
+/// its header merely claims.
+const RESERVE_RATIO: usize = 16;
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// An IDX file's dimensions and data bytes (after the header).
+struct Idx {
+    dims: Vec<usize>,
+    data: Vec<u8>,
+}
+
+/// Reads an IDX file (gzipped or not) with magic number `magic` and `ndim` dimensions.
+///
+/// Every size is checked before it is used: the product of the dimensions with checked
+/// arithmetic, then against the file's length (plain files) or against what a gzip stream of the
+/// file's length can hold (`MAX_DEFLATE_RATIO`). Decompression stops one byte past the size the
+/// header describes, so a gzip bomb costs at most that much memory and time.
+fn read_idx(path: &Path, magic: u32, ndim: usize) -> Result<Idx, DataError> {
+    let io = |e| DataError::io(path, e);
+    let mut file = File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    let header_len = 4 + 4 * ndim;
+    let mut head = Vec::with_capacity(header_len);
+    (&mut file)
+        .take(header_len as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+
+    if !head.starts_with(&GZIP_MAGIC) {
+        if head.len() < header_len {
+            return Err(DataError::format(
+                path,
+                format!(
+                    "file too short for an IDX header ({} bytes, the header takes {header_len})",
+                    head.len()
+                ),
+            ));
+        }
+        let (dims, data_len) = parse_header(path, &head, magic)?;
+        // Compared with the file's length before a byte of data is read or allocated.
+        let on_disk =
+            usize::try_from(file_len.saturating_sub(header_len as u64)).unwrap_or(usize::MAX);
+        check_data_len(path, &dims, data_len, on_disk)?;
+        let mut data = Vec::with_capacity(data_len);
+        file.take(data_len as u64 + 1)
+            .read_to_end(&mut data)
+            .map_err(io)?;
+        // The file changed between the size check and the read.
+        check_data_len(path, &dims, data_len, data.len())?;
+        return Ok(Idx { dims, data });
     }
+
+    let mut bytes = head;
+    file.read_to_end(&mut bytes).map_err(io)?;
+    // bufread::GzDecoder reads exactly its member from the slice, so what is left afterwards
+    // is trailing data.
+    let mut decoder = GzDecoder::new(&bytes[..]);
+    let corrupt = |e: std::io::Error| DataError::format(path, format!("corrupt gzip stream: {e}"));
+    let mut header = vec![0u8; header_len];
+    decoder.read_exact(&mut header).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            DataError::format(path, "the gzip stream ends inside the IDX header")
+        } else {
+            corrupt(e)
+        }
+    })?;
+    let (dims, data_len) = parse_header(path, &header, magic)?;
+    let most = bytes.len().saturating_mul(MAX_DEFLATE_RATIO);
+    if data_len > most {
+        return Err(DataError::format(
+            path,
+            format!(
+                "header says {} ({data_len} data bytes) but a {}-byte gzip file can hold at \
+                 most {most}: a wrong header or not an IDX file",
+                dims_text(&dims),
+                bytes.len()
+            ),
+        ));
+    }
+    let mut data = Vec::with_capacity(data_len.min(bytes.len().saturating_mul(RESERVE_RATIO)));
+    // One byte of margin tells "exactly as long as the header says" from "longer".
+    let limit = data_len as u64 + 1;
+    (&mut decoder)
+        .take(limit)
+        .read_to_end(&mut data)
+        .map_err(corrupt)?;
+    if data.len() > data_len {
+        return Err(DataError::format(
+            path,
+            format!(
+                "the gzip stream holds more than the {data_len} data bytes the header describes \
+                 ({}): a wrong header or a gzip bomb",
+                dims_text(&dims)
+            ),
+        ));
+    }
+    check_data_len(path, &dims, data_len, data.len())?;
+    let trailing = decoder.into_inner().len();
+    if trailing > 0 {
+        return Err(DataError::format(
+            path,
+            format!("{trailing} bytes of trailing data after the gzip stream"),
+        ));
+    }
+    Ok(Idx { dims, data })
 }
 
 fn be_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
-/// Checks the magic number and that the data length matches the header's dimensions.
-fn parse_header(
-    path: &Path,
-    bytes: &[u8],
-    magic: u32,
-    ndim: usize,
-) -> Result<Vec<usize>, DataError> {
-    let header = 4 + 4 * ndim;
-    if bytes.len() < header {
-        return Err(DataError::format(
-            path,
-            format!("file too short for an IDX header ({} bytes)", bytes.len()),
-        ));
-    }
-    let found = be_u32(bytes, 0);
+fn dims_text(dims: &[usize]) -> String {
+    dims.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(" x ")
+}
+
+/// Checks the magic number and returns the dimensions and their product (the data length),
+/// refusing a product that overflows and a file with no items.
+fn parse_header(path: &Path, header: &[u8], magic: u32) -> Result<(Vec<usize>, usize), DataError> {
+    let found = be_u32(header, 0);
     if found != magic {
         return Err(DataError::format(
             path,
             format!("wrong IDX magic number 0x{found:08x} (expected 0x{magic:08x})"),
         ));
     }
-    let dims: Vec<usize> = (0..ndim)
-        .map(|d| be_u32(bytes, 4 + 4 * d) as usize)
+    let dims: Vec<usize> = (4..header.len())
+        .step_by(4)
+        .map(|at| be_u32(header, at) as usize)
         .collect();
-    let expected: usize = dims.iter().product();
-    let actual = bytes.len() - header;
+    let data_len = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            DataError::format(
+                path,
+                format!(
+                    "header dimensions {} multiply to more than {} bytes: not an IDX file",
+                    dims_text(&dims),
+                    usize::MAX
+                ),
+            )
+        })?;
+    if dims[0] == 0 {
+        return Err(DataError::format(
+            path,
+            "the header says the file holds no items",
+        ));
+    }
+    Ok((dims, data_len))
+}
+
+fn check_data_len(
+    path: &Path,
+    dims: &[usize],
+    expected: usize,
+    actual: usize,
+) -> Result<(), DataError> {
     if expected != actual {
         return Err(DataError::format(
             path,
             format!(
-                "header says {} ({} data bytes) but the file holds {actual} data bytes",
-                dims.iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" x "),
-                expected
+                "header says {} ({expected} data bytes) but the file holds {actual} data bytes",
+                dims_text(dims)
             ),
         ));
     }
-    if dims[0] == 0 {
-        return Err(DataError::format(path, "the file holds no items"));
-    }
-    Ok(dims)
+    Ok(())
 }
 
 /// Reads an IDX3 image file into 1-channel images.
 pub fn read_idx_images(path: &Path) -> Result<Images, DataError> {
-    let mut bytes = read_maybe_gz(path)?;
-    let dims = parse_header(path, &bytes, 0x0000_0803, 3)?;
-    bytes.drain(..16);
-    Images::new(ImageShape::new(dims[1], dims[2], 1), bytes)
-        .ok_or_else(|| DataError::format(path, "images have zero size"))
+    let Idx { dims, data } = read_idx(path, 0x0000_0803, 3)?;
+    if dims[1] == 0 || dims[2] == 0 {
+        return Err(DataError::format(
+            path,
+            format!("images of {} x {} pixels are empty", dims[1], dims[2]),
+        ));
+    }
+    Images::new(ImageShape::new(dims[1], dims[2], 1), data)
+        .ok_or_else(|| DataError::format(path, "pixel data does not split into whole images"))
 }
 
 /// Reads an IDX1 label file, checking every label is below `n_classes`.
 pub fn read_idx_labels(path: &Path, n_classes: usize) -> Result<Vec<usize>, DataError> {
-    let bytes = read_maybe_gz(path)?;
-    parse_header(path, &bytes, 0x0000_0801, 1)?;
-    bytes[8..]
-        .iter()
+    let Idx { data, .. } = read_idx(path, 0x0000_0801, 1)?;
+    data.iter()
         .enumerate()
         .map(|(i, &l)| {
             if (l as usize) < n_classes {
