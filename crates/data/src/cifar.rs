@@ -3,7 +3,8 @@
 //! A CIFAR-10 record is 1 label byte then 3072 pixel bytes: 1024 R, 1024 G, 1024 B, each
 //! row-major 32x32. CIFAR-100 records carry 2 label bytes (coarse, fine) before the pixels.
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
@@ -45,7 +46,7 @@ pub fn load_cifar10(dir: &Path) -> Result<TrainTest, DataError> {
     check_dir(dir)?;
     let class_names = read_names(&dir.join("batches.meta.txt"), 10)?
         .unwrap_or_else(|| CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect());
-    let train_files: Vec<_> = (1..=5)
+    let train_files: Vec<PathBuf> = (1..=5)
         .map(|i| dir.join(format!("data_batch_{i}.bin")))
         .collect();
     let train = read_batches(&train_files, 1, 0, &class_names)?;
@@ -99,31 +100,59 @@ fn read_names(path: &Path, expected: usize) -> Result<Option<Vec<String>>, DataE
 }
 
 /// Reads batch files with `label_bytes` label bytes per record, using the one at `label_offset`.
+///
+/// Every file's size is checked against the record size before anything is read, and the total
+/// record count is computed with checked arithmetic before the pixel buffer is allocated, so a
+/// truncated or oversized batch is an error naming it and costs no memory.
 fn read_batches(
-    files: &[std::path::PathBuf],
+    files: &[PathBuf],
     label_bytes: usize,
     label_offset: usize,
     class_names: &[String],
 ) -> Result<Dataset, DataError> {
     let record = label_bytes + PIXELS;
-    let raw: Vec<(std::path::PathBuf, Vec<u8>)> = files
+    let mut total = 0usize;
+    for path in files {
+        let len = fs::metadata(path)
+            .map_err(|e| DataError::io(path, e))?
+            .len();
+        let n = records_in(path, len, record)?;
+        total = total.checked_add(n).ok_or_else(|| {
+            DataError::format(
+                path,
+                "the batch files together hold too many records to count",
+            )
+        })?;
+    }
+    let raw: Vec<(&PathBuf, Vec<u8>)> = files
         .par_iter()
-        .map(|f| read_file(f).map(|b| (f.clone(), b)))
+        .map(|f| read_file(f).map(|b| (f, b)))
         .collect::<Result<_, _>>()?;
-    let total: usize = raw.iter().map(|(_, b)| b.len() / record).sum();
-    let mut pixels = vec![0u8; total * PIXELS];
+    let mut read_total = 0usize;
+    for (path, bytes) in &raw {
+        // Checked again on the bytes read: the file may have changed since its size was taken.
+        read_total = read_total.saturating_add(records_in(path, bytes.len() as u64, record)?);
+    }
+    let first = files
+        .first()
+        .map(PathBuf::as_path)
+        .unwrap_or(Path::new("."));
+    if read_total != total {
+        return Err(DataError::format(
+            first,
+            "the batch files changed while being read",
+        ));
+    }
+    let pixel_len = total.checked_mul(PIXELS).ok_or_else(|| {
+        DataError::format(
+            first,
+            format!("{total} images are too many to hold in memory"),
+        )
+    })?;
+    let mut pixels = vec![0u8; pixel_len];
     let mut labels = Vec::with_capacity(total);
     let mut offset = 0;
     for (path, bytes) in &raw {
-        if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
-            return Err(DataError::format(
-                path,
-                format!(
-                    "size {} bytes is not a positive multiple of the {record}-byte record",
-                    bytes.len()
-                ),
-            ));
-        }
         let n = bytes.len() / record;
         for (i, rec) in bytes.chunks_exact(record).enumerate() {
             let label = rec[label_offset] as usize;
@@ -155,10 +184,28 @@ fn read_batches(
         offset += n;
     }
     let images = Images::new(ImageShape::new(SIDE, SIDE, 3), pixels)
-        .ok_or_else(|| DataError::Invalid("CIFAR pixel buffer has the wrong size".into()))?;
+        .ok_or_else(|| DataError::format(first, "the batch files hold no images"))?;
     Ok(Dataset {
         images,
         labels,
         class_names: class_names.to_vec(),
     })
+}
+
+/// Number of whole `record`-byte records in a file of `len` bytes; an error naming the file when
+/// it is empty or ends in a partial record (truncated, or with bytes appended).
+fn records_in(path: &Path, len: u64, record: usize) -> Result<usize, DataError> {
+    let record_u64 = record as u64;
+    let (whole, rest) = (len / record_u64, len % record_u64);
+    if len == 0 || rest != 0 {
+        return Err(DataError::format(
+            path,
+            format!(
+                "size {len} bytes is not a positive multiple of the {record}-byte record \
+                 ({whole} whole records and {rest} bytes over: truncated or oversized)"
+            ),
+        ));
+    }
+    usize::try_from(whole)
+        .map_err(|_| DataError::format(path, format!("{whole} records are too many to load")))
 }
