@@ -262,13 +262,37 @@ impl Mlp {
                 format!("format is `{}`, expected `wb-mlp`", meta.format),
             ));
         }
-        validate_architecture(&meta).map_err(|reason| format_error(&meta_path, reason))?;
+        let n_parameters =
+            validate_architecture(&meta).map_err(|reason| format_error(&meta_path, reason))?;
 
-        let weights_path = dir.join(&meta.weights_file);
+        let weights_path = confined_path(dir, &meta.weights_file)
+            .map_err(|reason| format_error(&meta_path, reason))?;
+        // The file must hold at least the f32 values the architecture needs; checked on its
+        // length before it is read and before any tensor is allocated.
+        let needed = n_parameters
+            .checked_mul(4)
+            .ok_or_else(|| format_error(&meta_path, "the architecture has too many parameters"))?;
+        let on_disk = fs::metadata(&weights_path)
+            .map_err(|source| MlpError::Io {
+                path: weights_path.clone(),
+                source,
+            })?
+            .len();
+        if on_disk < needed as u64 {
+            return Err(format_error(
+                &weights_path,
+                format!(
+                    "holds {on_disk} bytes but the architecture in {META_FILE} needs \
+                     {n_parameters} f32 values ({needed} bytes): truncated or from another model"
+                ),
+            ));
+        }
         let bytes = fs::read(&weights_path).map_err(|source| MlpError::Io {
             path: weights_path.clone(),
             source,
         })?;
+        // `deserialize` checks every tensor's shape x dtype size (checked arithmetic) against
+        // its byte range and the ranges against the buffer.
         let st = SafeTensors::deserialize(&bytes).map_err(|e| {
             format_error(
                 &weights_path,
@@ -276,10 +300,11 @@ impl Mlp {
             )
         })?;
 
-        let mut net = Network::<f32>::zeros(meta.input_dim, meta.layers.clone(), 0);
         let mut values: Vec<Vec<f32>> = Vec::new();
+        let mut expected_names = 0usize;
         for (i, spec) in meta.layers.iter().enumerate() {
             for (suffix, shape) in spec.tensor_shapes() {
+                expected_names += 1;
                 let name = format!("layers.{i}.{suffix}");
                 let t = st.tensor(&name).map_err(|_| {
                     format_error(&weights_path, format!("tensor `{name}` is missing"))
@@ -314,6 +339,25 @@ impl Mlp {
                 values.push(v);
             }
         }
+        if st.len() != expected_names {
+            let mut extra: Vec<String> = st
+                .names()
+                .into_iter()
+                .filter(|name| !is_expected_tensor(&meta.layers, name))
+                .cloned()
+                .collect();
+            extra.sort();
+            return Err(format_error(
+                &weights_path,
+                format!(
+                    "tensors {extra:?} are not part of the architecture in {META_FILE}: the \
+                     files belong to different models"
+                ),
+            ));
+        }
+        // Every tensor has been checked against the file, so building the network allocates no
+        // more than the file holds.
+        let mut net = Network::<f32>::zeros(meta.input_dim, meta.layers.clone(), 0);
         net.restore(&values);
         Ok(Mlp {
             net: Mutex::new(net),
@@ -321,6 +365,44 @@ impl Mlp {
             extra: meta.extra,
         })
     }
+}
+
+/// Whether `name` is one of the tensors the architecture stores (`layers.{i}.{suffix}`).
+fn is_expected_tensor(layers: &[LayerSpec], name: &str) -> bool {
+    layers.iter().enumerate().any(|(i, spec)| {
+        spec.tensor_shapes()
+            .iter()
+            .any(|(suffix, _)| name == format!("layers.{i}.{suffix}"))
+    })
+}
+
+/// `dir/entry` for a file named inside a saved model, refused unless it stays inside `dir`: the
+/// entry must be a relative path of plain names (no `..`, no root, no drive prefix), and when
+/// the file exists its real path (symlinks resolved) must lie under the folder's real path.
+/// The error names the entry.
+fn confined_path(dir: &Path, entry: &str) -> Result<PathBuf, String> {
+    use std::path::Component;
+    let relative = Path::new(entry);
+    let plain = relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if entry.is_empty() || !plain || relative.components().next().is_none() {
+        return Err(format!(
+            "file entry `{entry}` must be a relative path inside the model folder (no `..`, \
+             no absolute path)"
+        ));
+    }
+    let joined = dir.join(relative);
+    if let (Ok(real_dir), Ok(real_file)) = (dir.canonicalize(), joined.canonicalize()) {
+        if !real_file.starts_with(&real_dir) {
+            return Err(format!(
+                "file entry `{entry}` resolves to {}, outside the model folder {} (a symlink?)",
+                real_file.display(),
+                real_dir.display()
+            ));
+        }
+    }
+    Ok(joined)
 }
 
 fn format_error(path: &Path, reason: impl Into<String>) -> MlpError {
@@ -331,11 +413,18 @@ fn format_error(path: &Path, reason: impl Into<String>) -> MlpError {
 }
 
 /// Widths must chain from `input_dim` to `n_classes`, and per-layer parameters must be sane.
-fn validate_architecture(meta: &ModelMeta) -> Result<(), String> {
+/// Returns the number of trainable scalars, counted with checked arithmetic (a header naming
+/// absurd widths is an error here, before anything is allocated).
+fn validate_architecture(meta: &ModelMeta) -> Result<usize, String> {
     if meta.layers.is_empty() {
         return Err("the model has no layers".into());
     }
+    if meta.input_dim == 0 {
+        return Err("input_dim is 0".into());
+    }
+    let too_many = || "the architecture has more parameters than can be counted".to_string();
     let mut width = meta.input_dim;
+    let mut n_parameters = 0usize;
     for (i, spec) in meta.layers.iter().enumerate() {
         match *spec {
             LayerSpec::Affine { inputs, outputs } if inputs != width || outputs == 0 => {
@@ -356,7 +445,17 @@ fn validate_architecture(meta: &ModelMeta) -> Result<(), String> {
             LayerSpec::Dropout { p } if !(0.0..1.0).contains(&p) => {
                 return Err(format!("layer {i} has dropout probability {p}"));
             }
+            LayerSpec::LeakyRelu { slope: a } | LayerSpec::Elu { alpha: a } if !a.is_finite() => {
+                return Err(format!("layer {i} has a non-finite parameter {a}"));
+            }
             _ => {}
+        }
+        for (_, shape) in spec.tensor_shapes() {
+            let size = shape
+                .iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+                .ok_or_else(too_many)?;
+            n_parameters = n_parameters.checked_add(size).ok_or_else(too_many)?;
         }
         width = spec.output_dim(width);
     }
@@ -366,7 +465,7 @@ fn validate_architecture(meta: &ModelMeta) -> Result<(), String> {
             meta.n_classes
         ));
     }
-    Ok(())
+    Ok(n_parameters)
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), MlpError> {
