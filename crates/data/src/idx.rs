@@ -70,10 +70,23 @@ pub fn load_idx_dataset(dir: &Path, flavor: IdxFlavor) -> Result<TrainTest, Data
             class_names: names.clone(),
         })
     };
-    Ok(TrainTest {
-        train: load("train")?,
-        test: load("t10k")?,
-    })
+    let train = load("train")?;
+    let test = load("t10k")?;
+    if test.images.shape() != train.images.shape() {
+        let s = |d: &Dataset| {
+            let shape = d.images.shape();
+            format!("{} x {}", shape.height, shape.width)
+        };
+        return Err(DataError::format(
+            &find(dir, "t10k-images-idx3-ubyte")?,
+            format!(
+                "test images are {} pixels but the training images are {}",
+                s(&test),
+                s(&train)
+            ),
+        ));
+    }
+    Ok(TrainTest { train, test })
 }
 
 /// `name.gz` if present, else `name`, else the common `name` with `.` instead of the last `-`.
@@ -103,10 +116,10 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
 const MAX_DEFLATE_RATIO: usize = 1032;
 
 /// Capacity reserved up front for a gzipped file, as a multiple of its compressed size. MNIST
-/// compresses about 5:1, so real files get their exact size at once; a stream that claims more
-/// grows its buffer only as data really arrives, so a corrupt one cannot make us allocate what
-/// its header merely claims.
-const RESERVE_RATIO: usize = 16;
+/// compresses about 5:1 (images) and 2:1 (labels), so real files get their exact size at once;
+/// a stream whose header claims more grows its buffer only as data really arrives, so a
+/// corrupt one cannot make us allocate what its header merely claims.
+const RESERVE_RATIO: usize = 8;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 

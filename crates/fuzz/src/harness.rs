@@ -91,6 +91,9 @@ pub struct Written {
     pub unchanged: bool,
     /// The bytes on disk, by name (`None` for a file the case removed).
     pub files: BTreeMap<String, Option<Vec<u8>>>,
+    /// The real size of all files, on which the memory bound is based (gzip files count what
+    /// they decompress to, except a bomb's padding).
+    pub real_bytes: usize,
 }
 
 impl Written {
@@ -167,15 +170,7 @@ impl<'a> Case<'a> {
                 .collect(),
         };
         let written = self.mutate_and_write(&context);
-        let input_bytes: usize = self
-            .pending
-            .iter()
-            .filter_map(|p| {
-                written
-                    .bytes(&p.name)
-                    .map(|b| mutate::real_size(b, &p.format))
-            })
-            .sum();
+        let input_bytes = written.real_bytes;
 
         LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).take();
         IN_CASE.store(true, Ordering::SeqCst);
@@ -264,29 +259,32 @@ impl<'a> Case<'a> {
                 .collect(),
         };
         let mut files = BTreeMap::new();
+        let mut real_bytes = 0usize;
         for (p, plan) in self.pending.iter().zip(&plan) {
-            let bytes = match plan {
-                Plan::Keep => Some(mutate::encode_valid(&p.valid, &p.format)),
+            let (bytes, real_size) = match plan {
+                Plan::Keep => (Some(mutate::encode_valid(&p.valid, &p.format)), None),
                 Plan::Remove => {
                     self.log.push(format!("{}: removed", p.name));
-                    None
+                    (None, None)
                 }
                 Plan::Mutate => {
                     self.log.push(format!("{}:", p.name));
-                    Some(mutate::mutate(
-                        e,
-                        &p.valid,
-                        &p.format,
-                        context,
-                        &mut self.log,
-                    ))
+                    let m = mutate::mutate(e, &p.valid, &p.format, context, &mut self.log);
+                    (Some(m.bytes), m.real_size)
                 }
             };
+            if let Some(b) = &bytes {
+                real_bytes += real_size.unwrap_or_else(|| mutate::real_size(b, &p.format));
+            }
             files.insert(p.name.clone(), bytes);
         }
         let unchanged = plan.iter().all(|p| *p == Plan::Keep);
         self.state.write(self.dir, &files, &self.decoys);
-        Written { unchanged, files }
+        Written {
+            unchanged,
+            files,
+            real_bytes,
+        }
     }
 }
 
@@ -401,7 +399,8 @@ pub struct Defect {
     pub saved: Option<PathBuf>,
 }
 
-/// Run settings. [`Config::from_env`] reads `WB_FUZZ_CASES`, `WB_FUZZ_SEED`, `WB_FUZZ_CASE`.
+/// Run settings. [`Config::from_env`] reads `WB_FUZZ_CASES`, `WB_FUZZ_SEED`, `WB_FUZZ_CASE`,
+/// `WB_FUZZ_VERBOSE`.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Cases per target.
@@ -420,6 +419,8 @@ pub struct Config {
     pub save_dir: Option<PathBuf>,
     /// Stop after this many defects.
     pub max_defects: usize,
+    /// Print every case's verdict, sizes and mutations to stderr (`WB_FUZZ_VERBOSE=1`).
+    pub verbose: bool,
 }
 
 impl Default for Config {
@@ -433,6 +434,7 @@ impl Default for Config {
             hang_timeout: Duration::from_secs(120),
             save_dir: Some(std::env::temp_dir().join("wb-fuzz-defects")),
             max_defects: 20,
+            verbose: false,
         }
     }
 }
@@ -455,6 +457,7 @@ impl Config {
             cases: var("WB_FUZZ_CASES")?.unwrap_or(default_cases),
             seed: var("WB_FUZZ_SEED")?.unwrap_or(Config::default().seed),
             only_case: var("WB_FUZZ_CASE")?,
+            verbose: var("WB_FUZZ_VERBOSE")?.is_some_and(|v| v > 0),
             ..Config::default()
         })
     }
@@ -468,7 +471,11 @@ pub struct Report {
     pub accepted: u64,
     pub refused: u64,
     pub defects: Vec<Defect>,
+    /// Wall-clock seconds.
     pub seconds: f64,
+    /// CPU seconds of the whole process (all threads, user + system) during the run, where
+    /// `/proc/self/stat` is readable: on a shared machine this, not `seconds`, is the cost.
+    pub cpu_seconds: Option<f64>,
     /// Largest peak of live bytes in one case, and the input size of that case.
     pub max_peak: (usize, usize),
     /// Largest single allocation in one case, and the input size of that case.
@@ -489,12 +496,14 @@ impl Report {
     /// A multi-line summary.
     pub fn summary(&self, top_errors: usize) -> String {
         let mut s = format!(
-            "{:<14} {:>8} cases in {:>7.1} s ({:>6.0} cases/s): {} accepted, {} refused, {} \
+            "{:<14} {:>8} cases in {:>7.1} s wall, {} CPU ({:>6.0} cases/s): {} accepted, {} refused, {} \
              defects; peak {} B at {} B input, largest alloc {} B at {} B input, peak/input <= \
              {:.1} (inputs >= 4 KiB), largest input {} B, slowest case {:.1} ms, {} distinct errors",
             self.target,
             self.cases,
             self.seconds,
+            self.cpu_seconds
+                .map_or("? s".to_string(), |c| format!("{c:.1} s")),
             self.cases as f64 / self.seconds.max(1e-9),
             self.accepted,
             self.refused,
@@ -532,8 +541,16 @@ impl Report {
 static RUN_LOCK: Mutex<()> = Mutex::new(());
 static IN_CASE: AtomicBool = AtomicBool::new(false);
 static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
-/// The case in progress for the watchdog: (target, seed, case, start).
-static RUNNING: Mutex<Option<(&'static str, u64, u64, Instant, Duration)>> = Mutex::new(None);
+/// The case in progress, for the watchdog.
+#[derive(Clone, Copy)]
+struct Running {
+    target: &'static str,
+    seed: u64,
+    case: u64,
+    started: Instant,
+    hang_timeout: Duration,
+}
+static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
 
 /// Installs (once) a panic hook that records panics during a case instead of printing them,
 /// and a watchdog thread that aborts a case stuck past its hang timeout.
@@ -555,7 +572,14 @@ fn install_guards() {
             .spawn(|| loop {
                 std::thread::sleep(Duration::from_millis(250));
                 let running = *RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some((target, seed, case, started, limit)) = running {
+                if let Some(Running {
+                    target,
+                    seed,
+                    case,
+                    started,
+                    hang_timeout: limit,
+                }) = running
+                {
                     if started.elapsed() > limit {
                         eprintln!(
                             "\nwb-fuzz: target `{target}` case {case} (seed {seed}) has run for \
@@ -678,6 +702,11 @@ impl Workspace {
 
 /// Runs `config.cases` cases of `target` (or only `config.only_case`).
 ///
+/// Cases run one at a time in the process, and the allocator's counters are process-wide (the
+/// parsers allocate on rayon's threads too): anything else allocating in the same process
+/// while a case runs is counted against it, so a test binary must not run other tests
+/// concurrently with a fuzz run (hold one lock in every test, as `tests/fuzz.rs` does).
+///
 /// # Panics
 /// If [`crate::CountingAlloc`] is not the global allocator: without it the memory bound cannot
 /// be checked, and a run that silently skipped it would claim what it did not test.
@@ -695,6 +724,7 @@ pub fn run(target: &Target, config: &Config) -> Report {
         ..Report::default()
     };
     let started = Instant::now();
+    let cpu_start = cpu_seconds();
     let indices: Box<dyn Iterator<Item = u64>> = match config.only_case {
         Some(i) => Box::new(std::iter::once(i)),
         None => Box::new(0..config.cases),
@@ -702,15 +732,27 @@ pub fn run(target: &Target, config: &Config) -> Report {
     for index in indices {
         let entropy = case_entropy(target.name, config.seed, index, config.entropy_len);
         alloc::set_case(target.name, config.seed, index);
-        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some((
-            target.name,
-            config.seed,
-            index,
-            Instant::now(),
-            config.hang_timeout,
-        ));
+        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(Running {
+            target: target.name,
+            seed: config.seed,
+            case: index,
+            started: Instant::now(),
+            hang_timeout: config.hang_timeout,
+        });
         let result = workspace.run_case(target, &entropy, config.slow_case);
         *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if config.verbose {
+            eprintln!(
+                "{} case {index}: {:?} | input {} B, peak {} B, largest {} B, {:.2} ms | {}",
+                target.name,
+                result.verdict,
+                result.input_bytes,
+                result.usage.peak,
+                result.usage.largest,
+                result.elapsed.as_secs_f64() * 1e3,
+                result.log.join(" | ")
+            );
+        }
         report.record(&result, &workspace.case_dir);
         if let Verdict::Defect(message) = result.verdict {
             let saved = config
@@ -729,7 +771,21 @@ pub fn run(target: &Target, config: &Config) -> Report {
         }
     }
     report.seconds = started.elapsed().as_secs_f64();
+    report.cpu_seconds = cpu_start.zip(cpu_seconds()).map(|(a, b)| b - a);
     report
+}
+
+/// User + system CPU seconds of this process so far (Linux: `/proc/self/stat` fields 14 and 15,
+/// in clock ticks of 1/100 s, the value of `sysconf(_SC_CLK_TCK)` on every Linux platform Rust
+/// supports).
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after the last ')'.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    // `after` starts at field 3, so fields 14 and 15 are at indices 11 and 12.
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
 /// Runs one case from raw entropy bytes (a `cargo fuzz` input or a saved `entropy.bin`).
@@ -756,6 +812,19 @@ pub fn run_entropy(target: &Target, entropy: &[u8]) -> CaseResult {
         }
         result
     })
+}
+
+/// The `cargo fuzz` entry: runs one case from libFuzzer's bytes and panics on a defect, which
+/// libFuzzer records as a crash (with the input saved for `wb-fuzz TARGET --replay FILE`).
+pub fn fuzz_one(target: &Target, entropy: &[u8]) {
+    let result = run_entropy(target, entropy);
+    if let Verdict::Defect(message) = result.verdict {
+        panic!(
+            "wb-fuzz target `{}`: {message}\nmutations: {}",
+            target.name,
+            result.log.join(" | ")
+        );
+    }
 }
 
 impl Report {

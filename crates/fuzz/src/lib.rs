@@ -30,7 +30,7 @@ pub mod targets;
 pub use alloc::{CountingAlloc, Usage};
 pub use entropy::Entropy;
 pub use harness::{
-    case_entropy, ensure, measure, run, run_entropy, Budget, Case, CaseResult, Config, Defect,
-    Outcome, Report, Target, Verdict, Written,
+    case_entropy, ensure, fuzz_one, measure, run, run_entropy, Budget, Case, CaseResult, Config,
+    Defect, Outcome, Report, Target, Verdict, Written,
 };
 pub use mutate::{Field, Format};

@@ -92,9 +92,34 @@ pub struct Context {
     pub strings: Vec<String>,
 }
 
+/// A mutated file and, when the mutator knows it better than the file's length, its real size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mutated {
+    pub bytes: Vec<u8>,
+    /// Set for a gzip bomb: the compressed length plus the payload's, without the megabytes of
+    /// padding behind it, which a parser that stops at the size its header claims never holds.
+    pub real_size: Option<usize>,
+}
+
 /// A mutated copy of `valid` (laid out as `format`), with a log line per mutation. `valid` for a
 /// [`Format::Gzip`] is the payload; the result is always the bytes to write to disk.
 pub fn mutate(
+    e: &mut Entropy<'_>,
+    valid: &[u8],
+    format: &Format,
+    context: &Context,
+    log: &mut Vec<String>,
+) -> Mutated {
+    if let Format::Gzip(inner) = format {
+        return mutate_gzip(e, valid, inner, context, log);
+    }
+    Mutated {
+        bytes: mutate_plain(e, valid, format, context, log),
+        real_size: None,
+    }
+}
+
+fn mutate_plain(
     e: &mut Entropy<'_>,
     valid: &[u8],
     format: &Format,
@@ -107,7 +132,7 @@ pub fn mutate(
             mutate_bytes(e, &mut bytes, fields, log);
             bytes
         }
-        Format::Gzip(inner) => mutate_gzip(e, valid, inner, context, log),
+        Format::Gzip(inner) => mutate_gzip(e, valid, inner, context, log).bytes,
         Format::Json => mutate_document(e, valid, Syntax::Json, context, log),
         Format::Toml => mutate_document(e, valid, Syntax::Toml, context, log),
         Format::Safetensors => mutate_safetensors(e, valid, context, log),
@@ -132,7 +157,8 @@ pub fn encode_valid(valid: &[u8], format: &Format) -> Vec<u8> {
 }
 
 /// How many bytes the file really holds for the memory bound: its length, plus for gzip what
-/// its first member really decompresses to (counted up to the first error).
+/// its first member really decompresses to (counted up to the first error). A gzip bomb's
+/// [`Mutated::real_size`] overrides this.
 pub fn real_size(written: &[u8], format: &Format) -> usize {
     match format {
         Format::Gzip(_) if written.starts_with(&[0x1f, 0x8b]) => {
@@ -257,6 +283,24 @@ pub fn mutate_bytes(
         }
         let len = bytes.len();
         match e.below(10) {
+            0 if fields.len() > 1 && e.chance(1, 8) => {
+                // Several header fields at once to large values: products of dimensions that
+                // overflow, counts and sizes that are each plausible but not together.
+                let mut changed = Vec::new();
+                for &field in fields {
+                    if field.offset + field.width <= bytes.len() && e.chance(2, 3) {
+                        let bits = field.width as u32 * 8;
+                        let value =
+                            e.pick(&[u64::MAX, 1 << (bits - 1), (1 << (bits - 1)) - 1, 0x1_0000])
+                                & (u64::MAX >> (64 - bits));
+                        write_field(bytes, field, value);
+                        changed.push(format!("@{}={value:#x}", field.offset));
+                    }
+                }
+                if !changed.is_empty() {
+                    log.push(format!("fields {}", changed.join(" ")));
+                }
+            }
             0 | 1 if !fields.is_empty() || len >= 4 => {
                 let field = if !fields.is_empty() && e.chance(4, 5) {
                     e.pick(fields)
@@ -422,26 +466,30 @@ fn mutate_gzip(
     inner: &Format,
     context: &Context,
     log: &mut Vec<String>,
-) -> Vec<u8> {
+) -> Mutated {
+    let plain = |bytes| Mutated {
+        bytes,
+        real_size: None,
+    };
     match e.below(20) {
         // The payload mutated, then compressed: reaches the parser behind the decompressor.
         0..=8 => {
             log.push("gzip payload:".into());
-            gzip(&mutate(e, payload, inner, context, log))
+            plain(gzip(&mutate(e, payload, inner, context, log).bytes))
         }
         // The compressed stream mutated: corrupt gzip.
         9..=14 => {
             let mut bytes = gzip(payload);
             log.push("gzip stream:".into());
             mutate_bytes(e, &mut bytes, &[], log);
-            bytes
+            plain(bytes)
         }
         // Both.
         15..=16 => {
             log.push("gzip payload and stream:".into());
-            let mut bytes = gzip(&mutate(e, payload, inner, context, log));
+            let mut bytes = gzip(&mutate(e, payload, inner, context, log).bytes);
             mutate_bytes(e, &mut bytes, &[], log);
-            bytes
+            plain(bytes)
         }
         // A bomb: the valid payload followed by megabytes of zeros (about 1000:1).
         17..=18 => {
@@ -453,9 +501,11 @@ fn mutate_gzip(
             let written = encoder
                 .write_all(payload)
                 .and_then(|_| (0..megabytes).try_for_each(|_| encoder.write_all(&zeros)));
-            written
+            let bytes = written
                 .and_then(|_| encoder.finish())
-                .expect("gzip into memory cannot fail")
+                .expect("gzip into memory cannot fail");
+            let real_size = Some(bytes.len() + payload.len());
+            Mutated { bytes, real_size }
         }
         // Not compressed at all (a `.gz` name on a plain file).
         _ => {
@@ -577,6 +627,24 @@ fn mutate_value(
     let path = paths[e.below(paths.len())].clone();
     let mut strings: Vec<String> = Vec::new();
     collect_strings(root, &mut strings);
+    // Every occurrence of the chosen number replaced at once: sizes that must agree (a layer's
+    // width, the next layer's input width, a tensor's shape) stay consistent, so the document
+    // passes the consistency checks and reaches the code that allocates for those sizes.
+    if let Value::Number(n) = node_mut(root, &path).clone() {
+        if e.chance(1, 4) {
+            let to = e.pick(&[
+                json!(0),
+                json!(65_536),
+                json!(1_000_000),
+                json!(4_294_967_296u64),
+                json!(1u64 << 62),
+                json!(u64::MAX),
+            ]);
+            let replaced = replace_number(root, &n, &to);
+            log.push(format!("every {n} ({replaced} places) = {to}"));
+            return;
+        }
+    }
     let node = node_mut(root, &path);
     let at = path_text(&path);
     let numbers: [Value; 16] = [
@@ -691,6 +759,27 @@ fn mutate_value(
     *node = new;
 }
 
+/// Replaces every number equal to `from` by `to`; returns how many.
+fn replace_number(
+    value: &mut serde_json::Value,
+    from: &serde_json::Number,
+    to: &serde_json::Value,
+) -> usize {
+    match value {
+        serde_json::Value::Number(n) if n == from => {
+            *value = to.clone();
+            1
+        }
+        serde_json::Value::Array(items) => {
+            items.iter_mut().map(|v| replace_number(v, from, to)).sum()
+        }
+        serde_json::Value::Object(map) => {
+            map.values_mut().map(|v| replace_number(v, from, to)).sum()
+        }
+        _ => 0,
+    }
+}
+
 fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
     match value {
         serde_json::Value::String(s) if s.len() < 100 && out.len() < 32 => out.push(s.clone()),
@@ -789,7 +878,8 @@ mod tests {
                 &Format::binary([Field::be_u32(4)]),
                 &Context::default(),
                 &mut log,
-            );
+            )
+            .bytes;
             assert!(!log.is_empty(), "every mutation is logged");
             shorter += (out.len() < valid.len()) as u32;
             longer += (out.len() > valid.len()) as u32;
@@ -826,13 +916,23 @@ mod tests {
                 &mut Vec::new(),
             );
             let mut decoded = Vec::new();
-            match flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut decoded) {
-                Ok(_) if decoded.len() > 1 << 20 => bombs += 1,
+            match flate2::read::GzDecoder::new(&out.bytes[..]).read_to_end(&mut decoded) {
+                Ok(_) if decoded.len() > 1 << 20 => {
+                    bombs += 1;
+                    // A bomb's real size is its file and payload, not the padding.
+                    assert_eq!(out.real_size, Some(out.bytes.len() + payload.len()));
+                }
                 Ok(_) if decoded != payload => decodes_to_other += 1,
                 Ok(_) => {}
                 Err(_) => corrupt += 1,
             }
-            assert_eq!(real_size(&out, &format) >= out.len(), true);
+            if out.real_size.is_none() && out.bytes.starts_with(&[0x1f, 0x8b]) {
+                let counted = real_size(&out.bytes, &format);
+                assert!(
+                    counted >= out.bytes.len() + decoded.len().min(1 << 20),
+                    "{counted}"
+                );
+            }
         }
         assert!(decodes_to_other >= 50, "{decodes_to_other}");
         assert!(corrupt >= 50, "{corrupt}");
@@ -880,7 +980,8 @@ mod tests {
                 &Format::Safetensors,
                 &Context::default(),
                 &mut Vec::new(),
-            );
+            )
+            .bytes;
             if out.len() >= 8 {
                 let n = u64::from_le_bytes(out[..8].try_into().unwrap()) as usize;
                 if n.checked_add(8)

@@ -6,9 +6,10 @@ use wb_data::Dataset;
 
 use crate::{ensure, Budget, Case, Field, Format, Outcome, Target};
 
-/// IDX read + the label list (8 bytes per label byte) + decompression buffers.
+/// The file, the data buffer (up to 8x a gzip file's size is reserved before decompressing)
+/// and the label list (8 bytes per label byte).
 const BUDGET: Budget = Budget {
-    per_input_byte: 24,
+    per_input_byte: 16,
     constant: 1 << 20,
 };
 
