@@ -209,3 +209,58 @@ fn records_in(path: &Path, len: u64, record: usize) -> Result<usize, DataError> 
     usize::try_from(whole)
         .map_err(|_| DataError::format(path, format!("{whole} records are too many to load")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_error(len: usize) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.bin");
+        std::fs::write(&path, vec![0u8; len]).unwrap();
+        let names: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+        let message = read_batches(&[path.clone()], 2, 1, &names)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with(&path.display().to_string()),
+            "{message}"
+        );
+        message
+    }
+
+    #[test]
+    fn truncated_oversized_and_empty_batches_are_refused_with_the_counts() {
+        let record = 2 + PIXELS;
+        let m = batch_error(3 * record - 1);
+        assert!(
+            m.contains("(2 whole records and 3073 bytes over: truncated or oversized)"),
+            "{m}"
+        );
+        let m = batch_error(2 * record + 1);
+        assert!(m.contains("(2 whole records and 1 bytes over"), "{m}");
+        let m = batch_error(0);
+        assert!(
+            m.contains("size 0 bytes is not a positive multiple of the 3074-byte record"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_bad_later_file_is_refused_before_any_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("a.bin");
+        let bad = dir.path().join("b.bin");
+        // The good file's label is out of range: had it been read first, that would be the error.
+        std::fs::write(&good, vec![200u8; 1 + PIXELS]).unwrap();
+        std::fs::write(&bad, vec![0u8; 10]).unwrap();
+        let names: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+        let m = read_batches(&[good, bad.clone()], 1, 0, &names)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.starts_with(&bad.display().to_string()) && m.contains("not a positive multiple"),
+            "{m}"
+        );
+    }
+}

@@ -322,3 +322,141 @@ pub fn read_idx_labels(path: &Path, n_classes: usize) -> Result<Vec<usize>, Data
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn idx3(n: u32, rows: u32, cols: u32, data: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for v in [0x0803u32, n, rows, cols] {
+            b.extend_from_slice(&v.to_be_bytes());
+        }
+        b.extend_from_slice(data);
+        b
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// The error for `bytes` as an images file; asserts it names the file.
+    fn images_error(bytes: &[u8]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("images");
+        std::fs::write(&path, bytes).unwrap();
+        let message = read_idx_images(&path).unwrap_err().to_string();
+        assert!(
+            message.starts_with(&path.display().to_string()),
+            "{message}"
+        );
+        message
+    }
+
+    #[test]
+    fn dims_whose_product_overflows_are_refused() {
+        let m = images_error(&idx3(u32::MAX, u32::MAX, u32::MAX, &[0; 8]));
+        assert!(m.contains("multiply to more than"), "{m}");
+        let m = images_error(&gzip(&idx3(u32::MAX, u32::MAX, 2, &[0; 8])));
+        assert!(m.contains("multiply to more than"), "{m}");
+    }
+
+    #[test]
+    fn a_count_larger_than_the_file_is_refused() {
+        let m = images_error(&idx3(60_000, 28, 28, &[0; 784]));
+        assert!(
+            m.contains("60000 x 28 x 28 (47040000 data bytes) but the file holds 784"),
+            "{m}"
+        );
+        // Gzipped: more than the compressed size could ever hold, refused before decompressing.
+        let m = images_error(&gzip(&idx3(4_000_000, 28, 28, &[0; 784])));
+        assert!(m.contains("can hold at most"), "{m}");
+        // Plausible for the compressed size, but the stream ends early.
+        let m = images_error(&gzip(&idx3(3, 28, 28, &[0; 784])));
+        assert!(m.contains("but the file holds 784 data bytes"), "{m}");
+    }
+
+    #[test]
+    fn gzip_bombs_corruption_and_trailing_data_are_refused() {
+        let mut bomb = idx3(1, 2, 2, &[0; 4]);
+        bomb.resize(1 << 22, 0);
+        let m = images_error(&gzip(&bomb));
+        assert!(
+            m.contains("holds more than the 4 data bytes") && m.contains("gzip bomb"),
+            "{m}"
+        );
+
+        let mut corrupt = gzip(&idx3(1, 2, 2, &[1, 2, 3, 4]));
+        let crc_at = corrupt.len() - 8;
+        corrupt[crc_at] ^= 0xff;
+        let m = images_error(&corrupt);
+        assert!(m.contains("corrupt gzip stream"), "{m}");
+
+        let whole = gzip(&idx3(1, 2, 2, &[1, 2, 3, 4]));
+        let m = images_error(&whole[..whole.len() - 5]);
+        assert!(m.contains("corrupt gzip stream"), "{m}");
+
+        let mut trailing = whole.clone();
+        trailing.extend_from_slice(b"junk");
+        let m = images_error(&trailing);
+        assert!(m.contains("4 bytes of trailing data"), "{m}");
+
+        let m = images_error(&gzip(&[0x00, 0x00, 0x08]));
+        assert!(m.contains("ends inside the IDX header"), "{m}");
+    }
+
+    #[test]
+    fn wrong_magic_short_header_and_empty_images_are_refused() {
+        let mut wrong = idx3(1, 1, 1, &[0]);
+        wrong[3] = 0x01;
+        let m = images_error(&wrong);
+        assert!(m.contains("wrong IDX magic number 0x00000801"), "{m}");
+        let m = images_error(&[0, 0, 8, 3, 0]);
+        assert!(m.contains("too short for an IDX header (5 bytes"), "{m}");
+        let m = images_error(&idx3(2, 0, 5, &[]));
+        assert!(m.contains("images of 0 x 5 pixels are empty"), "{m}");
+        let m = images_error(&idx3(0, 5, 5, &[]));
+        assert!(m.contains("holds no items"), "{m}");
+    }
+
+    #[test]
+    fn valid_files_read_the_same_plain_and_gzipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = idx3(2, 2, 3, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        let (plain, gz) = (dir.path().join("a"), dir.path().join("a.gz"));
+        std::fs::write(&plain, &bytes).unwrap();
+        std::fs::write(&gz, gzip(&bytes)).unwrap();
+        let a = read_idx_images(&plain).unwrap();
+        assert_eq!(a, read_idx_images(&gz).unwrap());
+        assert_eq!((a.len(), a.shape()), (2, ImageShape::new(2, 3, 1)));
+        assert_eq!(a.pixels(), &bytes[16..]);
+    }
+
+    #[test]
+    fn test_images_must_have_the_training_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let labels = |n: u8| {
+            let mut b = vec![0, 0, 8, 1, 0, 0, 0, n];
+            b.extend(0..n);
+            b
+        };
+        let write =
+            |name: &str, bytes: Vec<u8>| std::fs::write(dir.path().join(name), bytes).unwrap();
+        write("train-images-idx3-ubyte", idx3(2, 2, 2, &[0; 8]));
+        write("train-labels-idx1-ubyte", labels(2));
+        write("t10k-images-idx3-ubyte", idx3(2, 1, 4, &[0; 8]));
+        write("t10k-labels-idx1-ubyte", labels(2));
+        let m = load_idx_dataset(dir.path(), IdxFlavor::Mnist)
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("t10k-images-idx3-ubyte"), "{m}");
+        assert!(
+            m.contains("test images are 1 x 4 pixels but the training images are 2 x 2"),
+            "{m}"
+        );
+    }
+}

@@ -493,3 +493,133 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), MlpError> {
         io(e)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A saved 3 -> 4 -> 2 model in a fresh folder.
+    fn saved() -> tempfile::TempDir {
+        let layers = vec![
+            LayerSpec::Affine {
+                inputs: 3,
+                outputs: 4,
+            },
+            LayerSpec::Relu,
+            LayerSpec::Affine {
+                inputs: 4,
+                outputs: 2,
+            },
+        ];
+        let net = Network::<f32>::init(3, layers, crate::Init::Auto, 1);
+        let dir = tempfile::tempdir().unwrap();
+        Mlp::from_network(net, LossKind::Softmax)
+            .save(dir.path())
+            .unwrap();
+        dir
+    }
+
+    fn edit_meta(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+        let path = dir.join(META_FILE);
+        let mut meta: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        edit(&mut meta);
+        fs::write(&path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    }
+
+    fn load_error(dir: &Path) -> String {
+        Mlp::load(dir).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn weights_file_must_stay_inside_the_model_folder() {
+        let dir = saved();
+        let outside = dir
+            .path()
+            .join("..")
+            .join("wb-mlp-outside-weights.safetensors");
+        fs::copy(dir.path().join(WEIGHTS_FILE), &outside).unwrap();
+        for entry in [
+            "../wb-mlp-outside-weights.safetensors".to_string(),
+            "sub/../../x".to_string(),
+            outside.canonicalize().unwrap().display().to_string(),
+            String::new(),
+        ] {
+            edit_meta(dir.path(), |m| m["weights_file"] = entry.clone().into());
+            let message = load_error(dir.path());
+            assert!(message.contains(META_FILE), "{message}");
+            assert!(
+                message.contains(&format!("file entry `{entry}` must be a relative path")),
+                "{message}"
+            );
+        }
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.safetensors");
+            std::os::unix::fs::symlink(&outside, &link).unwrap();
+            edit_meta(dir.path(), |m| {
+                m["weights_file"] = "link.safetensors".into()
+            });
+            let message = load_error(dir.path());
+            assert!(
+                message.contains("file entry `link.safetensors` resolves to")
+                    && message.contains("outside the model folder"),
+                "{message}"
+            );
+        }
+        fs::remove_file(outside).unwrap();
+        // A plain name in the folder still loads.
+        edit_meta(dir.path(), |m| m["weights_file"] = WEIGHTS_FILE.into());
+        Mlp::load(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn widths_larger_than_the_weights_file_are_refused_before_allocating() {
+        let dir = saved();
+        // Consistent but huge: 10^6 x 10^6 weights would be 4 TB.
+        edit_meta(dir.path(), |m| {
+            m["input_dim"] = 1_000_000.into();
+            m["layers"][0]["inputs"] = 1_000_000.into();
+            m["layers"][0]["outputs"] = 1_000_000.into();
+            m["layers"][2]["inputs"] = 1_000_000.into();
+        });
+        let message = load_error(dir.path());
+        assert!(message.contains(WEIGHTS_FILE), "{message}");
+        assert!(
+            message.contains("needs 1000003000002 f32 values (4000012000008 bytes)"),
+            "{message}"
+        );
+        edit_meta(dir.path(), |m| {
+            m["input_dim"] = (1u64 << 40).into();
+            m["layers"][0]["inputs"] = (1u64 << 40).into();
+            m["layers"][0]["outputs"] = (1u64 << 40).into();
+            m["layers"][2]["inputs"] = (1u64 << 40).into();
+        });
+        let message = load_error(dir.path());
+        assert!(
+            message.contains(META_FILE) && message.contains("more parameters than can be counted"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn tensors_outside_the_architecture_are_refused() {
+        let dir = saved();
+        let path = dir.path().join(WEIGHTS_FILE);
+        let bytes = fs::read(&path).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let extra = [0u8; 4];
+        let mut views: Vec<(String, TensorView<'_>)> = st.tensors();
+        views.push((
+            "layers.9.weight".into(),
+            TensorView::new(Dtype::F32, vec![1], &extra).unwrap(),
+        ));
+        let rewritten = safetensors::serialize(views, &None).unwrap();
+        fs::write(&path, rewritten).unwrap();
+        let message = load_error(dir.path());
+        assert!(
+            message.contains(r#"tensors ["layers.9.weight"] are not part of the architecture"#),
+            "{message}"
+        );
+    }
+}
