@@ -421,7 +421,14 @@ pub struct Config {
     pub max_defects: usize,
     /// Print every case's verdict, sizes and mutations to stderr (`WB_FUZZ_VERBOSE=1`).
     pub verbose: bool,
+    /// One allocation above this is refused, which aborts the process after the allocator has
+    /// named the case ([`crate::alloc::set_hard_limit`]): far above every target's budget,
+    /// low enough not to disturb the rest of the machine.
+    pub hard_limit: usize,
 }
+
+/// [`Config::hard_limit`]'s default.
+pub const HARD_LIMIT: usize = 2 << 30;
 
 impl Default for Config {
     fn default() -> Self {
@@ -435,6 +442,7 @@ impl Default for Config {
             save_dir: Some(std::env::temp_dir().join("wb-fuzz-defects")),
             max_defects: 20,
             verbose: false,
+            hard_limit: HARD_LIMIT,
         }
     }
 }
@@ -718,6 +726,7 @@ pub fn run(target: &Target, config: &Config) -> Report {
     );
     let _serial = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     install_guards();
+    alloc::set_hard_limit(config.hard_limit);
     let mut workspace = Workspace::new(target);
     let mut report = Report {
         target: target.name,
@@ -793,6 +802,7 @@ pub fn cpu_seconds() -> Option<f64> {
 pub fn run_entropy(target: &Target, entropy: &[u8]) -> CaseResult {
     let _serial = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     install_guards();
+    alloc::set_hard_limit(HARD_LIMIT);
     thread_local! {
         static WORKSPACES: std::cell::RefCell<BTreeMap<&'static str, Workspace>> =
             const { std::cell::RefCell::new(BTreeMap::new()) };

@@ -15,10 +15,6 @@ use wb_fuzz::{targets, Config, Verdict};
 #[global_allocator]
 static ALLOC: wb_fuzz::CountingAlloc = wb_fuzz::CountingAlloc;
 
-/// A single allocation above this aborts the run (after naming the case): far above any
-/// target's budget, below what would disturb the other work on the machine.
-const HARD_LIMIT: usize = 2 << 30;
-
 fn usage(message: &str) -> ExitCode {
     eprintln!("wb-fuzz: {message}\nusage: wb-fuzz [TARGET...] [--cases N] [--seed S] [--case I] [--replay FILE] [--errors K] [--list]");
     ExitCode::from(2)
@@ -85,7 +81,6 @@ fn main() -> ExitCode {
         }
         chosen
     };
-    wb_fuzz::alloc::set_hard_limit(HARD_LIMIT);
 
     if let Some(file) = replay {
         let bytes = match std::fs::read(&file) {

@@ -380,3 +380,38 @@ fn the_mlp_target_writes_the_saved_model_format() {
     assert_eq!(metadata(&weights), metadata(&saved_weights));
     targets::mlp::check_model(&mlp, &meta).unwrap();
 }
+
+/// A saved model whose metadata names consistent but huge widths (10^6 x 10^6 weights, 4 TB)
+/// is refused on the weights file's length, before anything of that size is allocated.
+#[test]
+fn huge_widths_in_a_saved_model_cost_nothing() {
+    let _serial = serial();
+    use wb_mlp::{LayerSpec, LossKind};
+    let layers = vec![
+        LayerSpec::Affine {
+            inputs: 2,
+            outputs: 3,
+        },
+        LayerSpec::Relu,
+        LayerSpec::Affine {
+            inputs: 3,
+            outputs: 2,
+        },
+    ];
+    let values = vec![vec![0.1; 6], vec![0.0; 3], vec![0.2; 6], vec![0.0; 2]];
+    let (json, weights) = targets::mlp::model_files(2, 2, LossKind::Softmax, &layers, &values);
+    let huge = String::from_utf8(json)
+        .unwrap()
+        .replace("\"inputs\": 3", "\"inputs\": 1000000")
+        .replace("\"outputs\": 3", "\"outputs\": 1000000");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(wb_mlp::META_FILE), &huge).unwrap();
+    std::fs::write(dir.path().join(wb_mlp::WEIGHTS_FILE), &weights).unwrap();
+    let (result, usage) = wb_fuzz::measure(|| wb_mlp::Mlp::load(dir.path()));
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains(wb_mlp::WEIGHTS_FILE) && message.contains("needs"),
+        "{message}"
+    );
+    assert!(usage.peak < 64 << 10, "{usage:?}");
+}
