@@ -296,7 +296,10 @@ impl Mlp {
         let st = SafeTensors::deserialize(&bytes).map_err(|e| {
             format_error(
                 &weights_path,
-                format!("not a valid safetensors file (truncated or corrupt?): {e:?}"),
+                format!(
+                    "not a valid safetensors file (truncated or corrupt?): {}",
+                    describe_safetensors_error(&e)
+                ),
             )
         })?;
 
@@ -364,6 +367,30 @@ impl Mlp {
             loss: meta.loss,
             extra: meta.extra,
         })
+    }
+}
+
+/// What a safetensors parse error means, in words (the crate's `Display` is its `Debug`).
+fn describe_safetensors_error(e: &safetensors::SafeTensorError) -> String {
+    use safetensors::SafeTensorError as E;
+    match e {
+        E::HeaderTooSmall => "shorter than the 8-byte header length".into(),
+        E::HeaderTooLarge => "the header length field says more than 100 MB".into(),
+        E::InvalidHeaderLength => "the header length field points past the end of the file".into(),
+        E::InvalidHeader => "the header is not UTF-8 text".into(),
+        E::InvalidHeaderStart => "the header does not start with `{`".into(),
+        E::InvalidHeaderDeserialization => "the header is not valid safetensors JSON".into(),
+        E::MetadataIncompleteBuffer => {
+            "the data section's length does not match the tensors in the header".into()
+        }
+        E::TensorInvalidInfo => {
+            "a tensor's shape and dtype do not match the size of its byte range".into()
+        }
+        E::InvalidOffset(name) => {
+            format!("tensor `{name}` does not start where the previous one ends")
+        }
+        E::ValidationOverflow => "a tensor's shape multiplies to more than can be counted".into(),
+        other => format!("{other:?}"),
     }
 }
 
