@@ -1,9 +1,9 @@
-//! `pipeline compare`: the experiment grid of the lecture — feature sets (rows) x models
+//! The comparison: the experiment grid of the lecture — feature sets (rows) x models
 //! (columns) — in one process.
 //!
 //! Each feature set is extracted once (or read from the `--cache-dir` cache) and reused by
 //! every model; each model's hyper-parameters are chosen on the validation split from its search
-//! grid (the shared code of `pipeline run`, see `train.rs`). Every finished cell is written to
+//! grid (the shared code of a single run, see `train.rs`). Every finished cell is written to
 //! `OUT/cells/` with the settings that produced it, so `--resume` redoes only what is missing
 //! or was produced with other settings. At the end, OUT gets `report.md`, `results.csv`,
 //! `results.json`, `settings.json` and the PNG plots (see [`plots`]).
@@ -20,16 +20,17 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use wb_features::{FeatureKind, FeatureSpec, Scaler};
 
-use crate::atomic;
-use crate::cli::ModelArg;
+use crate::data::{load_announced, DataInfo};
 use crate::extract;
-use crate::feature_args;
-use crate::load::{load_announced, DataInfo};
-use crate::progress::Progress;
+use crate::feature_options;
+use crate::png::save_png;
+use crate::progress::{Quiet, Reporter, Stage};
 use crate::report::{Accuracy, ClassReport, FeaturePart};
-use crate::train::{self, Chatter, Classifier, CurvePoint, GridPoint, SearchData, TrainSettings};
-pub use config::CompareArgs;
-use config::Plan;
+use crate::train::{
+    self, Chatter, Classifier, CurvePoint, GridPoint, ModelKind, SearchData, TrainSettings,
+};
+pub use config::{CompareOptions, ExperimentFile, LinearSection, MlpSection, Plan};
+use wb_io::{write_bytes, write_json, Fnv64};
 
 /// Format tags: a change in what a cell or a cache file means bumps them, so old files are
 /// recomputed rather than misread.
@@ -81,28 +82,35 @@ pub struct CompareResults {
     pub resumed_cells: usize,
 }
 
-/// Runs the grid; returns where the report went.
-pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
+/// What a comparison gives: its results (also in `OUT/results.json`) and where its report is.
+pub struct Compared {
+    pub results: CompareResults,
+    pub report: PathBuf,
+}
+
+/// Runs the grid: merges the options into a [`Plan`], sets the thread count, trains every
+/// cell and writes the report.
+pub fn compare(options: &CompareOptions, reporter: &dyn Reporter) -> Result<Compared> {
     let started = Instant::now();
-    let plan = Plan::new(args)?;
-    crate::set_threads(plan.data.threads)?;
+    let plan = Plan::new(options, reporter)?;
+    crate::threads::init(plan.threads)?;
     let threads = rayon::current_num_threads();
     std::fs::create_dir_all(plan.out.join("cells"))
         .with_context(|| format!("cannot create {}", plan.out.display()))?;
 
-    let (splits, info, _) = load_announced(&plan.data)?;
+    let (splits, info, _) = load_announced(&plan.data, reporter)?;
     let shape = splits.train.images.shape();
     for spec in &plan.feature_sets {
-        feature_args::check(spec, shape)
+        feature_options::check(spec, shape)
             .with_context(|| format!("feature set `{}`", spec.label()))?;
     }
     let data_settings = data_settings(&plan, &info);
     let settings = plan_settings(&plan, &data_settings, threads);
-    atomic::write_json(&plan.out.join("settings.json"), &settings)?;
-    announce(&plan, threads);
+    write_json(&plan.out.join("settings.json"), &settings)?;
+    announce(&plan, threads, reporter);
 
     let total = (plan.feature_sets.len() * plan.models.len()) as u64;
-    let progress = Progress::new("grid", total);
+    let progress = reporter.start("grid", total);
     let mut done = 0usize;
     let mut resumed_cells = 0usize;
     let mut cells: Vec<Cell> = Vec::new();
@@ -114,7 +122,7 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
             let path = cell_path(&plan.out, &label, m.model);
             match plan
                 .resume
-                .then(|| reusable(&path, &cell_settings))
+                .then(|| reusable(&path, &cell_settings, reporter))
                 .flatten()
             {
                 Some(cell) => {
@@ -131,7 +139,14 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
             continue;
         }
         let t = Instant::now();
-        let (feats, from_cache) = features(&plan, &data_settings, spec, &splits, &info, &progress)?;
+        let (feats, from_cache) = features(
+            &plan,
+            &data_settings,
+            spec,
+            &splits,
+            &info,
+            progress.as_ref(),
+        )?;
         let features_seconds = t.elapsed().as_secs_f64();
         progress.line(&format!(
             "features {label}: {} dims in {features_seconds:.1}s{}",
@@ -151,7 +166,7 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
                 },
                 &Chatter {
                     verbose: false,
-                    line: &|_| {},
+                    reporter: &Quiet,
                 },
             )
             .with_context(|| format!("training {} on {label}", m.model.name()))?;
@@ -185,7 +200,7 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
             if spec.parts == [FeatureKind::Raw] {
                 draw_weights(&plan.out, model, m.model, &feats.scaler, &info)?;
             }
-            atomic::write_json(&path, &cell)?;
+            write_json(&path, &cell)?;
             done += 1;
             progress.inc(1);
             progress.line(&cell_line(&cell, done, total, ""));
@@ -209,8 +224,10 @@ pub fn compare(args: &CompareArgs) -> Result<PathBuf> {
         resumed_cells,
     };
     write_outputs(&plan.out, &results)?;
-    print!("{}", summary_table(&results));
-    Ok(plan.out.join("report.md"))
+    Ok(Compared {
+        results,
+        report: plan.out.join("report.md"),
+    })
 }
 
 /// The features of one set, scaled with training statistics, and their parts.
@@ -234,13 +251,13 @@ fn data_settings(plan: &Plan, info: &DataInfo) -> serde_json::Value {
     serde_json::json!({
         "dataset": info.dataset.to_string(),
         "path": info.path,
-        "label": format!("{:?}", d.label).to_lowercase(),
+        "label": d.label.name(),
         "image_size": d.image_size,
         "skip_bad_images": d.skip_bad_images,
         "val_size": d.val_size,
         "train_limit": d.train_limit,
         "test_limit": d.test_limit,
-        "augment": format!("{:?}", d.augment).to_lowercase(),
+        "augment": d.augment.name(),
         "seed": d.seed,
     })
 }
@@ -289,29 +306,29 @@ fn plan_settings(plan: &Plan, data: &serde_json::Value, threads: usize) -> serde
     })
 }
 
-/// Prints the grid's settings, briefly (settings.json has all of them).
-fn announce(plan: &Plan, threads: usize) {
+/// Tells the grid's settings, briefly (settings.json has all of them).
+fn announce(plan: &Plan, threads: usize, reporter: &dyn Reporter) {
     let sets: Vec<String> = plan.feature_sets.iter().map(FeatureSpec::label).collect();
-    eprintln!(
+    reporter.line(&format!(
         "grid: {} feature sets [{}] x {} models, seed {}, {threads} threads",
         sets.len(),
         sets.join(" | "),
         plan.models.len(),
         plan.data.seed
-    );
+    ));
     for m in &plan.models {
-        eprintln!("  {}", describe(m));
+        reporter.line(&format!("  {}", describe(m)));
     }
     for (label, models) in &plan.overrides {
-        eprintln!("  row {label} has its own settings:");
+        reporter.line(&format!("  row {label} has its own settings:"));
         for m in models {
-            eprintln!("    {}", describe(m));
+            reporter.line(&format!("    {}", describe(m)));
         }
     }
-    eprintln!(
+    reporter.line(&format!(
         "every setting: {}",
         plan.out.join("settings.json").display()
-    );
+    ));
 }
 
 /// One model's search grid and training settings, on one line.
@@ -359,36 +376,31 @@ fn file_label(label: &str) -> String {
     label.replace(',', "+")
 }
 
-fn cell_path(out: &Path, label: &str, model: ModelArg) -> PathBuf {
+fn cell_path(out: &Path, label: &str, model: ModelKind) -> PathBuf {
     out.join("cells")
         .join(format!("{}__{}.json", file_label(label), model.name()))
 }
 
 /// The cell at `path`, if it is readable and was produced with exactly `settings`.
-fn reusable(path: &Path, settings: &serde_json::Value) -> Option<Cell> {
+fn reusable(path: &Path, settings: &serde_json::Value, reporter: &dyn Reporter) -> Option<Cell> {
     let text = std::fs::read_to_string(path).ok()?;
     match serde_json::from_str::<Cell>(&text) {
         Ok(cell) if &cell.settings == settings => Some(cell),
         Ok(_) => {
-            eprintln!(
+            reporter.line(&format!(
                 "{}: produced with other settings, recomputing",
                 path.display()
-            );
+            ));
             None
         }
         Err(e) => {
-            eprintln!("{}: unreadable ({e}), recomputing", path.display());
+            reporter.line(&format!(
+                "{}: unreadable ({e}), recomputing",
+                path.display()
+            ));
             None
         }
     }
-}
-
-/// 64-bit FNV-1a of `text`: a short, stable name for a cache key (the full key is stored in the
-/// file and compared, so a collision cannot return the wrong features).
-fn fnv64(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 /// The features of `spec`: from the cache when it holds a valid file for exactly these data
@@ -399,7 +411,7 @@ fn features(
     spec: &FeatureSpec,
     splits: &wb_data::Splits,
     info: &DataInfo,
-    progress: &Progress,
+    progress: &dyn Stage,
 ) -> Result<(Features, bool)> {
     let key =
         serde_json::json!({"format": CACHE_FORMAT, "data": data, "features": feature_key(spec)})
@@ -408,7 +420,9 @@ fn features(
         dir.join(format!(
             "{}-{:016x}.safetensors",
             file_label(&spec.label()),
-            fnv64(&key)
+            // A short, stable name; the full key is stored in the file and compared, so a
+            // collision cannot return the wrong features.
+            Fnv64::of_str(&key)
         ))
     });
     if let Some(path) = path.as_ref().filter(|p| p.exists()) {
@@ -417,7 +431,7 @@ fn features(
             Err(e) => progress.line(&format!("warning: {e:#}; extracting again")),
         }
     }
-    let mut feats = crate::run::extract_unscaled(spec, splits, plan.data.seed, false)?;
+    let mut feats = crate::run::extract_unscaled(spec, splits, plan.data.seed, None)?;
     if let Some(path) = &path {
         let mut metadata = extract::metadata(&plan.data, &feats.fitted, info)?;
         metadata.insert("cache_key".into(), key);
@@ -483,7 +497,7 @@ fn read_cached(path: &Path, key: &str, splits: &wb_data::Splits) -> Result<Featu
 fn draw_weights(
     out: &Path,
     model: &Classifier,
-    kind: ModelArg,
+    kind: ModelKind,
     scaler: &Scaler,
     info: &DataInfo,
 ) -> Result<()> {
@@ -504,7 +518,7 @@ fn draw_weights(
                 rows.len().min(10),
                 4,
             );
-            atomic::save_png(
+            save_png(
                 &img,
                 &out.join(format!("templates_raw_{}.png", kind.name())),
             )
@@ -535,7 +549,7 @@ fn draw_weights(
                 10,
                 2,
             );
-            atomic::save_png(&img, &out.join("mlp_first_layer_raw.png"))
+            save_png(&img, &out.join("mlp_first_layer_raw.png"))
         }
     }
 }
@@ -552,8 +566,8 @@ fn best_cell(cells: &[Cell]) -> Option<&Cell> {
 
 /// Writes results.json, results.csv, the plots and report.md (each atomically).
 fn write_outputs(out: &Path, results: &CompareResults) -> Result<()> {
-    atomic::write_json(&out.join("results.json"), results)?;
-    atomic::write_bytes(&out.join("results.csv"), csv(results).as_bytes())?;
+    write_json(&out.join("results.json"), results)?;
+    write_bytes(&out.join("results.csv"), csv(results).as_bytes())?;
     let mut plots_written = Vec::new();
 
     let accuracy: Vec<Vec<Option<f64>>> = results
@@ -568,7 +582,7 @@ fn write_outputs(out: &Path, results: &CompareResults) -> Result<()> {
         })
         .collect();
     let name = "accuracy_by_model.png";
-    atomic::save_png(
+    save_png(
         &plots::accuracy_bars(
             &format!("test accuracy, {}", results.data.dataset),
             &results.feature_sets,
@@ -583,7 +597,7 @@ fn write_outputs(out: &Path, results: &CompareResults) -> Result<()> {
     ));
     for c in results.cells.iter().filter(|c| c.model == "mlp") {
         let name = format!("learning_curve_mlp_{}.png", file_label(&c.features));
-        atomic::save_png(
+        save_png(
             &plots::learning_curve(&format!("mlp on {}", c.features), &c.curve),
             &out.join(&name),
         )?;
@@ -592,7 +606,7 @@ fn write_outputs(out: &Path, results: &CompareResults) -> Result<()> {
     if let Some((f, m)) = &results.best {
         if let Some(c) = find(results, f, m) {
             let name = "confusion_best.png";
-            atomic::save_png(
+            save_png(
                 &plots::confusion(&format!("{m} on {f}: test confusion"), &c.per_class),
                 &out.join(name),
             )?;
@@ -614,10 +628,10 @@ fn write_outputs(out: &Path, results: &CompareResults) -> Result<()> {
             plots_written.push((name.to_string(), what.to_string()));
         }
     }
-    atomic::write_bytes(
+    Ok(write_bytes(
         &out.join("report.md"),
         markdown(results, &plots_written).as_bytes(),
-    )
+    )?)
 }
 
 fn find<'a>(results: &'a CompareResults, features: &str, model: &str) -> Option<&'a Cell> {
@@ -660,7 +674,7 @@ fn csv(results: &CompareResults) -> String {
 }
 
 /// The grid as a table for the terminal: test accuracy per feature set and model.
-fn summary_table(results: &CompareResults) -> String {
+pub fn summary_table(results: &CompareResults) -> String {
     let mut s = format!("{:<16}", "test accuracy");
     for m in &results.models {
         s.push_str(&format!(" {m:>9}"));

@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Subcommand};
 use image::RgbImage;
 use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
@@ -29,111 +28,104 @@ use wb_features::{Normalization, Scaler};
 use wb_linear::{accuracy, Labeled, LinearModel, LinearParams, LossKind};
 use wb_mlp::{Mlp, MlpParams, OptimizerKind, Schedule};
 
-use crate::atomic;
-use crate::progress::Progress;
+use crate::png::save_png;
+use crate::progress::Reporter;
 use render::View;
 
-#[derive(Debug, Clone, Args)]
-pub struct DemoArgs {
-    #[command(subcommand)]
-    pub which: DemoKind,
+/// Which demo to run, with its settings.
+#[derive(Debug, Clone)]
+pub enum DemoParams {
+    Rings(RingsParams),
+    Spiral(SpiralParams),
 }
 
-impl DemoArgs {
-    /// The `--threads` of whichever demo was chosen.
-    pub fn threads(&self) -> Option<usize> {
-        match &self.which {
-            DemoKind::Rings(a) => a.common.threads,
-            DemoKind::Spiral(a) => a.common.threads,
+/// Settings shared by both demos.
+#[derive(Debug, Clone)]
+pub struct CommonParams {
+    /// Folder for the PNGs and demo.json (default: demo-out/rings or demo-out/spiral).
+    pub out: Option<PathBuf>,
+    /// Seed of the training points, the initial weights and the shuffling; the test points are
+    /// drawn with an independent seed derived from it.
+    pub seed: u64,
+    /// Training epochs of every model (default: 200 for rings, 400 for spiral).
+    pub epochs: Option<usize>,
+    /// Base learning rate of the MLPs (SGD with momentum 0.9, cosine schedule).
+    pub lr: f64,
+    /// Mini-batch size of every model.
+    pub batch_size: usize,
+    /// Side of each decision-region picture, in pixels.
+    pub size: u32,
+}
+
+impl Default for CommonParams {
+    fn default() -> Self {
+        CommonParams {
+            out: None,
+            seed: 0,
+            epochs: None,
+            lr: MLP_LEARNING_RATE,
+            batch_size: BATCH_SIZE,
+            size: DEFAULT_PICTURE_SIZE,
         }
     }
 }
 
-#[derive(Debug, Clone, Subcommand)]
-pub enum DemoKind {
-    /// Feature transformation: softmax on (x, y) fails on two concentric rings, softmax on polar
-    /// (r, θ) succeeds, and so does an MLP on (x, y).
-    ///
-    /// Writes rings_linear_xy.png, rings_linear_polar.png (the polar classifier's regions drawn
-    /// in the (x, y) plane), rings_mlp_xy.png and demo.json into --out.
-    Rings(RingsArgs),
-    /// Capacity and regularisation: decision regions of MLPs on CS231n's spiral, as one PNG grid.
-    ///
-    /// Panel order in spiral.png: top row, left to right: MLPs with --widths hidden units
-    /// (default 3, 6, 20) at λ = --capacity-reg; bottom row, left to right: one net of
-    /// --reg-width hidden units (default 50) at λ = --regs (default 0.001, 0.01, 0.1).
-    /// Also writes demo.json into --out.
-    Spiral(SpiralArgs),
-}
-
-/// Options shared by both demos.
-#[derive(Debug, Clone, Args)]
-pub struct CommonArgs {
-    /// Folder for the PNGs and demo.json (created if missing) [default: demo-out/rings or
-    /// demo-out/spiral].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Seed of the training points, the initial weights and the shuffling; the test points are
-    /// drawn with an independent seed derived from it.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Training epochs of every model [default: 200 for rings, 400 for spiral].
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Base learning rate of the MLPs (SGD with momentum 0.9, cosine schedule).
-    #[arg(long, default_value_t = MLP_LEARNING_RATE)]
-    pub lr: f64,
-    /// Mini-batch size of every model.
-    #[arg(long, default_value_t = BATCH_SIZE)]
-    pub batch_size: usize,
-    /// Side of each decision-region picture, in pixels.
-    #[arg(long, default_value_t = 300)]
-    pub size: u32,
-    /// Worker threads for matrix products (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct RingsArgs {
-    #[command(flatten)]
-    pub common: CommonArgs,
+/// `demo rings`: softmax on (x, y) and on polar (r, θ), an MLP on (x, y).
+#[derive(Debug, Clone)]
+pub struct RingsParams {
+    pub common: CommonParams,
     /// Points per ring in the training set (the test set has as many).
-    #[arg(long, default_value_t = 200)]
     pub points: usize,
     /// Standard deviation of the radius around each ring's (0.5 and 1.0).
-    #[arg(long, default_value_t = 0.1)]
     pub noise: f32,
     /// Hidden units of the MLP.
-    #[arg(long, default_value_t = 16)]
     pub hidden: usize,
 }
 
-#[derive(Debug, Clone, Args)]
-pub struct SpiralArgs {
-    #[command(flatten)]
-    pub common: CommonArgs,
+impl Default for RingsParams {
+    fn default() -> Self {
+        RingsParams {
+            common: CommonParams::default(),
+            points: 200,
+            noise: 0.1,
+            hidden: 16,
+        }
+    }
+}
+
+/// `demo spiral`: MLPs of growing width (top row), one net under growing λ (bottom row).
+#[derive(Debug, Clone)]
+pub struct SpiralParams {
+    pub common: CommonParams,
     /// Points per class (arm) in the training set (the test set has as many).
-    #[arg(long, default_value_t = 100)]
     pub points: usize,
     /// Number of classes (arms), 2 to 8.
-    #[arg(long, default_value_t = 3)]
     pub classes: usize,
     /// Standard deviation of the angle noise, in radians (CS231n: 0.2).
-    #[arg(long, default_value_t = 0.2)]
     pub noise: f32,
-    /// Top row: hidden-layer widths, comma separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [3, 6, 20])]
+    /// Top row: hidden-layer widths.
     pub widths: Vec<usize>,
     /// Top row: L2 strength λ of every net (small, so capacity alone sets the boundary).
-    #[arg(long, default_value_t = 1e-4)]
     pub capacity_reg: f64,
-    /// Bottom row: L2 strengths λ, comma separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [0.001, 0.01, 0.1])]
+    /// Bottom row: L2 strengths λ.
     pub regs: Vec<f64>,
     /// Bottom row: hidden units of the regularised net (wide, so λ is what limits it).
-    #[arg(long, default_value_t = 50)]
     pub reg_width: usize,
+}
+
+impl Default for SpiralParams {
+    fn default() -> Self {
+        SpiralParams {
+            common: CommonParams::default(),
+            points: 100,
+            classes: 3,
+            noise: 0.2,
+            widths: vec![3, 6, 20],
+            capacity_reg: 1e-4,
+            regs: vec![0.001, 0.01, 0.1],
+            reg_width: 50,
+        }
+    }
 }
 
 // Training settings for 2-D toys. The CIFAR defaults (`MlpParams::default()`: batch 200, η 0.01,
@@ -147,9 +139,11 @@ pub struct SpiralArgs {
 // pictures should show what each net converges to.
 
 /// Mini-batch size of every model.
-const BATCH_SIZE: usize = 32;
+pub const BATCH_SIZE: usize = 32;
 /// Base learning rate of the MLPs.
-const MLP_LEARNING_RATE: f64 = 0.1;
+pub const MLP_LEARNING_RATE: f64 = 0.1;
+/// Side of each decision-region picture, in pixels.
+pub const DEFAULT_PICTURE_SIZE: u32 = 300;
 /// L2 strength of the rings MLP and of both softmax classifiers: small, only to keep weights
 /// finite on separable data.
 const SMALL_REG: f64 = 1e-4;
@@ -167,17 +161,14 @@ fn test_seed(seed: u64) -> u64 {
         .wrapping_add(0x07e5_75e7)
 }
 
-/// Runs the chosen demo: trains, draws, prints the table and writes `demo.json`.
-pub fn demo(args: &DemoArgs) -> Result<()> {
-    let report = match &args.which {
-        DemoKind::Rings(a) => rings(a)?,
-        DemoKind::Spiral(a) => spiral(a)?,
+/// Runs the chosen demo: trains, draws the PNGs and writes `demo.json` (returned as well).
+pub fn demo(params: &DemoParams, reporter: &dyn Reporter) -> Result<DemoReport> {
+    let report = match params {
+        DemoParams::Rings(a) => rings(a, reporter)?,
+        DemoParams::Spiral(a) => spiral(a, reporter)?,
     };
-    print!("{}", report.table());
-    let json = report.out_dir.join("demo.json");
-    atomic::write_json(&json, &report)?;
-    println!("settings and accuracies written to {}", json.display());
-    Ok(())
+    wb_io::write_json(&report.json_path(), &report)?;
+    Ok(report)
 }
 
 /// What the classifier sees of a point.
@@ -286,7 +277,7 @@ impl Trained {
 
 /// One model of a demo: what it is, how it did, where its picture is.
 #[derive(Debug, Clone, Default, Serialize)]
-struct ModelResult {
+pub struct ModelResult {
     name: String,
     features: &'static str,
     model: &'static str,
@@ -308,7 +299,7 @@ struct ModelResult {
 
 /// Everything `demo.json` holds.
 #[derive(Debug, Clone, Serialize)]
-struct DemoReport {
+pub struct DemoReport {
     demo: &'static str,
     #[serde(skip)]
     out_dir: PathBuf,
@@ -329,8 +320,13 @@ struct DemoReport {
 }
 
 impl DemoReport {
+    /// Where `demo.json` is.
+    pub fn json_path(&self) -> PathBuf {
+        self.out_dir.join("demo.json")
+    }
+
     /// The settings and accuracies as a text table, with the legend below.
-    fn table(&self) -> String {
+    pub fn table(&self) -> String {
         let mut out = format!(
             "demo {}: {} classes, {} points per class (noise {}), {} training and {} test points, \
              seed {}\n",
@@ -374,7 +370,7 @@ impl DemoReport {
 }
 
 /// The checks common to both demos; returns the output folder (created) and the epochs.
-fn prepare(common: &CommonArgs, demo: &str, default_epochs: usize) -> Result<(PathBuf, usize)> {
+fn prepare(common: &CommonParams, demo: &str, default_epochs: usize) -> Result<(PathBuf, usize)> {
     let epochs = common.epochs.unwrap_or(default_epochs);
     if epochs == 0 || epochs > 100_000 {
         bail!("--epochs {epochs} is not in 1..=100000");
@@ -407,7 +403,7 @@ fn check_points(points: usize, noise: f32) -> Result<()> {
 }
 
 /// A softmax classifier with the toy settings (see the comment on [`BATCH_SIZE`]).
-fn softmax_spec(common: &CommonArgs, epochs: usize) -> ModelSpec {
+fn softmax_spec(common: &CommonParams, epochs: usize) -> ModelSpec {
     ModelSpec::Softmax(LinearParams {
         learning_rate: LINEAR_LEARNING_RATE,
         reg: SMALL_REG,
@@ -420,7 +416,7 @@ fn softmax_spec(common: &CommonArgs, epochs: usize) -> ModelSpec {
 }
 
 /// A one-hidden-layer ReLU MLP with the toy settings (see the comment on [`BATCH_SIZE`]).
-fn mlp_spec(common: &CommonArgs, epochs: usize, hidden: usize, reg: f64) -> ModelSpec {
+fn mlp_spec(common: &CommonParams, epochs: usize, hidden: usize, reg: f64) -> ModelSpec {
     ModelSpec::Mlp(
         MlpParams::default()
             .with_hidden(vec![hidden])
@@ -491,7 +487,7 @@ fn train_and_draw(
     Ok((result, picture))
 }
 
-fn rings(args: &RingsArgs) -> Result<DemoReport> {
+fn rings(args: &RingsParams, reporter: &dyn Reporter) -> Result<DemoReport> {
     let common = &args.common;
     check_points(args.points, args.noise)?;
     if args.hidden == 0 {
@@ -529,12 +525,12 @@ fn rings(args: &RingsArgs) -> Result<DemoReport> {
             "rings_mlp_xy.png",
         ),
     ];
-    let progress = Progress::new("rings", models.len() as u64);
+    let progress = reporter.start("rings", models.len() as u64);
     let mut results = Vec::new();
     let mut pictures = Vec::new();
     for (name, features, spec, label, file) in models {
         let (mut result, img) = train_and_draw(&stage, name, features, &spec, label)?;
-        atomic::save_png(&img, &out_dir.join(file))?;
+        save_png(&img, &out_dir.join(file))?;
         result.picture = file.to_string();
         progress.line(&format!(
             "{name}: train {:.3}, test {:.3} -> {}",
@@ -576,7 +572,7 @@ fn rings(args: &RingsArgs) -> Result<DemoReport> {
 
 const SPIRAL_PICTURE: &str = "spiral.png";
 
-fn spiral(args: &SpiralArgs) -> Result<DemoReport> {
+fn spiral(args: &SpiralParams, reporter: &dyn Reporter) -> Result<DemoReport> {
     let common = &args.common;
     check_points(args.points, args.noise)?;
     if !(2..=8).contains(&args.classes) {
@@ -638,7 +634,7 @@ fn spiral(args: &SpiralArgs) -> Result<DemoReport> {
             format!("{} HIDDEN LAMBDA {reg}", args.reg_width),
         ));
     }
-    let progress = Progress::new("spiral", panels.len() as u64);
+    let progress = reporter.start("spiral", panels.len() as u64);
     let blank = RgbImage::from_pixel(common.size, common.size, image::Rgb([255, 255, 255]));
     let mut cells = vec![blank; 2 * columns];
     let mut results = Vec::new();
@@ -658,7 +654,7 @@ fn spiral(args: &SpiralArgs) -> Result<DemoReport> {
     }
     progress.finish();
     let picture = render::grid(&cells, columns);
-    atomic::save_png(&picture, &out_dir.join(SPIRAL_PICTURE))?;
+    save_png(&picture, &out_dir.join(SPIRAL_PICTURE))?;
     let list = |v: Vec<String>| v.join(", ");
     let legend = vec![
         format!(

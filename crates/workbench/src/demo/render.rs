@@ -259,7 +259,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.png");
         let img = RgbImage::from_pixel(7, 5, Rgb([1, 2, 3]));
-        crate::atomic::save_png(&img, &path).unwrap();
+        crate::png::save_png(&img, &path).unwrap();
         let back = image::open(&path).unwrap().to_rgb8();
         assert_eq!(back, img);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);

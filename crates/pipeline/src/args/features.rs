@@ -1,22 +1,14 @@
 //! Every extractor's parameters as command-line options (`--hog-cell-size 4`, ...), shared by
-//! `run`, `extract` and `show`. Each option is optional and overrides the parameter's default
-//! in `wb_features` (see the `Params` structs of `hog`, `color`, `gabor` and `kmeans`).
-//!
-//! Option names are the parameter paths with dashes (`hog.cell_size` is `--hog-cell-size`;
-//! `kmeans.centroids` is `--kmeans-k`), and errors about a parameter name the option.
+//! `run`, `extract`, `show` and `compare`; each given one overrides the parameter's default
+//! (`wb_workbench::FeatureOptions`). Option names are the parameter paths with dashes
+//! (`hog.cell_size` is `--hog-cell-size`; `kmeans.centroids` is `--kmeans-k`).
 
-use anyhow::Result;
 use clap::Args;
-use serde::Deserialize;
-use wb_data::ImageShape;
-use wb_features::{color, hog, FeatureError, FeatureSpec};
+use wb_features::{color, hog, FeatureError};
+use wb_workbench::FeatureOptions;
 
 /// Feature-extractor parameters; unset options keep the extractor's defaults.
-///
-/// Also the `[feature_options]` table of `pipeline compare`'s experiment file, with the option
-/// names in snake case (`hog_cell_size`, `kmeans_k`); unknown names are an error there.
-#[derive(Debug, Clone, Default, Args, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Feature options")]
 pub struct FeatureArgs {
     /// HOG: start from a named parameter set (default, skimage, cs231n, dalal-triggs); the
@@ -79,7 +71,6 @@ pub struct FeatureArgs {
         visible_alias = "kmeans-centroids",
         value_name = "K"
     )]
-    #[serde(rename = "kmeans_k")]
     pub kmeans_centroids: Option<usize>,
     /// k-means: receptive-field (patch) side in pixels [default: 6].
     #[arg(long, value_name = "PIXELS")]
@@ -92,129 +83,30 @@ pub struct FeatureArgs {
     pub kmeans_iterations: Option<usize>,
 }
 
-/// The option that sets each parameter (`FeatureError` names parameters by path).
-const OPTIONS: &[(&str, &str)] = &[
-    ("hog.preset", "--hog-preset"),
-    ("hog.cell_size", "--hog-cell-size"),
-    ("hog.orientations", "--hog-orientations"),
-    ("hog.block_size", "--hog-block-size"),
-    ("hog.block_norm", "--hog-block-norm"),
-    ("hog.binning", "--hog-binning"),
-    ("hog.channel_mode", "--hog-channel-mode"),
-    ("hog.gradient", "--hog-gradient"),
-    ("hog.luma", "--hog-luma"),
-    ("color.mode", "--color-mode"),
-    ("color.bins", "--color-bins"),
-    ("gabor.frequencies", "--gabor-frequencies"),
-    ("gabor.orientations", "--gabor-orientations"),
-    ("gabor.bandwidth", "--gabor-bandwidth"),
-    ("gabor.n_stds", "--gabor-n-stds"),
-    ("gabor.grid", "--gabor-grid"),
-    ("kmeans.centroids", "--kmeans-k"),
-    ("kmeans.patch_size", "--kmeans-patch-size"),
-    ("kmeans.patches", "--kmeans-patches"),
-    ("kmeans.iterations", "--kmeans-iterations"),
-];
-
-/// A side long enough that every check depending on the image size passes, so checking
-/// against it reports only the mistakes that no image could fix.
-const ANY_SIDE: usize = 1 << 16;
-
-/// `over.field.or(base.field)` for every listed field.
-macro_rules! overlay {
-    ($over:expr, $base:expr, $($field:ident),*) => {
-        FeatureArgs { $($field: $over.$field.clone().or($base.$field.clone())),* }
-    };
-}
-
-impl FeatureArgs {
-    /// These options, with the unset ones taken from `base` (flags over an experiment file).
-    pub fn over(&self, base: &FeatureArgs) -> FeatureArgs {
-        overlay!(
-            self,
-            base,
-            hog_preset,
-            hog_cell_size,
-            hog_orientations,
-            hog_block_size,
-            hog_block_norm,
-            hog_binning,
-            hog_channel_mode,
-            hog_gradient,
-            hog_luma,
-            color_mode,
-            color_bins,
-            gabor_frequencies,
-            gabor_orientations,
-            gabor_bandwidth,
-            gabor_n_stds,
-            gabor_grid,
-            kmeans_centroids,
-            kmeans_patch_size,
-            kmeans_patches,
-            kmeans_iterations
-        )
-    }
-
-    /// Writes the options given into `spec` (a `--hog-preset` first, then the single options)
-    /// and rejects values that cannot work for any image, naming the option.
-    pub fn apply(&self, spec: &mut FeatureSpec) -> Result<()> {
-        if let Some(preset) = self.hog_preset {
-            spec.hog = hog::Params::preset(preset);
+impl From<&FeatureArgs> for FeatureOptions {
+    fn from(a: &FeatureArgs) -> FeatureOptions {
+        FeatureOptions {
+            hog_preset: a.hog_preset,
+            hog_cell_size: a.hog_cell_size,
+            hog_orientations: a.hog_orientations,
+            hog_block_size: a.hog_block_size,
+            hog_block_norm: a.hog_block_norm,
+            hog_binning: a.hog_binning,
+            hog_channel_mode: a.hog_channel_mode,
+            hog_gradient: a.hog_gradient,
+            hog_luma: a.hog_luma,
+            color_mode: a.color_mode,
+            color_bins: a.color_bins,
+            gabor_frequencies: a.gabor_frequencies.clone(),
+            gabor_orientations: a.gabor_orientations,
+            gabor_bandwidth: a.gabor_bandwidth,
+            gabor_n_stds: a.gabor_n_stds,
+            gabor_grid: a.gabor_grid,
+            kmeans_centroids: a.kmeans_centroids,
+            kmeans_patch_size: a.kmeans_patch_size,
+            kmeans_patches: a.kmeans_patches,
+            kmeans_iterations: a.kmeans_iterations,
         }
-        set(&mut spec.hog.cell_size, self.hog_cell_size);
-        set(&mut spec.hog.orientations, self.hog_orientations);
-        set(&mut spec.hog.block_size, self.hog_block_size);
-        set(&mut spec.hog.block_norm, self.hog_block_norm);
-        set(&mut spec.hog.binning, self.hog_binning);
-        set(&mut spec.hog.channel_mode, self.hog_channel_mode);
-        set(&mut spec.hog.gradient, self.hog_gradient);
-        set(&mut spec.hog.luma, self.hog_luma);
-        set(&mut spec.color.mode, self.color_mode);
-        set(&mut spec.color.bins, self.color_bins);
-        set(&mut spec.gabor.frequencies, self.gabor_frequencies.clone());
-        set(&mut spec.gabor.orientations, self.gabor_orientations);
-        set(&mut spec.gabor.bandwidth, self.gabor_bandwidth);
-        set(&mut spec.gabor.n_stds, self.gabor_n_stds);
-        set(&mut spec.gabor.grid, self.gabor_grid);
-        set(&mut spec.kmeans.centroids, self.kmeans_centroids);
-        set(&mut spec.kmeans.patch_size, self.kmeans_patch_size);
-        set(&mut spec.kmeans.patches, self.kmeans_patches);
-        set(&mut spec.kmeans.iterations, self.kmeans_iterations);
-        // Checked for every extractor, named in --features or not: an option given for an
-        // unused extractor is still a typo worth reporting. Colour needs RGB, so RGB it is.
-        let mut all = spec.clone();
-        all.parts = wb_features::FeatureKind::ALL.to_vec();
-        check(
-            &all,
-            ImageShape {
-                height: ANY_SIDE,
-                width: ANY_SIDE,
-                channels: 3,
-            },
-        )
-    }
-}
-
-/// `spec.check(shape)`, with the option that sets the offending parameter named in the error.
-pub fn check(spec: &FeatureSpec, shape: ImageShape) -> Result<()> {
-    spec.check(shape).map_err(name_option)
-}
-
-/// Adds the command-line option to an error about a parameter (`hog.cell_size` is set by
-/// `--hog-cell-size`); other errors are passed on unchanged.
-pub fn name_option(e: FeatureError) -> anyhow::Error {
-    if let FeatureError::InvalidParam { param, reason } = &e {
-        if let Some((_, option)) = OPTIONS.iter().find(|(p, _)| p == param) {
-            return anyhow::anyhow!("invalid value for {option}: {reason}");
-        }
-    }
-    e.into()
-}
-
-fn set<T>(field: &mut T, value: Option<T>) {
-    if let Some(v) = value {
-        *field = v;
     }
 }
 
@@ -231,6 +123,7 @@ fn parse_named<T: std::str::FromStr<Err = FeatureError>>(s: &str) -> Result<T, S
 mod tests {
     use super::*;
     use clap::Parser;
+    use wb_features::FeatureSpec;
 
     #[derive(Parser)]
     struct Cli {
@@ -238,11 +131,11 @@ mod tests {
         features: FeatureArgs,
     }
 
-    fn applied(args: &[&str]) -> Result<FeatureSpec> {
+    fn applied(args: &[&str]) -> anyhow::Result<FeatureSpec> {
         let cli = Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut spec = FeatureSpec::parse("hog,color,gabor")?;
-        cli.features.apply(&mut spec)?;
+        FeatureOptions::from(&cli.features).apply(&mut spec)?;
         Ok(spec)
     }
 

@@ -1,4 +1,4 @@
-//! `pipeline gradcheck`: numerical gradient check of a model's backward pass, in `f64`.
+//! Numerical gradient check of a model's backward pass, in `f64`.
 //!
 //! For the MLP this runs [`wb_mlp::gradcheck()`] (every tensor and `∂J/∂x`). For the linear
 //! classifiers it checks [`wb_linear::loss_and_gradients`] the same way: centred differences
@@ -7,7 +7,6 @@
 //! kink (the set of active margins changes) because there the derivative does not exist.
 
 use anyhow::{bail, Result};
-use clap::Args;
 use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -16,50 +15,45 @@ use wb_linear::LossKind;
 use wb_mlp::gradcheck::{FLOOR, STEP};
 use wb_mlp::TensorCheck;
 
-use crate::cli::{MlpArgs, ModelArg};
+use crate::train::ModelKind;
 
 /// A tensor passes when its largest relative error is below this (CS231n: < 1e-7 is fine in
 /// double precision; kinks and O(h²) truncation can bring it up towards 1e-7).
 pub const TOLERANCE: f64 = 1e-6;
 
-#[derive(Debug, Clone, Args)]
-pub struct GradcheckArgs {
-    /// Model whose gradients are checked.
-    #[arg(long, value_enum, default_value_t = ModelArg::Mlp)]
-    pub model: ModelArg,
-    #[command(flatten)]
-    pub mlp: MlpArgs,
+/// What to check.
+#[derive(Debug, Clone)]
+pub struct GradcheckParams {
+    pub model: ModelKind,
+    /// The MLP's architecture and loss (`model` = mlp); its `reg` is the checked λ.
+    pub mlp: wb_mlp::MlpParams,
     /// L2 strength λ included in the checked objective.
-    #[arg(long, default_value_t = 0.01)]
     pub reg: f64,
     /// Random examples in the batch.
-    #[arg(long, default_value_t = 8)]
     pub samples: usize,
-    /// Input dimension.
-    #[arg(long, default_value_t = 15)]
     pub input_dim: usize,
-    /// Number of classes.
-    #[arg(long, default_value_t = 5)]
     pub classes: usize,
     /// Seed for the weights, inputs and labels.
-    #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
-/// Runs the check, prints the table and fails if any tensor's error exceeds [`TOLERANCE`].
-pub fn gradcheck(args: &GradcheckArgs) -> Result<()> {
-    let (title, checks) = match args.model {
-        ModelArg::Mlp => {
-            let mut base = wb_mlp::MlpParams {
-                seed: args.seed,
-                reg: args.reg,
-                // Small enough to check every element in well under a second.
-                hidden: vec![20, 10],
-                ..wb_mlp::MlpParams::default()
-            };
-            base = crate::train::apply_mlp_args(&args.mlp, base)?;
+/// The MLP of a check: small enough to check every element in well under a second.
+pub fn default_mlp(seed: u64, reg: f64) -> wb_mlp::MlpParams {
+    wb_mlp::MlpParams {
+        seed,
+        reg,
+        hidden: vec![20, 10],
+        ..wb_mlp::MlpParams::default()
+    }
+}
+
+/// Checks every tensor; returns a title describing the model and one row per tensor.
+pub fn gradcheck(args: &GradcheckParams) -> Result<(String, Vec<TensorCheck>)> {
+    Ok(match args.model {
+        ModelKind::Mlp => {
+            let base = &args.mlp;
             let checks =
-                wb_mlp::gradcheck(&base, args.input_dim, args.classes, args.samples, args.seed)?;
+                wb_mlp::gradcheck(base, args.input_dim, args.classes, args.samples, args.seed)?;
             let hidden: Vec<String> = base.hidden.iter().map(|h| h.to_string()).collect();
             (
                 format!(
@@ -73,8 +67,8 @@ pub fn gradcheck(args: &GradcheckArgs) -> Result<()> {
                 checks,
             )
         }
-        ModelArg::Svm | ModelArg::Softmax => {
-            let loss = if args.model == ModelArg::Svm {
+        ModelKind::Svm | ModelKind::Softmax => {
+            let loss = if args.model == ModelKind::Svm {
                 LossKind::Hinge
             } else {
                 LossKind::Softmax
@@ -85,36 +79,16 @@ pub fn gradcheck(args: &GradcheckArgs) -> Result<()> {
                 checks,
             )
         }
-    };
-    println!(
-        "gradient check: {title}; {} samples, {} inputs, {} classes",
-        args.samples, args.input_dim, args.classes
-    );
-    print!("{}", table(&checks));
-    let failed: Vec<&str> = checks
-        .iter()
-        .filter(|c| !passes(c))
-        .map(|c| c.name.as_str())
-        .collect();
-    if !failed.is_empty() {
-        bail!(
-            "gradient check failed for {} (max relative error above {TOLERANCE:e}, or no element could be checked)",
-            failed.join(", ")
-        );
-    }
-    println!(
-        "all {} tensors PASS (tolerance {TOLERANCE:e})",
-        checks.len()
-    );
-    Ok(())
+    })
 }
 
 /// A tensor passes when at least one element was compared and the worst error is in tolerance.
-fn passes(c: &TensorCheck) -> bool {
+pub fn passes(c: &TensorCheck) -> bool {
     c.checked > 0 && c.max_rel_error <= TOLERANCE
 }
 
-fn table(checks: &[TensorCheck]) -> String {
+/// The checks as a text table, one row per tensor.
+pub fn table(checks: &[TensorCheck]) -> String {
     let width = checks
         .iter()
         .map(|c| c.name.len())
@@ -140,7 +114,7 @@ fn table(checks: &[TensorCheck]) -> String {
 }
 
 /// Checks `∂J/∂W` and `∂J/∂b` of a linear classifier with random weights, inputs and labels.
-fn check_linear(loss: LossKind, args: &GradcheckArgs) -> Result<Vec<TensorCheck>> {
+fn check_linear(loss: LossKind, args: &GradcheckParams) -> Result<Vec<TensorCheck>> {
     let (n, d, c) = (args.samples, args.input_dim, args.classes);
     if n == 0 || d == 0 || c < 2 {
         bail!(

@@ -1,6 +1,6 @@
 //! A trained model saved with everything needed to apply it to new images.
 //!
-//! `pipeline run --out DIR` writes `DIR/model/`:
+//! A run saved with `--out DIR` writes `DIR/model/`:
 //! - MLP: `mlp.safetensors` + `mlp.json` ([`wb_mlp::Mlp::save`]); the preprocessing below is
 //!   the `extra` field of `mlp.json`.
 //! - Linear (svm / softmax): `linear.safetensors` (f32 tensors `weight`, D x C, and `bias`, C;
@@ -21,7 +21,6 @@ use wb_features::kmeans::Dictionary;
 use wb_features::{FeatureSpec, FittedFeatures, Scaler};
 use wb_linear::{LinearModel, LossKind};
 
-use crate::atomic;
 use crate::train::Classifier;
 
 /// Metadata file of a saved linear model.
@@ -163,7 +162,7 @@ fn save_linear(dir: &Path, m: &LinearModel, preprocessing: &Preprocessing) -> Re
     .map_err(|e| anyhow::anyhow!("{}: cannot build tensor: {e:?}", weights_path.display()))?;
     let bytes = safetensors::serialize(views, &None)
         .map_err(|e| anyhow::anyhow!("{}: cannot serialise: {e:?}", weights_path.display()))?;
-    atomic::write_bytes(&weights_path, &bytes)?;
+    wb_io::write_bytes(&weights_path, &bytes)?;
     let meta = LinearMeta {
         format: "wb-linear".into(),
         format_version: FORMAT_VERSION,
@@ -175,7 +174,7 @@ fn save_linear(dir: &Path, m: &LinearModel, preprocessing: &Preprocessing) -> Re
     };
     let mut json = serde_json::to_vec_pretty(&meta)?;
     json.push(b'\n');
-    atomic::write_bytes(&dir.join(LINEAR_META), &json)
+    Ok(wb_io::write_bytes(&dir.join(LINEAR_META), &json)?)
 }
 
 /// Loads the model saved in `dir` (or in `dir/model/`, the layout `run --out DIR` writes).

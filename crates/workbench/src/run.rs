@@ -1,4 +1,4 @@
-//! `pipeline run`: load → features → train (validation search) → evaluate → report.
+//! One run: load → features → train (validation search) → evaluate → report.
 
 use std::time::Instant;
 
@@ -6,12 +6,40 @@ use anyhow::Result;
 use ndarray::Array2;
 use wb_features::{FeatureSpec, FittedFeatures, Scaler};
 
-use crate::cli::{ModelArg, RunArgs};
-use crate::load::load_announced;
-use crate::progress::Progress;
+use crate::data::{load_announced, DataParams};
+use crate::progress::Reporter;
 use crate::report::{self, ClassReport, Timings};
 use crate::train::Classifier;
-use crate::train::{self, Chatter, SearchData, TrainSettings};
+use crate::train::{self, Chatter, SearchData, TrainOptions, TrainSettings};
+
+/// Everything that decides a run, validated.
+#[derive(Debug, Clone)]
+pub struct RunParams {
+    pub data: DataParams,
+    pub features: FeatureSpec,
+    pub train: TrainSettings,
+    /// Settings given that the run ignores, told when it starts.
+    pub warnings: Vec<String>,
+}
+
+impl RunParams {
+    /// The run of `train` options on `data` with `features`, each model's defaults where
+    /// nothing was given; checked before any data is loaded.
+    pub fn new(data: DataParams, features: FeatureSpec, train: &TrainOptions) -> Result<RunParams> {
+        let settings = TrainSettings::from_options(train, data.seed)?;
+        let (default_lr, _) = train::default_grid(train.model, settings.linear.solver);
+        let warnings =
+            train::lr_warning(&train.lr, &default_lr, settings.linear.solver, train.model)
+                .into_iter()
+                .collect();
+        Ok(RunParams {
+            data,
+            features,
+            train: settings,
+            warnings,
+        })
+    }
+}
 
 /// The features of the three splits, normalised with training statistics.
 pub struct FeatureMatrices {
@@ -31,62 +59,22 @@ pub struct RunOutput {
     pub scaler: Scaler,
 }
 
-/// The training settings of `pipeline run`: the options given, else each model's defaults.
-pub fn train_settings(args: &RunArgs) -> Result<TrainSettings> {
-    let linear = train::LinearMethod::default_for(args.model).with(
-        args.svm_loss.as_deref(),
-        args.solver.as_deref(),
-        args.iterations,
-    )?;
-    if args.svm_loss.is_some() && args.model != ModelArg::Svm {
-        anyhow::bail!("--svm-loss applies to --model svm only");
-    }
-    let (default_lr, default_reg) = train::default_grid(args.model, linear.solver);
-    let epochs = args.epochs.unwrap_or(train::default_epochs(args.model));
-    let mlp = if args.model == ModelArg::Mlp {
-        let base = wb_mlp::MlpParams {
-            seed: args.data.seed,
-            batch_size: args.batch_size,
-            momentum: args.momentum,
-            epochs,
-            ..wb_mlp::MlpParams::default()
-        };
-        Some(train::apply_mlp_args(&args.mlp, base)?)
-    } else {
-        None
-    };
-    Ok(TrainSettings {
-        model: args.model,
-        lr: train::lr_grid(&args.lr, default_lr, linear.solver, args.model),
-        reg: train::or_default(&args.reg, default_reg),
-        epochs,
-        batch_size: args.batch_size,
-        momentum: args.momentum,
-        lr_decay: args.lr_decay,
-        average: !args.no_average,
-        seed: args.data.seed,
-        mlp,
-        linear,
-    })
-}
-
 /// Runs the whole pipeline; returns the report, the model and its fitted preprocessing.
-pub fn run(args: &RunArgs) -> Result<RunOutput> {
-    let mut spec = FeatureSpec::parse(&args.features)?;
-    args.feature_options.apply(&mut spec)?;
-    // Reject bad hyper-parameters before loading anything.
-    let settings = train_settings(args)?;
-    settings.check()?;
-
-    let (splits, info, load_s) = load_announced(&args.data)?;
+pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
+    let spec = &params.features;
+    let settings = &params.train;
+    for w in &params.warnings {
+        reporter.line(w);
+    }
+    let (splits, info, load_s) = load_announced(&params.data, reporter)?;
 
     let t = Instant::now();
-    let feats = extract(&spec, &splits, args.data.seed)?;
+    let feats = extract(spec, &splits, params.data.seed, reporter)?;
     let features_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
     let trained = train::train(
-        &settings,
+        settings,
         &SearchData {
             x_train: feats.train.view(),
             y_train: &splits.train.labels,
@@ -96,7 +84,7 @@ pub fn run(args: &RunArgs) -> Result<RunOutput> {
         },
         &Chatter {
             verbose: true,
-            line: &|l| eprintln!("{l}"),
+            reporter,
         },
     )?;
     let train_s = t.elapsed().as_secs_f64();
@@ -110,10 +98,10 @@ pub fn run(args: &RunArgs) -> Result<RunOutput> {
     let evaluate_s = t.elapsed().as_secs_f64();
 
     let report = report::RunReport {
-        settings: run_settings(args, &spec, &settings),
+        settings: run_settings(params),
         data: info,
         features: feature_parts(&feats.fitted),
-        model: args.model.name().to_string(),
+        model: settings.model.name().to_string(),
         chosen: trained.chosen,
         search: trained.search,
         history: trained.history,
@@ -139,8 +127,13 @@ pub fn run(args: &RunArgs) -> Result<RunOutput> {
 }
 
 /// Fits the extractors and the scaler on the training split and transforms all three splits.
-pub fn extract(spec: &FeatureSpec, splits: &wb_data::Splits, seed: u64) -> Result<FeatureMatrices> {
-    let mut feats = extract_unscaled(spec, splits, seed, true)?;
+pub fn extract(
+    spec: &FeatureSpec,
+    splits: &wb_data::Splits,
+    seed: u64,
+    reporter: &dyn Reporter,
+) -> Result<FeatureMatrices> {
+    let mut feats = extract_unscaled(spec, splits, seed, Some(reporter))?;
     for m in [&mut feats.train, &mut feats.val, &mut feats.test] {
         feats.scaler.transform_inplace(m);
     }
@@ -149,17 +142,17 @@ pub fn extract(spec: &FeatureSpec, splits: &wb_data::Splits, seed: u64) -> Resul
 
 /// As [`extract`], but the matrices hold the extractors' raw outputs: the scaler is fitted on
 /// the training features and returned, not applied (`pipeline extract` exports both).
-/// `show_progress` draws a progress bar (off when the caller draws its own).
+/// With a `reporter`, the extraction is a progress stage (none when the caller draws its own).
 pub fn extract_unscaled(
     spec: &FeatureSpec,
     splits: &wb_data::Splits,
     seed: u64,
-    show_progress: bool,
+    reporter: Option<&dyn Reporter>,
 ) -> Result<FeatureMatrices> {
     spec.check(splits.train.images.shape())?;
     let fitted = spec.fit(&splits.train.images, seed)?;
     let total = (splits.train.len() + splits.val.len() + splits.test.len()) as u64;
-    let progress = show_progress.then(|| Progress::new("features", total));
+    let progress = reporter.map(|r| r.start("features", total));
     let inc = |n| {
         if let Some(p) = &progress {
             p.inc(n)
@@ -194,22 +187,23 @@ pub fn feature_parts(fitted: &FittedFeatures) -> Vec<report::FeaturePart> {
         .collect()
 }
 
-fn run_settings(args: &RunArgs, spec: &FeatureSpec, settings: &TrainSettings) -> serde_json::Value {
+fn run_settings(params: &RunParams) -> serde_json::Value {
+    let (data, settings) = (&params.data, &params.train);
     serde_json::json!({
         "mlp": settings.mlp,
-        "augment": format!("{:?}", args.data.augment).to_lowercase(),
-        "dataset": args.data.dataset.map(|d| d.to_string()),
-        "data_dir": args.data.data_dir,
-        "label": format!("{:?}", args.data.label).to_lowercase(),
-        "image_size": args.data.image_size,
-        "skip_bad_images": args.data.skip_bad_images,
-        "val_size": args.data.val_size,
-        "train_limit": args.data.train_limit,
-        "test_limit": args.data.test_limit,
-        "seed": args.data.seed,
+        "augment": data.augment.name(),
+        "dataset": data.dataset.map(|d| d.to_string()),
+        "data_dir": data.data_dir,
+        "label": data.label.name(),
+        "image_size": data.image_size,
+        "skip_bad_images": data.skip_bad_images,
+        "val_size": data.val_size,
+        "train_limit": data.train_limit,
+        "test_limit": data.test_limit,
+        "seed": data.seed,
         "threads": rayon::current_num_threads(),
-        "features": spec,
-        "model": args.model.name(),
+        "features": params.features,
+        "model": settings.model.name(),
         "epochs": settings.epochs,
         "batch_size": settings.batch_size,
         "lr": settings.lr,

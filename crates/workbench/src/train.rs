@@ -13,8 +13,8 @@ use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 use wb_linear::{EpochStats, Labeled, LinearModel, LinearParams, LossKind, Solver};
 
-use crate::cli::ModelArg;
-use crate::progress::Progress;
+use crate::options::MlpOptions;
+use crate::progress::Reporter;
 
 /// A trained classifier of any kind.
 pub enum Classifier {
@@ -29,6 +29,54 @@ impl Classifier {
             Classifier::Mlp(m) => m.predict(x),
         }
     }
+}
+
+/// The three classifiers of the lecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Multiclass linear SVM (by default Coates et al.'s one-vs-rest L2-SVM), L2 on W.
+    Svm,
+    /// Softmax (multinomial logistic) regression, L2 on W.
+    Softmax,
+    /// Fully connected network trained by backpropagation.
+    Mlp,
+}
+
+impl ModelKind {
+    pub const ALL: [ModelKind; 3] = [ModelKind::Svm, ModelKind::Softmax, ModelKind::Mlp];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Svm => "svm",
+            ModelKind::Softmax => "softmax",
+            ModelKind::Mlp => "mlp",
+        }
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let norm = s.trim().to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == norm)
+            .ok_or_else(|| format!("unknown model `{s}` (valid: svm, softmax, mlp)"))
+    }
+}
+
+/// An SVM loss by name: hinge (or svm), squared-hinge or ovr-squared-hinge.
+pub fn parse_svm_loss(name: &str) -> Result<LossKind, String> {
+    let loss = LossKind::parse(name).ok_or_else(|| {
+        format!("unknown SVM loss `{name}` (valid: hinge, squared-hinge, ovr-squared-hinge)")
+    })?;
+    if !loss.is_svm() {
+        return Err(format!(
+            "`{name}` is not an SVM loss (valid: hinge, squared-hinge, ovr-squared-hinge)"
+        ));
+    }
+    Ok(loss)
 }
 
 /// One point of the validation search.
@@ -67,7 +115,7 @@ pub struct Trained {
 /// Everything that decides how one model is trained.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrainSettings {
-    pub model: ModelArg,
+    pub model: ModelKind,
     /// Learning rates searched.
     pub lr: Vec<f64>,
     /// L2 strengths λ searched.
@@ -102,14 +150,14 @@ impl LinearMethod {
     /// hinge trained by SGD on raw pixels (0.414 vs 0.404) and on k-means features, where the
     /// solver matters most (BENCHMARKS.md). The lecture's SVM is `--svm-loss hinge --solver sgd`.
     /// Softmax keeps the lecture's mini-batch SGD (its optimum is reached in 20 epochs).
-    pub fn default_for(model: ModelArg) -> Self {
+    pub fn default_for(model: ModelKind) -> Self {
         match model {
-            ModelArg::Svm => LinearMethod {
+            ModelKind::Svm => LinearMethod {
                 loss: LossKind::OvrSquaredHinge,
                 solver: Solver::Lbfgs,
                 iterations: DEFAULT_LBFGS_ITERATIONS,
             },
-            ModelArg::Softmax | ModelArg::Mlp => LinearMethod {
+            ModelKind::Softmax | ModelKind::Mlp => LinearMethod {
                 loss: LossKind::Softmax,
                 solver: Solver::Sgd,
                 iterations: DEFAULT_LBFGS_ITERATIONS,
@@ -120,24 +168,21 @@ impl LinearMethod {
     /// This method with the options given (`None` keeps the default).
     pub fn with(
         mut self,
-        loss: Option<&str>,
-        solver: Option<&str>,
+        loss: Option<LossKind>,
+        solver: Option<Solver>,
         iterations: Option<usize>,
     ) -> Result<Self> {
-        if let Some(name) = loss {
-            self.loss = LossKind::parse(name).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "unknown SVM loss `{name}` (valid: hinge, squared-hinge, ovr-squared-hinge)"
-                )
-            })?;
-            if !self.loss.is_svm() {
+        if let Some(loss) = loss {
+            if !loss.is_svm() {
                 anyhow::bail!(
-                    "`{name}` is not an SVM loss (valid: hinge, squared-hinge, ovr-squared-hinge)"
+                    "`{}` is not an SVM loss (valid: hinge, squared-hinge, ovr-squared-hinge)",
+                    loss.name()
                 );
             }
+            self.loss = loss;
         }
-        if let Some(name) = solver {
-            self.solver = name.parse().map_err(anyhow::Error::msg)?;
+        if let Some(solver) = solver {
+            self.solver = solver;
         }
         if let Some(n) = iterations {
             self.iterations = n;
@@ -156,14 +201,14 @@ pub const DEFAULT_LBFGS_ITERATIONS: usize = 300;
 ///
 /// L-BFGS has no learning rate (its grid has the single placeholder 0, shown as `-`); its L2
 /// grid holds the best λ of raw pixels (1e-3) and of the 6,400 k-means features (1e-4).
-pub fn default_grid(model: ModelArg, solver: Solver) -> (Vec<f64>, Vec<f64>) {
-    if solver == Solver::Lbfgs && model != ModelArg::Mlp {
+pub fn default_grid(model: ModelKind, solver: Solver) -> (Vec<f64>, Vec<f64>) {
+    if solver == Solver::Lbfgs && model != ModelKind::Mlp {
         return (vec![0.0], vec![1e-3, 1e-4]);
     }
     match model {
-        ModelArg::Svm => (vec![3e-4, 1e-3, 3e-3], vec![1e-4, 1e-3]),
-        ModelArg::Softmax => (vec![1e-2, 3e-2, 1e-1], vec![1e-4, 1e-3]),
-        ModelArg::Mlp => {
+        ModelKind::Svm => (vec![3e-4, 1e-3, 3e-3], vec![1e-4, 1e-3]),
+        ModelKind::Softmax => (vec![1e-2, 3e-2, 1e-1], vec![1e-4, 1e-3]),
+        ModelKind::Mlp => {
             let mlp = wb_mlp::MlpParams::default();
             (vec![mlp.learning_rate], vec![mlp.reg])
         }
@@ -171,27 +216,38 @@ pub fn default_grid(model: ModelArg, solver: Solver) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// Default training epochs of each model.
-pub fn default_epochs(model: ModelArg) -> usize {
+pub fn default_epochs(model: ModelKind) -> usize {
     match model {
-        ModelArg::Mlp => wb_mlp::MlpParams::default().epochs,
-        ModelArg::Svm | ModelArg::Softmax => 20,
+        ModelKind::Mlp => wb_mlp::MlpParams::default().epochs,
+        ModelKind::Svm | ModelKind::Softmax => 20,
     }
 }
 
-/// The learning rates to search: L-BFGS has none (a given list is ignored with a warning, so
-/// that it does not solve the same problem once per rate), SGD the list given or the default.
-pub fn lr_grid(given: &[f64], default: Vec<f64>, solver: Solver, model: ModelArg) -> Vec<f64> {
-    if solver == Solver::Lbfgs && model != ModelArg::Mlp {
-        if !given.is_empty() && given != default.as_slice() {
-            eprintln!(
-                "warning: {} trains by L-BFGS, which has no learning rate: the given learning \
-                 rates are ignored (use --solver sgd to search them)",
-                model.name()
-            );
-        }
+/// The learning rates to search: L-BFGS has none (a given list is ignored, see
+/// [`lr_warning`], so that it does not solve the same problem once per rate), SGD the list
+/// given or the default.
+pub fn lr_grid(given: &[f64], default: Vec<f64>, solver: Solver, model: ModelKind) -> Vec<f64> {
+    if solver == Solver::Lbfgs && model != ModelKind::Mlp {
         return vec![0.0];
     }
     or_default(given, default)
+}
+
+/// The warning for learning rates given to a model trained by L-BFGS, which ignores them.
+pub fn lr_warning(
+    given: &[f64],
+    default: &[f64],
+    solver: Solver,
+    model: ModelKind,
+) -> Option<String> {
+    (solver == Solver::Lbfgs && model != ModelKind::Mlp && !given.is_empty() && given != default)
+        .then(|| {
+            format!(
+                "warning: {} trains by L-BFGS, which has no learning rate: the given learning \
+                 rates are ignored (use --solver sgd to search them)",
+                model.name()
+            )
+        })
 }
 
 /// `given` if not empty, else `default`.
@@ -203,52 +259,98 @@ pub fn or_default(given: &[f64], default: Vec<f64>) -> Vec<f64> {
     }
 }
 
-/// `p` overridden by the MLP options given (shared by `run`, `compare` and `gradcheck`), then
-/// checked.
-pub fn apply_mlp_args(
-    m: &crate::cli::MlpArgs,
-    mut p: wb_mlp::MlpParams,
-) -> Result<wb_mlp::MlpParams> {
-    if !m.hidden.is_empty() {
-        p.hidden = m.hidden.clone();
+/// Mini-batch size of every model unless set.
+pub const DEFAULT_BATCH_SIZE: usize = 200;
+/// SGD momentum of every model unless set.
+pub const DEFAULT_MOMENTUM: f64 = 0.9;
+/// Linear models: learning-rate factor per epoch unless set.
+pub const DEFAULT_LR_DECAY: f64 = 0.9;
+
+/// How one model should be trained, as given (`pipeline run`'s options); what is not given
+/// takes the model's defaults in [`TrainSettings::from_options`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOptions {
+    pub model: ModelKind,
+    pub epochs: Option<usize>,
+    pub batch_size: usize,
+    pub mlp: MlpOptions,
+    /// Learning rates to search (empty: the model's grid).
+    pub lr: Vec<f64>,
+    /// L2 strengths to search (empty: the model's grid).
+    pub reg: Vec<f64>,
+    pub momentum: f64,
+    pub lr_decay: f64,
+    /// Linear models: average each epoch's SGD iterates.
+    pub average: bool,
+    pub svm_loss: Option<LossKind>,
+    pub solver: Option<Solver>,
+    pub iterations: Option<usize>,
+}
+
+impl TrainOptions {
+    /// The defaults of `model`.
+    pub fn new(model: ModelKind) -> TrainOptions {
+        TrainOptions {
+            model,
+            epochs: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            mlp: MlpOptions::default(),
+            lr: Vec::new(),
+            reg: Vec::new(),
+            momentum: DEFAULT_MOMENTUM,
+            lr_decay: DEFAULT_LR_DECAY,
+            average: true,
+            svm_loss: None,
+            solver: None,
+            iterations: None,
+        }
     }
-    if let Some(a) = &m.activation {
-        p.activation = a.parse()?;
-    }
-    if let Some(v) = m.leaky_slope {
-        p.leaky_slope = v;
-    }
-    if let Some(v) = m.maxout_pieces {
-        p.maxout_pieces = v;
-    }
-    if let Some(l) = &m.loss {
-        // The loss names are LossKind's; the MLP offers the three losses of the issue.
-        p.loss = LossKind::parse(l)
-            .filter(|k| matches!(k, LossKind::Softmax | LossKind::Hinge | LossKind::Squared))
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "unknown --loss `{}` (valid: softmax, svm, squared)",
-                    l.trim().to_ascii_lowercase()
-                )
-            })?;
-    }
-    if let Some(o) = &m.optimizer {
-        p.optimizer = o.parse()?;
-    }
-    if let Some(s) = &m.lr_schedule {
-        p.schedule = s.parse()?;
-    }
-    if let Some(d) = m.dropout {
-        p.dropout = d;
-    }
-    if let Some(pat) = m.patience {
-        p.patience = (pat > 0).then_some(pat);
-    }
-    p.check()?;
-    Ok(p)
 }
 
 impl TrainSettings {
+    /// The settings of `options`, each model's defaults where nothing was given; `seed` seeds
+    /// initialisation and shuffling. Checked before any data is loaded.
+    pub fn from_options(options: &TrainOptions, seed: u64) -> Result<TrainSettings> {
+        let model = options.model;
+        let linear = LinearMethod::default_for(model).with(
+            options.svm_loss,
+            options.solver,
+            options.iterations,
+        )?;
+        if options.svm_loss.is_some() && model != ModelKind::Svm {
+            anyhow::bail!("--svm-loss applies to --model svm only");
+        }
+        let (default_lr, default_reg) = default_grid(model, linear.solver);
+        let epochs = options.epochs.unwrap_or(default_epochs(model));
+        let mlp = if model == ModelKind::Mlp {
+            let base = wb_mlp::MlpParams {
+                seed,
+                batch_size: options.batch_size,
+                momentum: options.momentum,
+                epochs,
+                ..wb_mlp::MlpParams::default()
+            };
+            Some(options.mlp.apply(base)?)
+        } else {
+            None
+        };
+        let settings = TrainSettings {
+            model,
+            lr: lr_grid(&options.lr, default_lr, linear.solver, model),
+            reg: or_default(&options.reg, default_reg),
+            epochs,
+            batch_size: options.batch_size,
+            momentum: options.momentum,
+            lr_decay: options.lr_decay,
+            average: options.average,
+            seed,
+            mlp,
+            linear,
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
     /// Rejects bad hyper-parameters (every grid point), before any data is loaded.
     pub fn check(&self) -> Result<()> {
         if self.lr.is_empty() || self.reg.is_empty() {
@@ -282,8 +384,8 @@ impl TrainSettings {
     fn linear_params(&self, lr: f64, reg: f64) -> LinearParams {
         LinearParams {
             loss: match self.model {
-                ModelArg::Svm => self.linear.loss,
-                ModelArg::Softmax | ModelArg::Mlp => LossKind::Softmax,
+                ModelKind::Svm => self.linear.loss,
+                ModelKind::Softmax | ModelKind::Mlp => LossKind::Softmax,
             },
             learning_rate: lr,
             reg,
@@ -308,12 +410,12 @@ pub struct SearchData<'a> {
     pub n_classes: usize,
 }
 
-/// How much a search tells while it runs: `verbose` shows a progress bar per search and a line
-/// per epoch (`pipeline run`); otherwise only one line per grid point, through `line`
-/// (`pipeline compare`, which draws its own bar).
+/// How much a search tells while it runs, through `reporter`: one line per grid point, and when
+/// `verbose` a progress stage for the search and a line per epoch (`pipeline run`; `pipeline
+/// compare` draws its own bar and is not verbose).
 pub struct Chatter<'a> {
     pub verbose: bool,
-    pub line: &'a dyn Fn(&str),
+    pub reporter: &'a dyn Reporter,
 }
 
 /// Trains every point of the settings' grid and keeps the best on validation.
@@ -336,9 +438,11 @@ fn train_mlp(
     chatter: &Chatter<'_>,
 ) -> Result<Trained> {
     let combos = settings.points();
-    let progress = chatter
-        .verbose
-        .then(|| Progress::new("train", (combos.len() * base.epochs) as u64));
+    let progress = chatter.verbose.then(|| {
+        chatter
+            .reporter
+            .start("train", (combos.len() * base.epochs) as u64)
+    });
     let mut points = Vec::new();
     let mut best: Option<(wb_mlp::Mlp, wb_mlp::History, GridPoint)> = None;
     for &(lr, reg) in &combos {
@@ -378,7 +482,7 @@ fn train_mlp(
             seconds: t.elapsed().as_secs_f64(),
             diverged: None,
         };
-        (chatter.line)(&format!(
+        chatter.reporter.line(&format!(
             "  lr {:<8} reg {:<8} train {:.4} val {:.4} ({:.1}s)",
             lr, reg, point.train_accuracy, point.val_accuracy, point.seconds
         ));
@@ -436,7 +540,7 @@ fn train_linear(
     };
     let progress = chatter
         .verbose
-        .then(|| Progress::new("train", steps as u64));
+        .then(|| chatter.reporter.start("train", steps as u64));
     let t = Instant::now();
     let fits = LinearModel::fit_grid(
         &grid,
@@ -485,7 +589,7 @@ fn train_linear(
         let (model, history) = match fit {
             Ok(fit) => fit,
             Err(e) => {
-                (chatter.line)(&format!(
+                chatter.reporter.line(&format!(
                     "  lr {:<8} reg {:<8} {e}",
                     crate::report::show_lr(params.learning_rate),
                     params.reg
@@ -510,7 +614,7 @@ fn train_linear(
             seconds,
             diverged: None,
         };
-        (chatter.line)(&format!(
+        chatter.reporter.line(&format!(
             "  lr {:<8} reg {:<8} train {:.4} val {:.4}",
             crate::report::show_lr(point.lr),
             point.reg,

@@ -1,57 +1,49 @@
-//! `pipeline show`: pictures of what the extractors see, for people.
+//! Pictures of what the extractors see, for people (`pipeline show`).
 //!
-//! Writes into `--out`: `image.png` (training image `--index`, upscaled), and for the
-//! extractors named in `--features`: `hog.png` (HOG glyphs over that image),
+//! Writes into `out`: `image.png` (training image `index`, upscaled), and for the
+//! extractors named in the feature set: `hog.png` (HOG glyphs over that image),
 //! `color_histogram.png` (its colour histogram), `gabor_bank.png` (the filter bank's kernels)
 //! and `kmeans_atoms.png` (the dictionary learned from the training split).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
 use image::RgbImage;
 use wb_data::ImageView;
 use wb_features::{color, gabor, hog, kmeans, FeatureKind, FeatureSpec};
 
-use crate::cli::DataArgs;
-use crate::feature_args::{self, name_option, FeatureArgs};
-use crate::load::load;
+use crate::data::{load, DataParams};
+use crate::feature_options::{self, name_option};
+use crate::png::save_png;
+use crate::progress::Reporter;
 
-#[derive(Debug, Clone, Args)]
-pub struct ShowArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Extractors to picture, comma separated (kmeans is only drawn when named: it fits a
-    /// dictionary on the training split; --kmeans-k 64 --kmeans-patches 20000 keep it quick).
-    #[arg(long, default_value = "hog,color,gabor")]
-    pub features: String,
-    #[command(flatten)]
-    pub feature_options: FeatureArgs,
+/// What to draw.
+#[derive(Debug, Clone)]
+pub struct ShowParams {
+    pub data: DataParams,
+    /// The extractors to picture (k-means fits a dictionary on the training split).
+    pub features: FeatureSpec,
     /// Folder to write the PNGs into (created if missing).
-    #[arg(long)]
     pub out: PathBuf,
     /// Which training image to draw (0-based).
-    #[arg(long, default_value_t = 0)]
     pub index: usize,
-    /// Screen pixels per image pixel for image.png and hog.png.
-    #[arg(long, default_value_t = 8)]
+    /// Screen pixels per image pixel for image.png and hog.png, 1 to 64.
     pub scale: usize,
 }
 
-/// Runs `pipeline show`; returns the files written.
-pub fn show(args: &ShowArgs) -> Result<Vec<PathBuf>> {
-    let mut spec = FeatureSpec::parse(&args.features)?;
-    args.feature_options.apply(&mut spec)?;
+/// Draws the pictures; returns the files written.
+pub fn show(args: &ShowParams, reporter: &dyn Reporter) -> Result<Vec<PathBuf>> {
+    let spec = &args.features;
     if args.scale == 0 || args.scale > 64 {
         bail!("--scale {} is not in 1..=64", args.scale);
     }
     let (splits, info) = load(&args.data)?;
     for w in &info.warnings {
-        eprintln!("warning: {w}");
+        reporter.line(&format!("warning: {w}"));
     }
     let train = &splits.train;
-    feature_args::check(&spec, train.images.shape())?;
+    feature_options::check(spec, train.images.shape())?;
     if args.index >= train.len() {
         bail!(
             "--index {} is past the training split's {} images",
@@ -64,10 +56,10 @@ pub fn show(args: &ShowArgs) -> Result<Vec<PathBuf>> {
         .class_names
         .get(train.labels[args.index])
         .map_or("?", String::as_str);
-    eprintln!(
+    reporter.line(&format!(
         "drawing training image {} of {} (class {class})",
         args.index, info.dataset
-    );
+    ));
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
 
@@ -75,7 +67,12 @@ pub fn show(args: &ShowArgs) -> Result<Vec<PathBuf>> {
     let mut save = |name: &str, img: RgbImage| -> Result<()> {
         let path = args.out.join(name);
         save_png(&img, &path)?;
-        eprintln!("  {} ({}x{})", path.display(), img.width(), img.height());
+        reporter.line(&format!(
+            "  {} ({}x{})",
+            path.display(),
+            img.width(),
+            img.height()
+        ));
         written.push(path);
         Ok(())
     };
@@ -106,14 +103,14 @@ pub fn show(args: &ShowArgs) -> Result<Vec<PathBuf>> {
         let t = Instant::now();
         let dict = kmeans::Dictionary::fit(&train.images, &spec.kmeans, args.data.seed)
             .map_err(name_option)?;
-        eprintln!(
+        reporter.line(&format!(
             "fitted {} atoms on {} patches of {} training images{} in {:.1}s",
             dict.num_centroids(),
             spec.kmeans.patches,
             train.len(),
             info.augment_note(),
             t.elapsed().as_secs_f64()
-        );
+        ));
         save("kmeans_atoms.png", kmeans::render_atoms(&dict, 6))?;
     }
     Ok(written)
@@ -134,9 +131,4 @@ fn upscaled(image: ImageView<'_>, scale: usize) -> RgbImage {
             [px[0]; 3]
         })
     })
-}
-
-fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
-    img.save_with_format(path, image::ImageFormat::Png)
-        .with_context(|| format!("cannot write {}", path.display()))
 }

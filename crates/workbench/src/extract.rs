@@ -1,5 +1,5 @@
-//! `pipeline extract`: the features of every split, saved as one safetensors file for use
-//! outside the workbench (NumPy, PyTorch, ...).
+//! The features file: the features of every split, saved as one safetensors file for use
+//! outside the workbench (NumPy, PyTorch, ...) and as `compare`'s feature cache.
 //!
 //! Tensors (row `i` of `S.x` is image `i` of split `S`, labelled `S.y[i]`):
 //!
@@ -9,7 +9,7 @@
 //! | `train.y`, `val.y`, `test.y` | I64 | N, class indices into `class_names` |
 //! | `scaler.mean`, `scaler.inv_std` | F32 | D |
 //!
-//! The scaler is the one `pipeline run` fits on the training features (after mirroring, if
+//! The scaler is the one a run fits on the training features (after mirroring, if
 //! the training split was augmented): the classifiers see `(x - scaler.mean) * scaler.inv_std`.
 //! `inv_std` is 0 for columns constant on the training split and 1 for centred-only parts.
 //!
@@ -26,27 +26,22 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
 use ndarray::Array2;
 use safetensors::tensor::{Dtype, View};
 use wb_features::FeatureSpec;
+use wb_io::Fnv64;
 
-use crate::cli::DataArgs;
-use crate::feature_args::{self, FeatureArgs};
-use crate::load::{load_announced, DataInfo};
+use crate::data::{load_announced, DataInfo, DataParams};
+use crate::feature_options;
+use crate::progress::Reporter;
 use crate::run;
 
-#[derive(Debug, Clone, Args)]
-pub struct ExtractArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Feature extractors, comma separated and concatenated in order (e.g. hog,color).
-    #[arg(long, default_value = "raw")]
-    pub features: String,
-    #[command(flatten)]
-    pub feature_options: FeatureArgs,
+/// What to extract and where to write it.
+#[derive(Debug, Clone)]
+pub struct ExtractParams {
+    pub data: DataParams,
+    pub features: FeatureSpec,
     /// The safetensors file to write (replaced atomically if it exists).
-    #[arg(long)]
     pub out: PathBuf,
 }
 
@@ -66,10 +61,9 @@ impl Extracted {
     }
 }
 
-/// Runs `pipeline extract`.
-pub fn extract(args: &ExtractArgs) -> Result<Extracted> {
-    let mut spec = FeatureSpec::parse(&args.features)?;
-    args.feature_options.apply(&mut spec)?;
+/// Extracts the features of every split and writes the features file.
+pub fn extract(args: &ExtractParams, reporter: &dyn Reporter) -> Result<Extracted> {
+    let spec = &args.features;
     if args.out.is_dir() {
         bail!(
             "--out {} is a folder; give a file name such as feats.safetensors",
@@ -77,11 +71,11 @@ pub fn extract(args: &ExtractArgs) -> Result<Extracted> {
         );
     }
 
-    let (splits, info, _) = load_announced(&args.data)?;
-    feature_args::check(&spec, splits.train.images.shape())?;
+    let (splits, info, _) = load_announced(&args.data, reporter)?;
+    feature_options::check(spec, splits.train.images.shape())?;
 
     let t = Instant::now();
-    let feats = run::extract_unscaled(&spec, &splits, args.data.seed, true)?;
+    let feats = run::extract_unscaled(spec, &splits, args.data.seed, Some(reporter))?;
     let seconds = t.elapsed().as_secs_f64();
     let images = splits.train.len() + splits.val.len() + splits.test.len();
 
@@ -100,7 +94,7 @@ pub fn extract(args: &ExtractArgs) -> Result<Extracted> {
 
 /// The file's metadata: the features' parameters and parts, and the data they came from.
 pub fn metadata(
-    data: &DataArgs,
+    data: &DataParams,
     fitted: &wb_features::FittedFeatures,
     info: &DataInfo,
 ) -> Result<HashMap<String, String>> {
@@ -146,8 +140,8 @@ pub fn metadata(
                 "val_size": data.val_size,
                 "train_limit": data.train_limit,
                 "test_limit": data.test_limit,
-                "augment": format!("{:?}", data.augment).to_lowercase(),
-                "label": format!("{:?}", data.label).to_lowercase(),
+                "augment": data.augment.name(),
+                "label": data.label.name(),
                 "image_size": data.image_size,
             })),
         ),
@@ -184,23 +178,23 @@ pub fn write_features(
         ("scaler.mean", Tensor::vector(&feats.scaler.mean)),
         ("scaler.inv_std", Tensor::vector(&feats.scaler.inv_std)),
     ];
-    let mut sum = Checksum::new();
+    let mut sum = Fnv64::new();
     for (name, t) in &tensors {
-        sum.add_name(name);
+        sum.add_bytes(name.as_bytes());
         match t.data {
-            Data::F32(v) => sum.add_f32(v),
-            Data::I64(v) => sum.add_i64(v),
+            Data::F32(v) => sum.add_f32s(v),
+            Data::I64(v) => sum.add_i64s(v),
         }
     }
     metadata.insert("checksum".into(), sum.hex());
     // Streamed to the temporary file by path: the k-means features alone are 2.8 GB.
-    crate::atomic::write_atomic(path, |tmp| {
+    Ok(wb_io::write_atomic(path, |tmp| {
         Ok(safetensors::serialize_to_file(
             tensors,
             &Some(metadata),
             tmp.path(),
         )?)
-    })
+    })?)
 }
 
 /// A features file read back: the tensors [`write_features`] writes, and its metadata.
@@ -226,8 +220,8 @@ pub fn read_features(path: &Path) -> Result<FeaturesFile> {
         safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("{e}")))?;
     let metadata: HashMap<String, String> = header.metadata().clone().unwrap_or_default();
     let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("{e}")))?;
-    let mut sum = Checksum::new();
-    let f32s = |sum: &mut Checksum, name: &str, dims: usize| -> Result<(Vec<usize>, Vec<f32>)> {
+    let mut sum = Fnv64::new();
+    let f32s = |sum: &mut Fnv64, name: &str, dims: usize| -> Result<(Vec<usize>, Vec<f32>)> {
         let t = file.tensor(name).map_err(|e| bad(format!("{name}: {e}")))?;
         if t.dtype() != Dtype::F32 || t.shape().len() != dims {
             return Err(bad(format!("{name} is not a {dims}-d F32 tensor")));
@@ -237,8 +231,8 @@ pub fn read_features(path: &Path) -> Result<FeaturesFile> {
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
-        sum.add_name(name);
-        sum.add_f32(&v);
+        sum.add_bytes(name.as_bytes());
+        sum.add_f32s(&v);
         Ok((t.shape().to_vec(), v))
     };
     let mut out = Vec::new();
@@ -265,8 +259,8 @@ pub fn read_features(path: &Path) -> Result<FeaturesFile> {
                 i64::from_le_bytes(a)
             })
             .collect();
-        sum.add_name(&name);
-        sum.add_i64(&raw);
+        sum.add_bytes(name.as_bytes());
+        sum.add_i64s(&raw);
         labels.push(
             raw.iter()
                 .map(|&l| {
@@ -304,46 +298,6 @@ pub fn read_features(path: &Path) -> Result<FeaturesFile> {
         scaler: wb_features::Scaler { mean, inv_std },
         metadata,
     })
-}
-
-/// 64-bit FNV-1a over whole values (each f32's bits, each i64) and tensor names: a fast
-/// fingerprint that catches flipped bits in a features file (not a defence against tampering).
-struct Checksum(u64);
-
-impl Checksum {
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-
-    fn new() -> Checksum {
-        Checksum(0xcbf2_9ce4_8422_2325)
-    }
-
-    fn word(&mut self, w: u64) {
-        self.0 = (self.0 ^ w).wrapping_mul(Self::PRIME);
-    }
-
-    fn add_name(&mut self, name: &str) {
-        for b in name.bytes() {
-            self.word(b as u64);
-        }
-    }
-
-    fn add_f32(&mut self, values: &[f32]) {
-        self.word(values.len() as u64);
-        for v in values {
-            self.word(v.to_bits() as u64);
-        }
-    }
-
-    fn add_i64(&mut self, values: &[i64]) {
-        self.word(values.len() as u64);
-        for &v in values {
-            self.word(v as u64);
-        }
-    }
-
-    fn hex(&self) -> String {
-        format!("{:016x}", self.0)
-    }
 }
 
 /// A tensor to write, converted to little-endian bytes only while it is written (so a large

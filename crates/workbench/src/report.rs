@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::load::DataInfo;
+use crate::data::DataInfo;
 use crate::train::GridPoint;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
