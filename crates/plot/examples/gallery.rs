@@ -7,7 +7,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args_os()
         .nth(1)
         .map_or_else(|| PathBuf::from("gallery"), PathBuf::from);
-    let files = [bars(&out)?];
+    let files = [bars(&out)?, curves(&out)?, confusion(&out)?,
+        templates(&out)?,
+        first_layer(&out)?,
+        atoms(&out)?,
+        gabor(&out)?,
+    ];
     for f in files {
         println!("{}", f.display());
     }
@@ -39,6 +44,268 @@ fn bars(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
             values: &values,
             group_axis: "model",
             value_axis: "test accuracy",
+        },
+    )?;
+    Ok(file)
+}
+
+fn curves(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
+    let file = out.join("learning_curves.png");
+    // Two made-up runs: a wide network that overfits and a narrow one that does not.
+    let run = |epochs: usize, rate: f64, gap: f64, ceiling: f64| -> Vec<wb_plot::EpochPoint> {
+        (1..=epochs)
+            .map(|e| {
+                let t = 1.0 - (-(e as f64) * rate).exp();
+                wb_plot::EpochPoint {
+                    epoch: e,
+                    loss: 2.3 - 1.6 * t,
+                    train_accuracy: 0.1 + (ceiling - 0.1) * t,
+                    val_accuracy: Some(0.1 + (ceiling - 0.1 - gap) * t),
+                }
+            })
+            .collect()
+    };
+    let wide = run(30, 0.15, 0.12, 0.78);
+    let narrow = run(30, 0.1, 0.03, 0.58);
+    wb_plot::learning_curves(
+        &file,
+        &wb_plot::LearningCurves {
+            title: "mlp on raw pixels\nlearning rate 0.01, batch 200, cosine schedule",
+            runs: &[
+                wb_plot::CurveRun {
+                    label: "1000 hidden units",
+                    points: &wide,
+                },
+                wb_plot::CurveRun {
+                    label: "100 hidden units",
+                    points: &narrow,
+                },
+            ],
+        },
+    )?;
+    Ok(file)
+}
+
+const CLASSES: [&str; 10] = [
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+];
+
+fn confusion(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
+    let file = out.join("confusion_matrix.png");
+    let class_names = names(&CLASSES);
+    // 1000 test images per class; most on the diagonal, cats and dogs confused.
+    let counts: Vec<Vec<usize>> = (0..10)
+        .map(|t| {
+            let mut row: Vec<usize> = (0..10).map(|p| (t * 7 + p * 3) % 23 + 4).collect();
+            if t == 3 {
+                row[5] = 210;
+            }
+            if t == 5 {
+                row[3] = 185;
+            }
+            let off: usize = row.iter().enumerate().filter(|&(p, _)| p != t).map(|(_, c)| c).sum();
+            row[t] = 1000 - off;
+            row
+        })
+        .collect();
+    wb_plot::confusion_matrix(
+        &file,
+        &wb_plot::ConfusionMatrix {
+            title: "softmax on hog,color: test confusion\ncifar-10, 10,000 test images, accuracy 0.830",
+            class_names: &class_names,
+            counts: &counts,
+        },
+    )?;
+    Ok(file)
+}
+
+/// A small deterministic generator for made-up noise (xorshift64*), values in -1..1.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let bits = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
+        bits as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+/// A `side x side x 3` picture: a blob of colour `rgb` at the centre with a ring around it,
+/// plus noise of amplitude `noise`.
+fn blob(side: usize, rgb: [f32; 3], ring: f32, noise: f32, seed: u64) -> Vec<f32> {
+    let mut rng = Noise(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let c = (side as f32 - 1.0) / 2.0;
+    let mut out = Vec::with_capacity(side * side * 3);
+    for y in 0..side {
+        for x in 0..side {
+            let r = ((x as f32 - c).powi(2) + (y as f32 - c).powi(2)).sqrt() / side as f32;
+            let core = (-r * r * 30.0).exp();
+            let halo = (-(r - 0.35).powi(2) * 200.0).exp() * ring;
+            for ch in 0..3 {
+                out.push(rgb[ch] * core - 0.5 * rgb[2 - ch] * halo + noise * rng.next());
+            }
+        }
+    }
+    out
+}
+
+fn templates(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
+    let file = out.join("templates.png");
+    let pictures: Vec<Vec<f32>> = (0..10)
+        .map(|k| {
+            let rgb = wb_plot::palette::colour(k).map(|v| f32::from(v) / 255.0 - 0.4);
+            blob(32, rgb, 1.0, 0.25, k as u64 + 1)
+        })
+        .collect();
+    let tiles: Vec<wb_plot::Tile<'_>> = pictures
+        .iter()
+        .zip(CLASSES)
+        .map(|(values, caption)| wb_plot::Tile {
+            values,
+            height: 32,
+            width: 32,
+            channels: 3,
+            caption,
+        })
+        .collect();
+    wb_plot::image_grid(
+        &file,
+        &wb_plot::ImageGrid {
+            title: "svm templates on raw pixels\none weight row per class, each stretched from its smallest to its largest weight",
+            tiles: &tiles,
+            columns: 5,
+            scaling: wb_plot::Scaling::MinMax,
+            row_labels: &[],
+            column_labels: &[],
+        },
+    )?;
+    Ok(file)
+}
+
+fn first_layer(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
+    let file = out.join("mlp_first_layer.png");
+    let pictures: Vec<Vec<f32>> = (0..100)
+        .map(|k| {
+            let rgb = wb_plot::palette::colour(k).map(|v| f32::from(v) / 255.0 - 0.5);
+            blob(32, rgb, (k % 3) as f32, 0.6, 100 + k as u64)
+        })
+        .collect();
+    let tiles: Vec<wb_plot::Tile<'_>> = pictures
+        .iter()
+        .map(|values| wb_plot::Tile {
+            values,
+            height: 32,
+            width: 32,
+            channels: 3,
+            caption: "",
+        })
+        .collect();
+    wb_plot::image_grid(
+        &file,
+        &wb_plot::ImageGrid {
+            title: "mlp first layer: 100 of 1000 hidden units\neach unit's input weights as a 32x32 picture, stretched on its own",
+            tiles: &tiles,
+            columns: 10,
+            scaling: wb_plot::Scaling::MinMax,
+            row_labels: &[],
+            column_labels: &[],
+        },
+    )?;
+    Ok(file)
+}
+
+fn atoms(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
+    let file = out.join("kmeans_atoms.png");
+    // 6x6 patches: oriented edges and colour blobs.
+    let pictures: Vec<Vec<f32>> = (0..64)
+        .map(|k| {
+            let angle = k as f32 * 0.7;
+            let (s, c) = angle.sin_cos();
+            let tint = wb_plot::palette::colour(k % 10).map(|v| f32::from(v) / 255.0);
+            (0..36)
+                .flat_map(|i| {
+                    let (y, x) = ((i / 6) as f32 - 2.5, (i % 6) as f32 - 2.5);
+                    let edge = (x * c + y * s).tanh();
+                    tint.map(|t| if k % 4 == 0 { t } else { edge * (0.6 + 0.4 * t) })
+                })
+                .collect()
+        })
+        .collect();
+    let tiles: Vec<wb_plot::Tile<'_>> = pictures
+        .iter()
+        .map(|values| wb_plot::Tile {
+            values,
+            height: 6,
+            width: 6,
+            channels: 3,
+            caption: "",
+        })
+        .collect();
+    wb_plot::image_grid(
+        &file,
+        &wb_plot::ImageGrid {
+            title: "k-means dictionary: 64 atoms of 6x6 pixels\nun-whitened, each stretched on its own",
+            tiles: &tiles,
+            columns: 8,
+            scaling: wb_plot::Scaling::MinMax,
+            row_labels: &[],
+            column_labels: &[],
+        },
+    )?;
+    Ok(file)
+}
+
+fn gabor(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
+    let file = out.join("gabor_bank.png");
+    let frequencies = [0.05f32, 0.1, 0.2, 0.4];
+    let orientations = 8;
+    // Real part of a Gabor kernel: a cosine of `frequency` cycles per pixel across `theta`
+    // under a Gaussian of sigma ~ 0.56 / frequency (bandwidth 1), cut at 3 sigma.
+    let kernels: Vec<(usize, Vec<f32>)> = frequencies
+        .iter()
+        .flat_map(|&f| {
+            (0..orientations).map(move |o| {
+                let theta = o as f32 * std::f32::consts::PI / orientations as f32;
+                let sigma = 0.56 / f;
+                let radius = (3.0 * sigma).ceil() as i32;
+                let side = (2 * radius + 1) as usize;
+                let values = (0..side * side)
+                    .map(|i| {
+                        let (y, x) = ((i / side) as f32 - radius as f32, (i % side) as f32 - radius as f32);
+                        let along = x * theta.cos() + y * theta.sin();
+                        (-(x * x + y * y) / (2.0 * sigma * sigma)).exp()
+                            * (2.0 * std::f32::consts::PI * f * along).cos()
+                    })
+                    .collect();
+                (side, values)
+            })
+        })
+        .collect();
+    let tiles: Vec<wb_plot::Tile<'_>> = kernels
+        .iter()
+        .map(|(side, values)| wb_plot::Tile {
+            values,
+            height: *side,
+            width: *side,
+            channels: 1,
+            caption: "",
+        })
+        .collect();
+    let rows: Vec<String> = frequencies.iter().map(|f| format!("f = {f}")).collect();
+    let columns: Vec<String> = (0..orientations)
+        .map(|o| format!("{}°", o as f32 * 180.0 / orientations as f32))
+        .collect();
+    wb_plot::image_grid(
+        &file,
+        &wb_plot::ImageGrid {
+            title: "gabor bank: 4 frequencies x 8 orientations\nreal part of each kernel; 0 is mid-grey, each kernel stretched to its peak",
+            tiles: &tiles,
+            columns: orientations,
+            scaling: wb_plot::Scaling::Symmetric,
+            row_labels: &rows,
+            column_labels: &columns,
         },
     )?;
     Ok(file)

@@ -2,11 +2,17 @@
 
 mod bars;
 mod canvas;
+mod confusion;
+mod curves;
 mod draw;
 mod error;
+mod grid;
 pub mod palette;
 mod text;
 
 pub use bars::{accuracy_bars, GroupedBars};
+pub use confusion::{confusion_matrix, ConfusionMatrix};
+pub use curves::{learning_curves, CurveRun, EpochPoint, LearningCurves};
 pub use canvas::{MAX_PIXELS, MAX_SIDE};
 pub use error::PlotError;
+pub use grid::{image_grid, ImageGrid, Scaling, Tile};
