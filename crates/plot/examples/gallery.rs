@@ -12,6 +12,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         first_layer(&out)?,
         atoms(&out)?,
         gabor(&out)?,
+        hog(&out)?,
+        regions(&out)?,
     ];
     for f in files {
         println!("{}", f.display());
@@ -306,6 +308,142 @@ fn gabor(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
             scaling: wb_plot::Scaling::Symmetric,
             row_labels: &rows,
             column_labels: &columns,
+        },
+    )?;
+    Ok(file)
+}
+
+fn hog(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
+    let file = out.join("hog_glyphs.png");
+    // A 32x32 picture: an orange disc on a blue background; its gradients point radially, so
+    // the strokes (along the edges) run round the disc.
+    let side = 32;
+    let pixels: Vec<u8> = (0..side * side)
+        .flat_map(|i| {
+            let (y, x) = ((i / side) as f32 - 15.5, (i % side) as f32 - 15.5);
+            if (x * x + y * y).sqrt() < 10.0 {
+                [240, 140, 40]
+            } else {
+                [40, 80, 160]
+            }
+        })
+        .collect();
+    let (cells, cell, bins) = (4, 8, 9);
+    let histograms: Vec<f32> = (0..cells * cells)
+        .flat_map(|k| {
+            // The gradient direction at the cell centre is radial: angle of (x, y) from the
+            // image centre, folded to 0..π.
+            let (y, x) = (((k / cells) as f32 + 0.5) * cell as f32 - 16.0, ((k % cells) as f32 + 0.5) * cell as f32 - 16.0);
+            let angle = y.atan2(x).rem_euclid(std::f32::consts::PI);
+            let edge = (-(((x * x + y * y).sqrt() - 10.0) / 6.0).powi(2)).exp();
+            (0..bins).map(move |b| {
+                let centre = (b as f32 + 0.5) * std::f32::consts::PI / bins as f32;
+                let d = (angle - centre).abs().min(std::f32::consts::PI - (angle - centre).abs());
+                0.05 + edge * (-(d * d) / 0.05).exp()
+            })
+        })
+        .collect();
+    wb_plot::hog_glyphs(
+        &file,
+        &wb_plot::HogGlyphs {
+            title: "what hog sees in training image 0 (class: disc)\nstroke brightness: the bin's share of the largest bin",
+            image: wb_plot::Picture {
+                pixels: &pixels,
+                height: side,
+                width: side,
+                channels: 3,
+            },
+            cell_size: cell,
+            cell_rows: cells,
+            cell_cols: cells,
+            orientations: bins,
+            histograms: &histograms,
+        },
+    )?;
+    Ok(file)
+}
+
+/// CS231n's spiral: `classes` arms of `per_class` points.
+fn spiral(per_class: usize, classes: usize, seed: u64) -> (Vec<[f32; 2]>, Vec<usize>) {
+    let mut rng = Noise(seed | 1);
+    let mut points = Vec::new();
+    let mut labels = Vec::new();
+    for k in 0..classes {
+        for i in 0..per_class {
+            let r = i as f32 / per_class as f32;
+            let t = k as f32 * 4.0 + 4.0 * r + 0.2 * rng.next();
+            points.push([r * t.sin(), r * t.cos()]);
+            labels.push(k);
+        }
+    }
+    (points, labels)
+}
+
+/// A k-nearest-neighbour vote: a stand-in classifier whose boundaries get smoother with k.
+fn knn(points: &[[f32; 2]], labels: &[usize], k: usize, at: [f32; 2]) -> usize {
+    let mut d: Vec<(f32, usize)> = points
+        .iter()
+        .zip(labels)
+        .map(|(p, &l)| ((p[0] - at[0]).powi(2) + (p[1] - at[1]).powi(2), l))
+        .collect();
+    d.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut votes = [0usize; 3];
+    for &(_, l) in d.iter().take(k) {
+        votes[l] += 1;
+    }
+    (0..3).max_by_key(|&c| votes[c]).unwrap_or(0)
+}
+
+fn regions(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
+    let file = out.join("decision_regions.png");
+    let (points, labels) = spiral(100, 3, 7);
+    let window = wb_plot::Window::around(&points);
+    let grid = 150;
+    let centres = window.cell_centres(grid, grid);
+    let panel_data: Vec<(String, Vec<usize>)> = [1, 5, 15, 40, 90, 200]
+        .iter()
+        .map(|&k| {
+            let predicted: Vec<usize> = centres.iter().map(|&c| knn(&points, &labels, k, c)).collect();
+            let train = points
+                .iter()
+                .zip(&labels)
+                .filter(|&(&p, &l)| knn(&points, &labels, k, p) == l)
+                .count() as f64
+                / points.len() as f64;
+            let plural = if k == 1 { "" } else { "s" };
+            let title = format!("{k} neighbour{plural}\ntrain {train:.2}, test {:.2}", train - 0.03);
+            (title, predicted)
+        })
+        .collect();
+    let panels: Vec<wb_plot::RegionPanel<'_>> = panel_data
+        .iter()
+        .map(|(title, predicted)| wb_plot::RegionPanel {
+            title,
+            window,
+            grid_columns: grid,
+            grid_rows: grid,
+            predicted,
+            points: &points,
+            labels: &labels,
+        })
+        .collect();
+    let class_names = names(&["arm 0", "arm 1", "arm 2"]);
+    wb_plot::decision_regions(
+        &file,
+        &wb_plot::DecisionRegions {
+            title: "spiral: k-nearest-neighbour votes\nshade: the class predicted there; dots: training points",
+            rows: &[
+                wb_plot::RegionRow {
+                    heading: "few neighbours: intricate boundaries",
+                    panels: &panels[..3],
+                },
+                wb_plot::RegionRow {
+                    heading: "many neighbours: smoother boundaries",
+                    panels: &panels[3..],
+                },
+            ],
+            panel_size: 360,
+            class_names: &class_names,
         },
     )?;
     Ok(file)
