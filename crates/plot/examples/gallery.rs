@@ -7,13 +7,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args_os()
         .nth(1)
         .map_or_else(|| PathBuf::from("gallery"), PathBuf::from);
-    let files = [bars(&out)?, curves(&out)?, confusion(&out)?,
+    let files = [
+        bars(&out)?,
+        curves(&out)?,
+        confusion(&out)?,
         templates(&out)?,
         first_layer(&out)?,
         atoms(&out)?,
         gabor(&out)?,
         hog(&out)?,
         regions(&out)?,
+        histogram(&out)?,
     ];
     for f in files {
         println!("{}", f.display());
@@ -89,7 +93,16 @@ fn curves(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
 }
 
 const CLASSES: [&str; 10] = [
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 ];
 
 fn confusion(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
@@ -105,7 +118,12 @@ fn confusion(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
             if t == 5 {
                 row[3] = 185;
             }
-            let off: usize = row.iter().enumerate().filter(|&(p, _)| p != t).map(|(_, c)| c).sum();
+            let off: usize = row
+                .iter()
+                .enumerate()
+                .filter(|&(p, _)| p != t)
+                .map(|(_, c)| c)
+                .sum();
             row[t] = 1000 - off;
             row
         })
@@ -113,7 +131,8 @@ fn confusion(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
     wb_plot::confusion_matrix(
         &file,
         &wb_plot::ConfusionMatrix {
-            title: "softmax on hog,color: test confusion\ncifar-10, 10,000 test images, accuracy 0.830",
+            title:
+                "softmax on hog,color: test confusion\ncifar-10, 10,000 test images, accuracy 0.830",
             class_names: &class_names,
             counts: &counts,
         },
@@ -230,7 +249,13 @@ fn atoms(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
                 .flat_map(|i| {
                     let (y, x) = ((i / 6) as f32 - 2.5, (i % 6) as f32 - 2.5);
                     let edge = (x * c + y * s).tanh();
-                    tint.map(|t| if k % 4 == 0 { t } else { edge * (0.6 + 0.4 * t) })
+                    tint.map(|t| {
+                        if k % 4 == 0 {
+                            t
+                        } else {
+                            edge * (0.6 + 0.4 * t)
+                        }
+                    })
                 })
                 .collect()
         })
@@ -248,7 +273,8 @@ fn atoms(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
     wb_plot::image_grid(
         &file,
         &wb_plot::ImageGrid {
-            title: "k-means dictionary: 64 atoms of 6x6 pixels\nun-whitened, each stretched on its own",
+            title:
+                "k-means dictionary: 64 atoms of 6x6 pixels\nun-whitened, each stretched on its own",
             tiles: &tiles,
             columns: 8,
             scaling: wb_plot::Scaling::MinMax,
@@ -275,7 +301,10 @@ fn gabor(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
                 let side = (2 * radius + 1) as usize;
                 let values = (0..side * side)
                     .map(|i| {
-                        let (y, x) = ((i / side) as f32 - radius as f32, (i % side) as f32 - radius as f32);
+                        let (y, x) = (
+                            (i / side) as f32 - radius as f32,
+                            (i % side) as f32 - radius as f32,
+                        );
                         let along = x * theta.cos() + y * theta.sin();
                         (-(x * x + y * y) / (2.0 * sigma * sigma)).exp()
                             * (2.0 * std::f32::consts::PI * f * along).cos()
@@ -333,12 +362,17 @@ fn hog(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
         .flat_map(|k| {
             // The gradient direction at the cell centre is radial: angle of (x, y) from the
             // image centre, folded to 0..π.
-            let (y, x) = (((k / cells) as f32 + 0.5) * cell as f32 - 16.0, ((k % cells) as f32 + 0.5) * cell as f32 - 16.0);
+            let (y, x) = (
+                ((k / cells) as f32 + 0.5) * cell as f32 - 16.0,
+                ((k % cells) as f32 + 0.5) * cell as f32 - 16.0,
+            );
             let angle = y.atan2(x).rem_euclid(std::f32::consts::PI);
             let edge = (-(((x * x + y * y).sqrt() - 10.0) / 6.0).powi(2)).exp();
             (0..bins).map(move |b| {
                 let centre = (b as f32 + 0.5) * std::f32::consts::PI / bins as f32;
-                let d = (angle - centre).abs().min(std::f32::consts::PI - (angle - centre).abs());
+                let d = (angle - centre)
+                    .abs()
+                    .min(std::f32::consts::PI - (angle - centre).abs());
                 0.05 + edge * (-(d * d) / 0.05).exp()
             })
         })
@@ -403,7 +437,10 @@ fn regions(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
     let panel_data: Vec<(String, Vec<usize>)> = [1, 5, 15, 40, 90, 200]
         .iter()
         .map(|&k| {
-            let predicted: Vec<usize> = centres.iter().map(|&c| knn(&points, &labels, k, c)).collect();
+            let predicted: Vec<usize> = centres
+                .iter()
+                .map(|&c| knn(&points, &labels, k, c))
+                .collect();
             let train = points
                 .iter()
                 .zip(&labels)
@@ -411,7 +448,10 @@ fn regions(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
                 .count() as f64
                 / points.len() as f64;
             let plural = if k == 1 { "" } else { "s" };
-            let title = format!("{k} neighbour{plural}\ntrain {train:.2}, test {:.2}", train - 0.03);
+            let title = format!(
+                "{k} neighbour{plural}\ntrain {train:.2}, test {:.2}",
+                train - 0.03
+            );
             (title, predicted)
         })
         .collect();
@@ -444,6 +484,64 @@ fn regions(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
             ],
             panel_size: 360,
             class_names: &class_names,
+        },
+    )?;
+    Ok(file)
+}
+
+/// HSV to RGB, all in 0..1.
+fn hsv(h: f32, s: f32, v: f32) -> [u8; 3] {
+    let h6 = h.rem_euclid(1.0) * 6.0;
+    let f = h6 - h6.floor();
+    let (p, q, t) = (v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f)));
+    let (r, g, b) = match h6.floor() as i32 {
+        0 => (v, t, p),
+        1 => (q, v, p),
+        2 => (p, v, t),
+        3 => (p, q, v),
+        4 => (t, p, v),
+        _ => (v, p, q),
+    };
+    [r, g, b].map(|c| (c * 255.0).round() as u8)
+}
+
+fn histogram(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
+    let file = out.join("colour_histogram.png");
+    let bins = 10;
+    let centre = |i: usize| (i as f32 + 0.5) / bins as f32;
+    let shares = |peak: f32| -> Vec<f32> {
+        let raw: Vec<f32> = (0..bins)
+            .map(|i| 0.02 + (-(centre(i) - peak).powi(2) * 40.0).exp())
+            .collect();
+        let total: f32 = raw.iter().sum();
+        raw.iter().map(|v| v / total).collect()
+    };
+    let (hue, saturation, value) = (shares(0.08), shares(0.7), shares(0.55));
+    let hue_colours: Vec<[u8; 3]> = (0..bins).map(|i| hsv(centre(i), 1.0, 1.0)).collect();
+    let sat_colours: Vec<[u8; 3]> = (0..bins).map(|i| hsv(0.0, centre(i), 1.0)).collect();
+    let value_colours: Vec<[u8; 3]> = (0..bins).map(|i| hsv(0.0, 0.0, centre(i))).collect();
+    wb_plot::colour_histogram(
+        &file,
+        &wb_plot::ColourHistogram {
+            title: "colour histogram of training image 0\nper-channel hsv, 10 bins each",
+            groups: &[
+                wb_plot::HistogramGroup {
+                    label: "hue",
+                    values: &hue,
+                    colours: &hue_colours,
+                },
+                wb_plot::HistogramGroup {
+                    label: "saturation",
+                    values: &saturation,
+                    colours: &sat_colours,
+                },
+                wb_plot::HistogramGroup {
+                    label: "value",
+                    values: &value,
+                    colours: &value_colours,
+                },
+            ],
+            value_axis: "share of pixels",
         },
     )?;
     Ok(file)

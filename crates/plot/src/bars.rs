@@ -89,7 +89,7 @@ pub fn accuracy_bars(file: &Path, bars: &GroupedBars<'_>) -> Result<(), PlotErro
         let mut chart = ChartBuilder::on(&chart_area)
             .set_label_area_size(LabelAreaPosition::Left, Y_AXIS_AREA)
             .build_cartesian_2d(0f64..n_groups as f64, 0f64..1f64)?;
-        value_mesh(&mut chart, bars.value_axis)?;
+        value_mesh(&mut chart, bars.value_axis, 11)?;
         let bar_w = GROUP_FILL / n_series as f64;
         for (s, row) in bars.values.iter().enumerate() {
             for (g, value) in row.iter().enumerate() {
@@ -97,41 +97,86 @@ pub fn accuracy_bars(file: &Path, bars: &GroupedBars<'_>) -> Result<(), PlotErro
                 let (l, r) = (x0 + 0.06 * bar_w, x0 + 0.94 * bar_w);
                 let centre = chart.backend_coord(&(x0 + bar_w / 2.0, 0.0));
                 let Some(v) = *value else {
-                    put(root, "not run", (centre.0, centre.1 - 8), (HPos::Left, VPos::Center), &text::regular(SMALL).color(&MUTED), true)?;
+                    put(
+                        root,
+                        "not run",
+                        (centre.0, centre.1 - 8),
+                        (HPos::Left, VPos::Center),
+                        &text::regular(SMALL).color(&MUTED),
+                        true,
+                    )?;
                     continue;
                 };
-                chart.draw_series(std::iter::once(Rectangle::new([(l, 0.0), (r, v)], rgb(colour(s)).filled())))?;
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(l, 0.0), (r, v)],
+                    rgb(colour(s)).filled(),
+                )))?;
                 let (cx, top_y) = chart.backend_coord(&(x0 + bar_w / 2.0, v));
                 let label = format!("{v:.3}");
                 if upright {
-                    put(root, &label, (cx, top_y - 8), (HPos::Left, VPos::Center), &value_style, true)?;
+                    put(
+                        root,
+                        &label,
+                        (cx, top_y - 8),
+                        (HPos::Left, VPos::Center),
+                        &value_style,
+                        true,
+                    )?;
                 } else {
-                    put(root, &label, (cx, top_y - 8), (HPos::Center, VPos::Bottom), &value_style, false)?;
+                    put(
+                        root,
+                        &label,
+                        (cx, top_y - 8),
+                        (HPos::Center, VPos::Bottom),
+                        &value_style,
+                        false,
+                    )?;
                 }
             }
         }
         // The baseline, then group names under their clusters and the axis title.
         let (x_left, base) = chart.backend_coord(&(0.0, 0.0));
         let (x_right, _) = chart.backend_coord(&(n_groups as f64, 0.0));
-        root.draw(&plotters::element::PathElement::new(vec![(x_left, base), (x_right, base)], INK.stroke_width(2)))?;
+        root.draw(&plotters::element::PathElement::new(
+            vec![(x_left, base), (x_right, base)],
+            INK.stroke_width(2),
+        ))?;
         for (g, name) in bars.groups.iter().enumerate() {
             let (cx, _) = chart.backend_coord(&(g as f64 + 0.5, 0.0));
-            put(root, name, (cx, base + 14), (HPos::Center, VPos::Top), &text::regular(LABEL), false)?;
+            put(
+                root,
+                name,
+                (cx, base + 14),
+                (HPos::Center, VPos::Top),
+                &text::regular(LABEL),
+                false,
+            )?;
         }
-        put(root, bars.group_axis, ((x_left + x_right) / 2, base + group_names_h + 6), (HPos::Center, VPos::Top), &text::regular(AXIS_TITLE), false)?;
+        put(
+            root,
+            bars.group_axis,
+            ((x_left + x_right) / 2, base + group_names_h + 6),
+            (HPos::Center, VPos::Top),
+            &text::regular(AXIS_TITLE),
+            false,
+        )?;
         Ok(())
     })?;
     canvas.save(file)
 }
 
 /// The vertical axis of a bar or curve chart: ticks, light horizontal grid lines, the title.
-pub(crate) fn value_mesh(chart: &mut Chart<'_>, title: &str) -> Result<(), DrawFailure> {
+pub(crate) fn value_mesh(
+    chart: &mut Chart<'_>,
+    title: &str,
+    labels: usize,
+) -> Result<(), DrawFailure> {
     let label_size = LABEL;
     chart
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(0)
-        .y_labels(11)
+        .y_labels(labels)
         .max_light_lines(0)
         .bold_line_style(GRID_LINE)
         .light_line_style(TRANSPARENT)
@@ -181,4 +226,3 @@ fn check(file: &Path, bars: &GroupedBars<'_>) -> Result<(), PlotError> {
     }
     Ok(())
 }
-

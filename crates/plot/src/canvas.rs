@@ -105,7 +105,12 @@ impl Canvas {
     pub(crate) fn save(&self, file: &Path) -> Result<(), PlotError> {
         let mut png = Vec::new();
         PngEncoder::new(&mut png)
-            .write_image(&self.pixels, self.width, self.height, ExtendedColorType::Rgb8)
+            .write_image(
+                &self.pixels,
+                self.width,
+                self.height,
+                ExtendedColorType::Rgb8,
+            )
             .map_err(|source| PlotError::Encode {
                 file: file.to_path_buf(),
                 source,

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use plotters::element::Rectangle;
 use plotters::style::text_anchor::{HPos, VPos};
-use plotters::style::{Color, RGBColor, WHITE};
+use plotters::style::{Color, WHITE};
 
 use crate::canvas::{prepare, Area, Canvas, DrawFailure};
 use crate::draw::{self, put, AXIS_TITLE, LABEL, MARGIN, SMALL};
-use crate::palette::{INK, MUTED};
+use crate::palette::{blues, rgb, INK, MUTED};
 use crate::{text, PlotError};
 
 /// Test counts per (true class, predicted class).
@@ -23,24 +23,6 @@ pub struct ConfusionMatrix<'a> {
     /// `counts[t][p]`: test examples of true class `t` predicted as `p`; `n x n` for `n`
     /// class names.
     pub counts: &'a [Vec<usize>],
-}
-
-/// matplotlib's "Blues" at five stops: white for 0, dark blue for the whole row.
-const BLUES: [[f64; 3]; 5] = [
-    [247.0, 251.0, 255.0],
-    [198.0, 219.0, 239.0],
-    [107.0, 174.0, 214.0],
-    [33.0, 113.0, 181.0],
-    [8.0, 48.0, 107.0],
-];
-
-/// The shade of a share `f` in `0..=1` (linear between the stops of [`BLUES`]).
-pub(crate) fn blues(f: f64) -> RGBColor {
-    let t = f.clamp(0.0, 1.0) * (BLUES.len() - 1) as f64;
-    let i = (t.floor() as usize).min(BLUES.len() - 2);
-    let u = t - i as f64;
-    let c = |k: usize| (BLUES[i][k] + u * (BLUES[i + 1][k] - BLUES[i][k])).round() as u8;
-    RGBColor(c(0), c(1), c(2))
 }
 
 /// Draws the matrix with class names on both axes (predicted names upwards under the
@@ -66,11 +48,12 @@ pub fn confusion_matrix(file: &Path, matrix: &ConfusionMatrix<'_>) -> Result<(),
     let left = MARGIN + axis_h + 12 + names_w + 12;
     let top = MARGIN + title_h + 20;
     let bar_x = left + side + 30;
-    let bar_h = side.min(420).max(160);
+    let bar_h = side.clamp(160, 420);
     let scale_style = text::regular(SMALL);
     let scale_w = 24 + 8 + draw::width("100%", &scale_style) + 12 + axis_h;
     let width = (bar_x + scale_w + MARGIN).max(draw::title_width(matrix.title) + 2 * MARGIN);
-    let height = (top + side.max(bar_h) + 12 + names_w + 12 + axis_h + MARGIN).max(top + bar_h + MARGIN);
+    let height =
+        (top + side.max(bar_h) + 12 + names_w + 12 + axis_h + MARGIN).max(top + bar_h + MARGIN);
 
     let mut canvas = Canvas::new(file, width as u32, height as u32)?;
     canvas.draw(file, |root| {
@@ -78,34 +61,92 @@ pub fn confusion_matrix(file: &Path, matrix: &ConfusionMatrix<'_>) -> Result<(),
         for (t, row) in matrix.counts.iter().enumerate() {
             let total: usize = row.iter().sum();
             let y = top + t as i32 * cell;
-            put(root, &matrix.class_names[t], (left - 12, y + cell / 2), (HPos::Right, VPos::Center), &name_style, false)?;
+            put(
+                root,
+                &matrix.class_names[t],
+                (left - 12, y + cell / 2),
+                (HPos::Right, VPos::Center),
+                &name_style,
+                false,
+            )?;
             for (p, &count) in row.iter().enumerate() {
-                let share = if total == 0 { 0.0 } else { count as f64 / total as f64 };
+                let share = if total == 0 {
+                    0.0
+                } else {
+                    count as f64 / total as f64
+                };
                 let x = left + p as i32 * cell;
-                root.draw(&Rectangle::new([(x, y), (x + cell - 1, y + cell - 1)], blues(share).filled()))?;
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell - 1, y + cell - 1)],
+                    rgb(blues(share)).filled(),
+                ))?;
                 cell_text(root, (x, y), cell, count, share)?;
             }
         }
         for (p, name) in matrix.class_names.iter().enumerate() {
             let x = left + p as i32 * cell + cell / 2;
-            put(root, name, (x, top + side + 12), (HPos::Right, VPos::Center), &name_style, true)?;
+            put(
+                root,
+                name,
+                (x, top + side + 12),
+                (HPos::Right, VPos::Center),
+                &name_style,
+                true,
+            )?;
         }
         let axis_style = text::regular(AXIS_TITLE);
-        put(root, "predicted class", (left + side / 2, top + side + 12 + names_w + 12), (HPos::Center, VPos::Top), &axis_style, false)?;
-        put(root, "true class", (MARGIN, top + side / 2), (HPos::Center, VPos::Top), &axis_style, true)?;
+        put(
+            root,
+            "predicted class",
+            (left + side / 2, top + side + 12 + names_w + 12),
+            (HPos::Center, VPos::Top),
+            &axis_style,
+            false,
+        )?;
+        put(
+            root,
+            "true class",
+            (MARGIN, top + side / 2),
+            (HPos::Center, VPos::Top),
+            &axis_style,
+            true,
+        )?;
         // The colour scale: the share of the true class, 0 at the bottom.
         for k in 0..bar_h {
             let share = 1.0 - f64::from(k) / f64::from(bar_h - 1);
-            root.draw(&Rectangle::new([(bar_x, top + k), (bar_x + 24, top + k + 1)], blues(share).filled()))?;
+            root.draw(&Rectangle::new(
+                [(bar_x, top + k), (bar_x + 24, top + k + 1)],
+                rgb(blues(share)).filled(),
+            ))?;
         }
-        root.draw(&Rectangle::new([(bar_x, top), (bar_x + 24, top + bar_h)], INK.mix(0.5)))?;
+        root.draw(&Rectangle::new(
+            [(bar_x, top), (bar_x + 24, top + bar_h)],
+            INK.mix(0.5),
+        ))?;
         for (share, label) in [(0.0, "0%"), (0.5, "50%"), (1.0, "100%")] {
             let y = top + ((1.0 - share) * f64::from(bar_h - 1)).round() as i32;
-            root.draw(&plotters::element::PathElement::new(vec![(bar_x + 24, y), (bar_x + 30, y)], INK))?;
-            put(root, label, (bar_x + 32, y), (HPos::Left, VPos::Center), &scale_style, false)?;
+            root.draw(&plotters::element::PathElement::new(
+                vec![(bar_x + 24, y), (bar_x + 30, y)],
+                INK,
+            ))?;
+            put(
+                root,
+                label,
+                (bar_x + 32, y),
+                (HPos::Left, VPos::Center),
+                &scale_style,
+                false,
+            )?;
         }
         let scale_title_x = bar_x + 32 + draw::width("100%", &scale_style) + 12;
-        put(root, "share of the true class", (scale_title_x, top + bar_h / 2), (HPos::Center, VPos::Top), &text::regular(SMALL), true)?;
+        put(
+            root,
+            "share of the true class",
+            (scale_title_x, top + bar_h / 2),
+            (HPos::Center, VPos::Top),
+            &text::regular(SMALL),
+            true,
+        )?;
         Ok(())
     })?;
     canvas.save(file)
@@ -150,12 +191,33 @@ fn cell_text(
             format!("{:.0}%", 100.0 * share)
         };
         let size = fit(&count, f64::from(cell) * 0.3);
-        put(root, &count, (cx, y + (f64::from(cell) * 0.38) as i32), (HPos::Center, VPos::Center), &text::regular(size).color(&ink), false)?;
+        put(
+            root,
+            &count,
+            (cx, y + (f64::from(cell) * 0.38) as i32),
+            (HPos::Center, VPos::Center),
+            &text::regular(size).color(&ink),
+            false,
+        )?;
         let size = fit(&percent, f64::from(cell) * 0.21);
-        put(root, &percent, (cx, y + (f64::from(cell) * 0.70) as i32), (HPos::Center, VPos::Center), &text::regular(size).color(&ink), false)?;
+        put(
+            root,
+            &percent,
+            (cx, y + (f64::from(cell) * 0.70) as i32),
+            (HPos::Center, VPos::Center),
+            &text::regular(size).color(&ink),
+            false,
+        )?;
     } else {
         let size = fit(&count, f64::from(cell) * 0.34);
-        put(root, &count, (cx, y + cell / 2), (HPos::Center, VPos::Center), &text::regular(size).color(&ink), false)?;
+        put(
+            root,
+            &count,
+            (cx, y + cell / 2),
+            (HPos::Center, VPos::Center),
+            &text::regular(size).color(&ink),
+            false,
+        )?;
     }
     Ok(())
 }

@@ -110,19 +110,38 @@ pub fn learning_curves(file: &Path, curves: &LearningCurves<'_>) -> Result<(), P
     let accuracies = points().flat_map(|p| std::iter::once(p.train_accuracy).chain(p.val_accuracy));
     let (lo, hi) = accuracies.fold((1.0f64, 0.0f64), |(lo, hi), a| (lo.min(a), hi.max(a)));
     // Whole tenths around the data, so the lines fill the panel but the ticks stay round.
-    let acc_range = ((lo - 0.02) * 10.0).floor().max(0.0) / 10.0..((hi + 0.02) * 10.0).ceil().min(10.0) / 10.0;
+    let acc_range =
+        ((lo - 0.02) * 10.0).floor().max(0.0) / 10.0..((hi + 0.02) * 10.0).ceil().min(10.0) / 10.0;
 
     let mut canvas = Canvas::new(file, width as u32, height as u32)?;
     canvas.draw(file, |root| {
         draw::title_block(root, curves.title, (MARGIN, MARGIN))?;
         legend.draw(root, (MARGIN + Y_AXIS_AREA, MARGIN + title_h + 10))?;
-        let panel = |x: i32| root.clone().shrink((x, top), (PANEL_W as u32, PANEL_H as u32));
-        let mut loss = chart(&panel(MARGIN), epochs.clone(), 0.0..loss_top, "training loss", last - first)?;
-        let mut accuracy = chart(&panel(MARGIN + PANEL_W + GAP), epochs.clone(), acc_range.clone(), "accuracy", last - first)?;
+        let panel = |x: i32| {
+            root.clone()
+                .shrink((x, top), (PANEL_W as u32, PANEL_H as u32))
+        };
+        let mut loss = chart(
+            &panel(MARGIN),
+            epochs.clone(),
+            0.0..loss_top,
+            "training loss",
+            last - first,
+        )?;
+        let mut accuracy = chart(
+            &panel(MARGIN + PANEL_W + GAP),
+            epochs.clone(),
+            acc_range.clone(),
+            "accuracy",
+            last - first,
+        )?;
         for (k, run) in curves.runs.iter().enumerate() {
             let style = rgb(colour(k)).stroke_width(3);
             let line = |f: &dyn Fn(&EpochPoint) -> Option<f64>| -> Vec<(f64, f64)> {
-                run.points.iter().filter_map(|p| f(p).map(|v| (p.epoch as f64, v))).collect()
+                run.points
+                    .iter()
+                    .filter_map(|p| f(p).map(|v| (p.epoch as f64, v)))
+                    .collect()
             };
             let losses = line(&|p| Some(p.loss));
             let train = line(&|p| Some(p.train_accuracy));
@@ -192,7 +211,11 @@ fn markers(
         chart.draw_series(points.iter().map(|&p| Circle::new(p, 5, rgb(c).filled())))?;
     } else {
         chart.draw_series(points.iter().map(|&p| Circle::new(p, 5, WHITE.filled())))?;
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 5, rgb(c).stroke_width(2))))?;
+        chart.draw_series(
+            points
+                .iter()
+                .map(|&p| Circle::new(p, 5, rgb(c).stroke_width(2))),
+        )?;
     }
     Ok(())
 }
@@ -222,7 +245,10 @@ fn check(file: &Path, curves: &LearningCurves<'_>) -> Result<(), PlotError> {
                     p.epoch, p.loss
                 ));
             }
-            for (what, a) in [("training", Some(p.train_accuracy)), ("validation", p.val_accuracy)] {
+            for (what, a) in [
+                ("training", Some(p.train_accuracy)),
+                ("validation", p.val_accuracy),
+            ] {
                 if let Some(a) = a {
                     if !(0.0..=1.0).contains(&a) {
                         return invalid(format!(

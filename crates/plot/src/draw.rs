@@ -7,7 +7,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{Color, FontTransform, RGBColor, ShapeStyle, TextStyle};
 
 use crate::canvas::{Area, DrawFailure};
-use crate::palette::{rgb, INK};
+use crate::palette::rgb;
 use crate::text;
 
 /// Type sizes in pixels (the pictures are drawn at twice the size they are read at, so a
@@ -30,7 +30,10 @@ pub(crate) fn measure(s: &str, style: &TextStyle<'_>) -> (i32, i32) {
         .transform(FontTransform::None)
         .box_size(s)
         .map(|(w, h)| (w as i32, h as i32))
-        .unwrap_or(((0.65 * size * s.chars().count() as f64) as i32, (0.8 * size) as i32))
+        .unwrap_or((
+            (0.65 * size * s.chars().count() as f64) as i32,
+            (0.8 * size) as i32,
+        ))
 }
 
 pub(crate) fn width(s: &str, style: &TextStyle<'_>) -> i32 {
@@ -72,7 +75,9 @@ pub(crate) fn put(
         // Rotated a quarter turn anticlockwise, the text's "down" points right.
         (
             (x + shift, y),
-            style.transform(FontTransform::Rotate270).pos(Pos::new(h, v)),
+            style
+                .transform(FontTransform::Rotate270)
+                .pos(Pos::new(h, v)),
         )
     } else {
         ((x, y + shift), style.pos(Pos::new(h, v)))
@@ -85,7 +90,13 @@ pub(crate) fn put(
 /// `\n`) in regular [`SUBTITLE`]. Returns the height it takes (0 for an empty title).
 pub(crate) fn title_height(title: &str) -> i32 {
     title_lines(title)
-        .map(|(i, _)| if i == 0 { line_height(TITLE) + 6 } else { line_height(SUBTITLE) })
+        .map(|(i, _)| {
+            if i == 0 {
+                line_height(TITLE) + 6
+            } else {
+                line_height(SUBTITLE)
+            }
+        })
         .sum()
 }
 
@@ -113,11 +124,26 @@ fn title_style(line: usize) -> TextStyle<'static> {
 }
 
 /// Draws a title block with its top-left corner at (`x`, `y`); returns its height.
-pub(crate) fn title_block(area: &Area<'_>, title: &str, (x, y): (i32, i32)) -> Result<i32, DrawFailure> {
+pub(crate) fn title_block(
+    area: &Area<'_>,
+    title: &str,
+    (x, y): (i32, i32),
+) -> Result<i32, DrawFailure> {
     let mut top = y;
     for (i, line) in title_lines(title) {
-        put(area, line, (x, top), (HPos::Left, VPos::Top), &title_style(i), false)?;
-        top += if i == 0 { line_height(TITLE) + 6 } else { line_height(SUBTITLE) };
+        put(
+            area,
+            line,
+            (x, top),
+            (HPos::Left, VPos::Top),
+            &title_style(i),
+            false,
+        )?;
+        top += if i == 0 {
+            line_height(TITLE) + 6
+        } else {
+            line_height(SUBTITLE)
+        };
     }
     Ok(top - y)
 }
@@ -131,8 +157,6 @@ pub(crate) enum Mark {
     Line { colour: [u8; 3], dashed: bool },
     /// A disc with a dark rim (points).
     Dot([u8; 3]),
-    /// A light square with a thin border (shaded regions).
-    Patch([u8; 3]),
 }
 
 const MARK_W: i32 = 36;
@@ -188,11 +212,10 @@ impl Legend {
             let (x, cy) = (origin.0 + x, origin.1 + y + line_height(LABEL) / 2);
             match *mark {
                 Mark::Square(c) => {
-                    area.draw(&Rectangle::new([(x + 8, cy - 10), (x + 28, cy + 10)], rgb(c).filled()))?;
-                }
-                Mark::Patch(c) => {
-                    area.draw(&Rectangle::new([(x + 4, cy - 12), (x + 32, cy + 12)], rgb(c).filled()))?;
-                    area.draw(&Rectangle::new([(x + 4, cy - 12), (x + 32, cy + 12)], INK.mix(0.3)))?;
+                    area.draw(&Rectangle::new(
+                        [(x + 8, cy - 10), (x + 28, cy + 10)],
+                        rgb(c).filled(),
+                    ))?;
                 }
                 Mark::Line { colour, dashed } => {
                     let s = rgb(colour).stroke_width(4);
@@ -207,29 +230,57 @@ impl Legend {
                 }
                 Mark::Dot(c) => disc(area, (x + MARK_W / 2, cy), 9, c)?,
             }
-            put(area, label, (x + MARK_W + MARK_GAP, cy), (HPos::Left, VPos::Center), &style, false)?;
+            put(
+                area,
+                label,
+                (x + MARK_W + MARK_GAP, cy),
+                (HPos::Left, VPos::Center),
+                &style,
+                false,
+            )?;
         }
         Ok(())
     }
 }
 
 /// A disc of `radius` in `colour` with a dark rim.
-pub(crate) fn disc(area: &Area<'_>, centre: (i32, i32), radius: i32, colour: [u8; 3]) -> Result<(), DrawFailure> {
-    area.draw(&Circle::new(centre, radius + 1, RGBColor(40, 40, 40).filled()))?;
+pub(crate) fn disc(
+    area: &Area<'_>,
+    centre: (i32, i32),
+    radius: i32,
+    colour: [u8; 3],
+) -> Result<(), DrawFailure> {
+    area.draw(&Circle::new(
+        centre,
+        radius + 1,
+        RGBColor(40, 40, 40).filled(),
+    ))?;
     area.draw(&Circle::new(centre, radius, rgb(colour).filled()))?;
     Ok(())
 }
 
 /// A one-pixel rectangle outline.
-pub(crate) fn outline(area: &Area<'_>, (x0, y0): (i32, i32), (x1, y1): (i32, i32), style: ShapeStyle) -> Result<(), DrawFailure> {
+pub(crate) fn outline(
+    area: &Area<'_>,
+    (x0, y0): (i32, i32),
+    (x1, y1): (i32, i32),
+    style: ShapeStyle,
+) -> Result<(), DrawFailure> {
     area.draw(&Rectangle::new([(x0, y0), (x1, y1)], style))?;
     Ok(())
 }
 
 /// An RGB buffer drawn with its top-left pixel at `origin` (plotters' bitmap blit).
-pub(crate) fn blit(area: &Area<'_>, origin: (i32, i32), (w, h): (u32, u32), rgb: Vec<u8>) -> Result<(), DrawFailure> {
+pub(crate) fn blit(
+    area: &Area<'_>,
+    origin: (i32, i32),
+    (w, h): (u32, u32),
+    rgb: Vec<u8>,
+) -> Result<(), DrawFailure> {
     let element = plotters::element::BitMapElement::with_owned_buffer(origin, (w, h), rgb)
-        .ok_or_else(|| DrawFailure::message(format!("a {w}x{h} bitmap has the wrong buffer size")))?;
+        .ok_or_else(|| {
+            DrawFailure::message(format!("a {w}x{h} bitmap has the wrong buffer size"))
+        })?;
     area.draw(&element)?;
     Ok(())
 }

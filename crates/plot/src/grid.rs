@@ -80,25 +80,42 @@ pub fn image_grid(file: &Path, grid: &ImageGrid<'_>) -> Result<(), PlotError> {
     let budget = ((TARGET_WIDTH - 2 * MARGIN - row_label_w) / columns as i32 - GAP).min(MAX_TILE);
     // A whole enlargement factor when the largest tile fits the column, else a shrink.
     let factor = f64::from(budget) / f64::from(max_h.max(max_w));
-    let factor = if factor >= 1.0 { factor.floor() } else { factor };
+    let factor = if factor >= 1.0 {
+        factor.floor()
+    } else {
+        factor
+    };
     let tile_w = ((f64::from(max_w) * factor).round() as i32).max(1);
     let tile_h = ((f64::from(max_h) * factor).round() as i32).max(1);
     let caption_w = grid
         .tiles
         .iter()
         .map(|t| draw::width(t.caption, &caption_style))
-        .chain(grid.column_labels.iter().map(|s| draw::width(s, &label_style)))
+        .chain(
+            grid.column_labels
+                .iter()
+                .map(|s| draw::width(s, &label_style)),
+        )
         .max()
         .unwrap_or(0);
     let column_w = tile_w.max(caption_w) + GAP;
     let has_captions = grid.tiles.iter().any(|t| !t.caption.is_empty());
-    let caption_h = if has_captions { draw::line_height(CAPTION_SIZE) + 8 } else { 0 };
+    let caption_h = if has_captions {
+        draw::line_height(CAPTION_SIZE) + 8
+    } else {
+        0
+    };
     let row_h = tile_h + caption_h + GAP;
     let title_h = draw::title_height(grid.title);
-    let column_labels_h = if grid.column_labels.is_empty() { 0 } else { draw::line_height(LABEL) + 10 };
+    let column_labels_h = if grid.column_labels.is_empty() {
+        0
+    } else {
+        draw::line_height(LABEL) + 10
+    };
     let left = MARGIN + row_label_w;
     let top = MARGIN + title_h + 12 + column_labels_h;
-    let width = (left + columns as i32 * column_w + MARGIN - GAP).max(draw::title_width(grid.title) + 2 * MARGIN);
+    let width = (left + columns as i32 * column_w + MARGIN - GAP)
+        .max(draw::title_width(grid.title) + 2 * MARGIN);
     let height = top + rows as i32 * row_h - GAP + MARGIN;
 
     let mut canvas = Canvas::new(file, width as u32, height as u32)?;
@@ -106,20 +123,51 @@ pub fn image_grid(file: &Path, grid: &ImageGrid<'_>) -> Result<(), PlotError> {
         draw::title_block(root, grid.title, (MARGIN, MARGIN))?;
         for (c, label) in grid.column_labels.iter().enumerate() {
             let cx = left + c as i32 * column_w + (column_w - GAP) / 2;
-            put(root, label, (cx, top - 8), (HPos::Center, VPos::Bottom), &label_style, false)?;
+            put(
+                root,
+                label,
+                (cx, top - 8),
+                (HPos::Center, VPos::Bottom),
+                &label_style,
+                false,
+            )?;
         }
         for (r, label) in grid.row_labels.iter().enumerate() {
             let cy = top + r as i32 * row_h + tile_h / 2;
-            put(root, label, (left - 16, cy), (HPos::Right, VPos::Center), &label_style, false)?;
+            put(
+                root,
+                label,
+                (left - 16, cy),
+                (HPos::Right, VPos::Center),
+                &label_style,
+                false,
+            )?;
         }
         for (k, tile) in grid.tiles.iter().enumerate() {
             let (r, c) = ((k / columns) as i32, (k % columns) as i32);
             let x = left + c * column_w + (column_w - GAP - tile_w) / 2;
             let y = top + r * row_h;
-            blit(root, (x, y), (tile_w as u32, tile_h as u32), shades(tile, grid.scaling, (tile_w, tile_h)))?;
-            outline(root, (x - 1, y - 1), (x + tile_w, y + tile_h), INK.mix(0.25).into())?;
+            blit(
+                root,
+                (x, y),
+                (tile_w as u32, tile_h as u32),
+                shades(tile, grid.scaling, (tile_w, tile_h)),
+            )?;
+            outline(
+                root,
+                (x - 1, y - 1),
+                (x + tile_w, y + tile_h),
+                INK.mix(0.25).into(),
+            )?;
             let cx = left + c * column_w + (column_w - GAP) / 2;
-            put(root, tile.caption, (cx, y + tile_h + 8), (HPos::Center, VPos::Top), &caption_style, false)?;
+            put(
+                root,
+                tile.caption,
+                (cx, y + tile_h + 8),
+                (HPos::Center, VPos::Top),
+                &caption_style,
+                false,
+            )?;
         }
         Ok(())
     })?;
@@ -131,7 +179,9 @@ fn shades(tile: &Tile<'_>, scaling: Scaling, (w, h): (i32, i32)) -> Vec<u8> {
     let (lo, hi) = tile
         .values
         .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
     let shade = |v: f32| -> f32 {
         match scaling {
             Scaling::MinMax if hi - lo > 0.0 => (v - lo) / (hi - lo),
@@ -176,7 +226,9 @@ fn check(file: &Path, grid: &ImageGrid<'_>) -> Result<(), PlotError> {
     }
     if let Scaling::Range { lo, hi } = grid.scaling {
         if !(lo.is_finite() && hi.is_finite() && hi > lo) {
-            return invalid(format!("the shade range {lo}..{hi} is not an increasing finite range"));
+            return invalid(format!(
+                "the shade range {lo}..{hi} is not an increasing finite range"
+            ));
         }
     }
     let columns = grid.columns.min(grid.tiles.len());
@@ -199,9 +251,15 @@ fn check(file: &Path, grid: &ImageGrid<'_>) -> Result<(), PlotError> {
             return invalid(format!("{name} is {}x{} pixels", tile.height, tile.width));
         }
         if tile.channels != 1 && tile.channels != 3 {
-            return invalid(format!("{name} has {} channels; 1 (grey) or 3 (RGB) are drawn", tile.channels));
+            return invalid(format!(
+                "{name} has {} channels; 1 (grey) or 3 (RGB) are drawn",
+                tile.channels
+            ));
         }
-        let expected = tile.height.checked_mul(tile.width).and_then(|n| n.checked_mul(tile.channels));
+        let expected = tile
+            .height
+            .checked_mul(tile.width)
+            .and_then(|n| n.checked_mul(tile.channels));
         if expected != Some(tile.values.len()) {
             return invalid(format!(
                 "{name} has {} values for {}x{}x{}",

@@ -73,10 +73,15 @@ pub fn hog_glyphs(file: &Path, hog: &HogGlyphs<'_>) -> Result<(), PlotError> {
             for x in 0..pw as usize {
                 let at = ((y / scale) * image.width + x / scale) * image.channels;
                 let px = &image.pixels[at..at + image.channels];
-                let [r, g, b] = if image.channels == 3 { [px[0], px[1], px[2]] } else { [px[0]; 3] };
+                let [r, g, b] = if image.channels == 3 {
+                    [px[0], px[1], px[2]]
+                } else {
+                    [px[0]; 3]
+                };
                 if dim {
                     // skimage's rgb2gray weights, at 45 % brightness under the strokes.
-                    let grey = 0.2125 * f32::from(r) + 0.7154 * f32::from(g) + 0.0721 * f32::from(b);
+                    let grey =
+                        0.2125 * f32::from(r) + 0.7154 * f32::from(g) + 0.0721 * f32::from(b);
                     let v = (0.45 * grey).round() as u8;
                     out.extend([v, v, v]);
                 } else {
@@ -95,7 +100,12 @@ pub fn hog_glyphs(file: &Path, hog: &HogGlyphs<'_>) -> Result<(), PlotError> {
         blit(root, (lx, top), (pw as u32, ph as u32), rgb(false))?;
         blit(root, (rx, top), (pw as u32, ph as u32), rgb(true))?;
         for x in [lx, rx] {
-            outline(root, (x - 1, top - 1), (x + pw, top + ph), INK.mix(0.4).into())?;
+            outline(
+                root,
+                (x - 1, top - 1),
+                (x + pw, top + ph),
+                INK.mix(0.4).into(),
+            )?;
         }
         let max = hog.histograms.iter().copied().fold(0.0f32, f32::max);
         let cell_px = (hog.cell_size * scale) as f64;
@@ -115,16 +125,39 @@ pub fn hog_glyphs(file: &Path, hog: &HogGlyphs<'_>) -> Result<(), PlotError> {
                     let theta = (bin as f64 + 0.5) * PI / hog.orientations as f64;
                     let (dx, dy) = (-theta.sin() * radius, theta.cos() * radius);
                     let ends = vec![
-                        ((centre.0 - dx).round() as i32, (centre.1 - dy).round() as i32),
-                        ((centre.0 + dx).round() as i32, (centre.1 + dy).round() as i32),
+                        (
+                            (centre.0 - dx).round() as i32,
+                            (centre.1 - dy).round() as i32,
+                        ),
+                        (
+                            (centre.0 + dx).round() as i32,
+                            (centre.1 + dy).round() as i32,
+                        ),
                     ];
                     let strength = f64::from(v / max);
-                    root.draw(&PathElement::new(ends, RGBColor(255, 232, 120).mix(strength).stroke_width(stroke)))?;
+                    root.draw(&PathElement::new(
+                        ends,
+                        RGBColor(255, 232, 120).mix(strength).stroke_width(stroke),
+                    ))?;
                 }
             }
         }
-        put(root, &left_caption, (MARGIN + panel_w / 2, top + ph + 14), (HPos::Center, VPos::Top), &caption_style, false)?;
-        put(root, &right_caption, (MARGIN + panel_w + GAP + panel_w / 2, top + ph + 14), (HPos::Center, VPos::Top), &caption_style, false)?;
+        put(
+            root,
+            &left_caption,
+            (MARGIN + panel_w / 2, top + ph + 14),
+            (HPos::Center, VPos::Top),
+            &caption_style,
+            false,
+        )?;
+        put(
+            root,
+            &right_caption,
+            (MARGIN + panel_w + GAP + panel_w / 2, top + ph + 14),
+            (HPos::Center, VPos::Top),
+            &caption_style,
+            false,
+        )?;
         Ok(())
     })?;
     canvas.save(file)
@@ -136,9 +169,15 @@ pub(crate) fn check_picture(file: &Path, what: &str, p: &Picture<'_>) -> Result<
         return invalid(format!("{what} is {}x{} pixels", p.height, p.width));
     }
     if p.channels != 1 && p.channels != 3 {
-        return invalid(format!("{what} has {} channels; 1 (grey) or 3 (RGB) are drawn", p.channels));
+        return invalid(format!(
+            "{what} has {} channels; 1 (grey) or 3 (RGB) are drawn",
+            p.channels
+        ));
     }
-    let expected = p.height.checked_mul(p.width).and_then(|n| n.checked_mul(p.channels));
+    let expected = p
+        .height
+        .checked_mul(p.width)
+        .and_then(|n| n.checked_mul(p.channels));
     if expected != Some(p.pixels.len()) {
         return invalid(format!(
             "{what} has {} bytes for {}x{}x{}",
@@ -178,7 +217,11 @@ fn check(file: &Path, hog: &HogGlyphs<'_>) -> Result<(), PlotError> {
             hog.orientations
         ));
     }
-    if let Some(i) = hog.histograms.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+    if let Some(i) = hog
+        .histograms
+        .iter()
+        .position(|v| !(v.is_finite() && *v >= 0.0))
+    {
         return invalid(format!(
             "histogram value {i} is {}; values must be finite and non-negative",
             hog.histograms[i]

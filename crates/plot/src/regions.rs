@@ -26,8 +26,16 @@ impl Window {
     /// widened to a square, so circles stay round; `-1..1` squared when there are no finite
     /// points.
     pub fn around(points: &[[f32; 2]]) -> Window {
-        let (mut x0, mut x1, mut y0, mut y1) = (f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY);
-        for p in points.iter().filter(|p| p[0].is_finite() && p[1].is_finite()) {
+        let (mut x0, mut x1, mut y0, mut y1) = (
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        );
+        for p in points
+            .iter()
+            .filter(|p| p[0].is_finite() && p[1].is_finite())
+        {
             (x0, x1, y0, y1) = (x0.min(p[0]), x1.max(p[0]), y0.min(p[1]), y1.max(p[1]));
         }
         if !(x0.is_finite() && x1.is_finite()) {
@@ -64,7 +72,9 @@ impl Window {
     }
 
     fn is_valid(&self) -> bool {
-        [self.x_min, self.x_max, self.y_min, self.y_max].iter().all(|v| v.is_finite())
+        [self.x_min, self.x_max, self.y_min, self.y_max]
+            .iter()
+            .all(|v| v.is_finite())
             && self.x_max > self.x_min
             && self.y_max > self.y_min
     }
@@ -117,7 +127,12 @@ pub fn decision_regions(file: &Path, regions: &DecisionRegions<'_>) -> Result<()
     check(file, regions)?;
     prepare(file)?;
     let size = regions.panel_size as i32;
-    let columns = regions.rows.iter().map(|r| r.panels.len()).max().unwrap_or(1) as i32;
+    let columns = regions
+        .rows
+        .iter()
+        .map(|r| r.panels.len())
+        .max()
+        .unwrap_or(1) as i32;
     let content_w = columns * size + (columns - 1) * GAP;
     let legend = Legend::new(
         regions
@@ -137,11 +152,26 @@ pub fn decision_regions(file: &Path, regions: &DecisionRegions<'_>) -> Result<()
         .unwrap_or(0)
         * draw::line_height(PANEL_TITLE)
         + 8;
-    let heading_h = |row: &RegionRow<'_>| if row.heading.is_empty() { 0 } else { draw::line_height(SUBTITLE) + 10 };
+    let heading_h = |row: &RegionRow<'_>| {
+        if row.heading.is_empty() {
+            0
+        } else {
+            draw::line_height(SUBTITLE) + 10
+        }
+    };
     let title_h = draw::title_height(regions.title);
-    let legend_h = if legend.height() > 0 { legend.height() + 8 } else { 0 };
+    let legend_h = if legend.height() > 0 {
+        legend.height() + 8
+    } else {
+        0
+    };
     let top = MARGIN + title_h + 10 + legend_h;
-    let rows_h: i32 = regions.rows.iter().map(|r| heading_h(r) + panel_title_h + size + GAP).sum::<i32>() - GAP;
+    let rows_h: i32 = regions
+        .rows
+        .iter()
+        .map(|r| heading_h(r) + panel_title_h + size + GAP)
+        .sum::<i32>()
+        - GAP;
     let title_w = draw::title_width(regions.title).max(legend.width());
     let width = (2 * MARGIN + content_w).max(title_w + 2 * MARGIN);
     let height = top + rows_h + MARGIN;
@@ -153,14 +183,37 @@ pub fn decision_regions(file: &Path, regions: &DecisionRegions<'_>) -> Result<()
         let mut y = top;
         for row in regions.rows {
             if !row.heading.is_empty() {
-                put(root, row.heading, (MARGIN, y), (HPos::Left, VPos::Top), &text::bold(SUBTITLE), false)?;
+                put(
+                    root,
+                    row.heading,
+                    (MARGIN, y),
+                    (HPos::Left, VPos::Top),
+                    &text::bold(SUBTITLE),
+                    false,
+                )?;
                 y += heading_h(row);
             }
             for (c, panel) in row.panels.iter().enumerate() {
                 let x = MARGIN + c as i32 * (size + GAP);
-                for (i, line) in panel.title.lines().filter(|l| !l.trim().is_empty()).enumerate() {
-                    let style = if i == 0 { text::bold(PANEL_TITLE) } else { text::regular(PANEL_TITLE).color(&MUTED) };
-                    put(root, line, (x, y + i as i32 * draw::line_height(PANEL_TITLE)), (HPos::Left, VPos::Top), &style, false)?;
+                for (i, line) in panel
+                    .title
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .enumerate()
+                {
+                    let style = if i == 0 {
+                        text::bold(PANEL_TITLE)
+                    } else {
+                        text::regular(PANEL_TITLE).color(&MUTED)
+                    };
+                    put(
+                        root,
+                        line,
+                        (x, y + i as i32 * draw::line_height(PANEL_TITLE)),
+                        (HPos::Left, VPos::Top),
+                        &style,
+                        false,
+                    )?;
                 }
                 draw_panel(root, panel, (x, y + panel_title_h), size)?;
             }
@@ -171,7 +224,12 @@ pub fn decision_regions(file: &Path, regions: &DecisionRegions<'_>) -> Result<()
     canvas.save(file)
 }
 
-fn draw_panel(root: &Area<'_>, panel: &RegionPanel<'_>, (x, y): (i32, i32), size: i32) -> Result<(), DrawFailure> {
+fn draw_panel(
+    root: &Area<'_>,
+    panel: &RegionPanel<'_>,
+    (x, y): (i32, i32),
+    size: i32,
+) -> Result<(), DrawFailure> {
     let n = size as usize;
     let mut shade = Vec::with_capacity(3 * n * n);
     for py in 0..n {
@@ -190,17 +248,28 @@ fn draw_panel(root: &Area<'_>, panel: &RegionPanel<'_>, (x, y): (i32, i32), size
         if !((0.0..=1.0).contains(&u) && (0.0..=1.0).contains(&v)) {
             continue;
         }
-        let centre = (x + (u * size as f32).round() as i32, y + (v * size as f32).round() as i32);
+        let centre = (
+            x + (u * size as f32).round() as i32,
+            y + (v * size as f32).round() as i32,
+        );
         disc(root, centre, radius, colour(label))?;
     }
-    outline(root, (x - 1, y - 1), (x + size, y + size), INK.mix(0.5).into())?;
+    outline(
+        root,
+        (x - 1, y - 1),
+        (x + size, y + size),
+        INK.mix(0.5).into(),
+    )?;
     Ok(())
 }
 
 fn check(file: &Path, regions: &DecisionRegions<'_>) -> Result<(), PlotError> {
     let invalid = |problem: String| Err(PlotError::invalid(file, problem));
     if !(64..=2048).contains(&regions.panel_size) {
-        return invalid(format!("panel size {} is not in 64..=2048 pixels", regions.panel_size));
+        return invalid(format!(
+            "panel size {} is not in 64..=2048 pixels",
+            regions.panel_size
+        ));
     }
     if regions.rows.iter().all(|r| r.panels.is_empty()) {
         return invalid("there are no panels to draw".into());
@@ -211,10 +280,16 @@ fn check(file: &Path, regions: &DecisionRegions<'_>) -> Result<(), PlotError> {
             let first_line = panel.title.lines().next().unwrap_or("");
             let name = format!("{}, row {r}", draw::describe("panel", c, first_line));
             if !panel.window.is_valid() {
-                return invalid(format!("{name}: the window {:?} is not a finite, non-empty rectangle", panel.window));
+                return invalid(format!(
+                    "{name}: the window {:?} is not a finite, non-empty rectangle",
+                    panel.window
+                ));
             }
             if panel.grid_columns == 0 || panel.grid_rows == 0 {
-                return invalid(format!("{name}: the grid is {}x{} cells", panel.grid_columns, panel.grid_rows));
+                return invalid(format!(
+                    "{name}: the grid is {}x{} cells",
+                    panel.grid_columns, panel.grid_rows
+                ));
             }
             let cells = panel.grid_columns.checked_mul(panel.grid_rows);
             if cells != Some(panel.predicted.len()) {
@@ -226,12 +301,18 @@ fn check(file: &Path, regions: &DecisionRegions<'_>) -> Result<(), PlotError> {
                 ));
             }
             if panel.points.len() != panel.labels.len() {
-                return invalid(format!("{name}: {} points but {} labels", panel.points.len(), panel.labels.len()));
+                return invalid(format!(
+                    "{name}: {} points but {} labels",
+                    panel.points.len(),
+                    panel.labels.len()
+                ));
             }
             if classes > 0 {
                 let beyond = |v: &[usize]| v.iter().copied().find(|&k| k >= classes);
                 if let Some(k) = beyond(panel.predicted).or_else(|| beyond(panel.labels)) {
-                    return invalid(format!("{name}: class {k} has no name ({classes} class names)"));
+                    return invalid(format!(
+                        "{name}: class {k} has no name ({classes} class names)"
+                    ));
                 }
             }
         }

@@ -31,12 +31,10 @@ pub(crate) fn register() -> Result<(), String> {
 
 /// Regular text of `size` pixels (ab_glyph's scale: ascent to descent), in the ink colour.
 pub(crate) fn regular(size: f64) -> TextStyle<'static> {
-    FontDesc::new(FontFamily::Name(FAMILY), size, FontStyle::Normal)
-        .color(&INK)
+    FontDesc::new(FontFamily::Name(FAMILY), size, FontStyle::Normal).color(&INK)
 }
 
 /// Bold text of `size` pixels, for titles.
 pub(crate) fn bold(size: f64) -> TextStyle<'static> {
-    FontDesc::new(FontFamily::Name(FAMILY), size, FontStyle::Bold)
-        .color(&INK)
+    FontDesc::new(FontFamily::Name(FAMILY), size, FontStyle::Bold).color(&INK)
 }
