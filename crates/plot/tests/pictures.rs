@@ -699,7 +699,7 @@ fn decision_regions_shade_the_predicted_class_and_draw_points_on_top() {
         .iter()
         .map(|c| usize::from(c[0] > 0.0))
         .collect();
-    let all_two = vec![2usize; 4];
+    let all_two = [2usize; 4];
     let panel = |predicted, columns, title| RegionPanel {
         title,
         window,
