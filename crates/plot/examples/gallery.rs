@@ -77,6 +77,7 @@ fn curves(out: &Path) -> Result<PathBuf, wb_plot::PlotError> {
         &file,
         &wb_plot::LearningCurves {
             title: "mlp on raw pixels\nlearning rate 0.01, batch 200, cosine schedule",
+            step_axis: "epoch",
             runs: &[
                 wb_plot::CurveRun {
                     label: "1000 hidden units",

@@ -133,8 +133,25 @@ fn write_atomic(file: &Path, bytes: &[u8]) -> Result<(), PlotError> {
     std::fs::create_dir_all(dir).map_err(write_error)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
     tmp.write_all(bytes)
+        .and_then(|()| readable_permissions(tmp.as_file(), file))
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(write_error)?;
     tmp.persist(file).map_err(|e| write_error(e.error))?;
+    Ok(())
+}
+
+/// The temporary file is created private (mode 0600); a picture is meant to be shared, so it
+/// gets the mode of the file it replaces, or else 0644 (what a umask of 022 gives).
+#[cfg(unix)]
+fn readable_permissions(tmp: &std::fs::File, destination: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(destination)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o644);
+    tmp.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn readable_permissions(_: &std::fs::File, _: &Path) -> std::io::Result<()> {
     Ok(())
 }

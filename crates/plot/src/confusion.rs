@@ -184,11 +184,12 @@ fn cell_text(
     let count = count.to_string();
     let cx = x + cell / 2;
     if cell >= 60 {
-        // A few stray predictions read "<1%", not "0%".
-        let percent = if share > 0.0 && share < 0.005 {
-            "<1%".to_string()
-        } else {
-            format!("{:.0}%", 100.0 * share)
+        // Empty cells show just their muted 0; a few stray predictions read "<1%", not "0%".
+        let rounded = (100.0 * share).round();
+        let percent = match (count == "0", rounded == 0.0) {
+            (true, _) => String::new(),
+            (false, true) => "<1%".to_string(),
+            (false, false) => format!("{rounded:.0}%"),
         };
         let size = fit(&count, f64::from(cell) * 0.3);
         put(
@@ -199,7 +200,7 @@ fn cell_text(
             &text::regular(size).color(&ink),
             false,
         )?;
-        let size = fit(&percent, f64::from(cell) * 0.21);
+        let size = fit(&percent, f64::from(cell) * 0.21).min(f64::from(cell) * 0.21);
         put(
             root,
             &percent,

@@ -39,6 +39,9 @@ pub struct LearningCurves<'a> {
     /// First line bold; lines after a `\n` smaller, as a subtitle.
     pub title: &'a str,
     pub runs: &'a [CurveRun<'a>],
+    /// Title of the horizontal axis: what [`EpochPoint::epoch`] counts (e.g. "epoch", or
+    /// "iteration" for an L-BFGS run).
+    pub step_axis: &'a str,
 }
 
 const PANEL_W: i32 = 660;
@@ -123,16 +126,14 @@ pub fn learning_curves(file: &Path, curves: &LearningCurves<'_>) -> Result<(), P
         };
         let mut loss = chart(
             &panel(MARGIN),
-            epochs.clone(),
-            0.0..loss_top,
-            "training loss",
+            (epochs.clone(), curves.step_axis),
+            (0.0..loss_top, "training loss"),
             last - first,
         )?;
         let mut accuracy = chart(
             &panel(MARGIN + PANEL_W + GAP),
-            epochs.clone(),
-            acc_range.clone(),
-            "accuracy",
+            (epochs.clone(), curves.step_axis),
+            (acc_range.clone(), "accuracy"),
             last - first,
         )?;
         for (k, run) in curves.runs.iter().enumerate() {
@@ -162,12 +163,12 @@ pub fn learning_curves(file: &Path, curves: &LearningCurves<'_>) -> Result<(), P
     canvas.save(file)
 }
 
-/// A chart of `y` against the epoch with integer epoch ticks.
+/// A chart of `y` against the step (`x`), each with its axis title, with whole-number step
+/// ticks (`span`: last step minus first).
 fn chart<'a>(
     area: &Area<'a>,
-    x: std::ops::Range<f64>,
-    y: std::ops::Range<f64>,
-    y_title: &str,
+    (x, x_title): (std::ops::Range<f64>, &str),
+    (y, y_title): (std::ops::Range<f64>, &str),
     span: usize,
 ) -> Result<Chart<'a>, DrawFailure> {
     let mut chart = ChartBuilder::on(area)
@@ -194,7 +195,7 @@ fn chart<'a>(
         .axis_style(INK.stroke_width(2))
         .label_style(text::regular(tick_size))
         .y_label_offset((0.21 * tick_size).round() as i32)
-        .x_desc("epoch")
+        .x_desc(x_title)
         .y_desc(y_title)
         .axis_desc_style(text::regular(AXIS_TITLE))
         .draw()?;

@@ -54,7 +54,8 @@ pub struct ImageGrid<'a> {
 
 /// The width the grid aims at, pixels (wider only when captions need it).
 const TARGET_WIDTH: i32 = 1200;
-/// Largest tile side, pixels: a 3x3 kernel is not blown up to fill a column.
+/// Largest tile side in a grid of four or more columns, pixels: a 3x3 kernel is not blown up
+/// to fill a column. Fewer columns allow 512 pixels shared among them (one picture: 512).
 const MAX_TILE: i32 = 160;
 const GAP: i32 = 12;
 const CAPTION_SIZE: f64 = 18.0;
@@ -77,7 +78,8 @@ pub fn image_grid(file: &Path, grid: &ImageGrid<'_>) -> Result<(), PlotError> {
         .unwrap_or(0);
     let max_h = grid.tiles.iter().map(|t| t.height).max().unwrap_or(1) as i32;
     let max_w = grid.tiles.iter().map(|t| t.width).max().unwrap_or(1) as i32;
-    let budget = ((TARGET_WIDTH - 2 * MARGIN - row_label_w) / columns as i32 - GAP).min(MAX_TILE);
+    let max_tile = (512 / columns as i32).max(MAX_TILE);
+    let budget = ((TARGET_WIDTH - 2 * MARGIN - row_label_w) / columns as i32 - GAP).min(max_tile);
     // A whole enlargement factor when the largest tile fits the column, else a shrink.
     let factor = f64::from(budget) / f64::from(max_h.max(max_w));
     let factor = if factor >= 1.0 {

@@ -203,6 +203,7 @@ fn learning_curves_draw_every_run_in_its_colour() {
         &LearningCurves {
             title: "mlp",
             runs: &runs,
+            step_axis: "epoch",
         },
     )
     .unwrap();
@@ -250,6 +251,7 @@ fn learning_curves_draw_a_single_epoch_and_runs_without_validation() {
         &LearningCurves {
             title: "",
             runs: &runs,
+            step_axis: "iteration",
         },
     )
     .unwrap();
@@ -260,7 +262,11 @@ fn learning_curves_draw_a_single_epoch_and_runs_without_validation() {
 fn learning_curves_refuse_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("curves.png");
-    let curves = |runs| LearningCurves { title: "t", runs };
+    let curves = |runs| LearningCurves {
+        title: "t",
+        runs,
+        step_axis: "epoch",
+    };
     assert_refused(learning_curves(&file, &curves(&[])), &file, &["no runs"]);
     let empty = [CurveRun {
         label: "wide",
@@ -424,8 +430,9 @@ fn grid_tiles_are_enlarged_by_a_whole_factor_and_scaled_as_asked() {
     ];
     image_grid(&file, &grid(&tiles, 3, Scaling::MinMax)).unwrap();
     let img = read(&file);
-    // Columns of (1200 - 48) / 3 - 12 = 372 pixels, capped at 160: 2-pixel tiles enlarged 80x.
-    let quarter = 80 * 80;
+    // Columns of (1200 - 48) / 3 - 12 = 372 pixels, tiles capped at 512 / 3 = 170: 2-pixel
+    // tiles enlarged 85x.
+    let quarter = 85 * 85;
     assert_eq!(
         count(&img, [0, 0, 0]) / quarter,
         1,
@@ -467,13 +474,14 @@ fn symmetric_scaling_puts_zero_at_mid_grey() {
     )
     .unwrap();
     let img = read(&file);
-    // -2 is black, 0 mid-grey (twice), 1 three-quarters; the 1x1 tile fills the same 160
-    // pixels square (its value is its own peak: white).
-    let quarter = 80 * 80;
-    assert!(count(&img, [0, 0, 0]) >= quarter);
-    assert!(count(&img, [128, 128, 128]) >= 2 * quarter);
-    assert!(count(&img, [191, 191, 191]) >= quarter);
-    assert!(count(&img, [255, 255, 255]) >= 160 * 160);
+    // Two columns: tiles up to 512 / 2 = 256 pixels, so the 2x2 kernel is enlarged 128x. -2
+    // is black, 0 mid-grey (twice), 1 three-quarters; the 1x1 tile fills the same 256-pixel
+    // square (its value is its own peak: white).
+    let quarter = 128 * 128;
+    assert_eq!(count(&img, [0, 0, 0]) / quarter, 1);
+    assert_eq!(count(&img, [128, 128, 128]) / quarter, 2);
+    assert_eq!(count(&img, [191, 191, 191]) / quarter, 1);
+    assert!(count(&img, [255, 255, 255]) >= 256 * 256);
 }
 
 #[test]
@@ -912,4 +920,20 @@ fn pictures_land_in_folders_that_do_not_exist_yet() {
     let (g, s) = (names(&["svm"]), names(&["raw"]));
     accuracy_bars(&file, &bars_input(&g, &s, &[vec![Some(0.5)]])).unwrap();
     assert_eq!(files_in(&dir.path().join("a/b")), vec![file]);
+}
+
+#[cfg(unix)]
+#[test]
+fn pictures_are_readable_by_others_and_keep_the_mode_of_the_file_they_replace() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bars.png");
+    let (g, s) = (names(&["svm"]), names(&["raw"]));
+    let draw = || accuracy_bars(&file, &bars_input(&g, &s, &[vec![Some(0.5)]])).unwrap();
+    let mode = || std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    draw();
+    assert_eq!(mode(), 0o644);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    draw();
+    assert_eq!(mode(), 0o640);
 }
