@@ -293,3 +293,53 @@ pub(crate) fn describe(kind: &str, index: usize, name: &str) -> String {
         format!("{kind} {index} ('{name}')")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plotters::prelude::{BitMapBackend, IntoDrawingArea};
+
+    /// The bounding box (x0, y0, x1, y1) of dark pixels after drawing `s` with [`put`].
+    fn ink(s: &str, at: (i32, i32), anchor: (HPos, VPos), rotated: bool) -> (u32, u32, u32, u32) {
+        text::register().unwrap();
+        let (w, h) = (400u32, 400u32);
+        let mut buf = vec![255u8; (3 * w * h) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+            put(&root, s, at, anchor, &text::regular(40.0), rotated)
+                .unwrap_or_else(|_| panic!("draw"));
+        }
+        let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+        for y in 0..h {
+            for x in 0..w {
+                if buf[((y * w + x) * 3) as usize] < 128 {
+                    (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+                }
+            }
+        }
+        (x0, y0, x1, y1)
+    }
+
+    #[test]
+    fn text_ink_sits_where_put_says() {
+        let near = |a: u32, b: i32| (a as i32 - b).abs() <= 2;
+        // Capitals' top at y for Top, their middle at y for Center.
+        let (_, top, _, _) = ink("HE", (100, 200), (HPos::Left, VPos::Top), false);
+        assert!(near(top, 200), "{top}");
+        let (_, y0, _, y1) = ink("HE", (100, 200), (HPos::Left, VPos::Center), false);
+        assert!(near((y0 + y1) / 2, 200), "{y0} {y1}");
+        // Descenders end at y for Bottom.
+        let (_, _, _, bottom) = ink("gy", (100, 200), (HPos::Left, VPos::Bottom), false);
+        assert!(near(bottom, 200), "{bottom}");
+        // Left / centre / right alignment.
+        let (x0, _, _, _) = ink("HE", (100, 200), (HPos::Left, VPos::Top), false);
+        assert!(near(x0, 100) || near(x0, 102), "{x0}");
+        let (x0, _, x1, _) = ink("HE", (200, 200), (HPos::Center, VPos::Top), false);
+        assert!(((x0 + x1) as i32 / 2 - 200).abs() <= 3, "{x0} {x1}");
+        // Rotated to read upwards, centred on x: the capitals' middle is at x, the text runs up
+        // from y.
+        let (x0, _, x1, y1) = ink("HE", (200, 300), (HPos::Left, VPos::Center), true);
+        assert!(near((x0 + x1) / 2, 200), "{x0} {x1}");
+        assert!(y1 <= 302 && y1 >= 290, "{y1}");
+    }
+}
