@@ -340,6 +340,6 @@ mod tests {
         // from y.
         let (x0, _, x1, y1) = ink("HE", (200, 300), (HPos::Left, VPos::Center), true);
         assert!(near((x0 + x1) / 2, 200), "{x0} {x1}");
-        assert!(y1 <= 302 && y1 >= 290, "{y1}");
+        assert!((290..=302).contains(&y1), "{y1}");
     }
 }
