@@ -1,12 +1,13 @@
-//! Draws every picture wb-plot makes from made-up data into a folder (default `gallery/`):
-//! `cargo run -p wb-plot --example gallery -- OUT_DIR`.
+//! Draws every picture wb-plot makes from made-up data into a folder (default
+//! `target/gallery/`, out of git's way): `cargo run -p wb-plot --example gallery -- [OUT_DIR]`.
+//! It prints the files it wrote; look at each after changing the crate.
 
 use std::path::{Path, PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args_os()
         .nth(1)
-        .map_or_else(|| PathBuf::from("gallery"), PathBuf::from);
+        .map_or_else(|| PathBuf::from("target/gallery"), PathBuf::from);
     let files = [
         bars(&out)?,
         curves(&out)?,
