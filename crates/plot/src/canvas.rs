@@ -1,6 +1,5 @@
 //! An in-memory RGB picture that plotters draws on, and its atomic PNG write.
 
-use std::io::Write;
 use std::path::Path;
 
 use image::codecs::png::PngEncoder;
@@ -115,43 +114,9 @@ impl Canvas {
                 file: file.to_path_buf(),
                 source,
             })?;
-        write_atomic(file, &png)
+        wb_io::write_bytes(file, &png).map_err(|source| PlotError::Write {
+            file: file.to_path_buf(),
+            source,
+        })
     }
-}
-
-/// `bytes` as the whole content of `file`, through a temporary file and a rename, so a reader
-/// never sees half a picture and a failure leaves any earlier `file` in place.
-fn write_atomic(file: &Path, bytes: &[u8]) -> Result<(), PlotError> {
-    let write_error = |source| PlotError::Write {
-        file: file.to_path_buf(),
-        source,
-    };
-    let dir = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(write_error)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
-    tmp.write_all(bytes)
-        .and_then(|()| readable_permissions(tmp.as_file(), file))
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(write_error)?;
-    tmp.persist(file).map_err(|e| write_error(e.error))?;
-    Ok(())
-}
-
-/// The temporary file is created private (mode 0600); a picture is meant to be shared, so it
-/// gets the mode of the file it replaces, or else 0644 (what a umask of 022 gives).
-#[cfg(unix)]
-fn readable_permissions(tmp: &std::fs::File, destination: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(destination)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o644);
-    tmp.set_permissions(std::fs::Permissions::from_mode(mode))
-}
-
-#[cfg(not(unix))]
-fn readable_permissions(_: &std::fs::File, _: &Path) -> std::io::Result<()> {
-    Ok(())
 }

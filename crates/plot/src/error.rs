@@ -22,11 +22,11 @@ pub enum PlotError {
         source: image::ImageError,
     },
     /// The folder could not be created, or the file could not be written or renamed.
-    #[error("cannot write {}: {source}", file.display())]
+    #[error("{source}")]
     Write {
         file: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: wb_io::IoError,
     },
 }
 
