@@ -9,16 +9,18 @@ use tempfile::NamedTempFile;
 /// Any error a writer callback may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A file could not be written; the message names it.
+/// A file could not be written; the message names it (and the folder, when that failed).
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
-    #[error("cannot create {}: {source}", path.display())]
+    #[error("cannot write {}: cannot create the folder {}: {source}", path.display(), dir.display())]
     CreateDir {
         path: PathBuf,
+        dir: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot create a temporary file in {}: {source}", dir.display())]
+    #[error("cannot write {}: cannot create a temporary file in {}: {source}", path.display(), dir.display())]
     TempFile {
+        path: PathBuf,
         dir: PathBuf,
         source: std::io::Error,
     },
@@ -37,10 +39,12 @@ pub fn write_atomic(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|source| IoError::CreateDir {
-        path: dir.to_path_buf(),
+        path: path.to_path_buf(),
+        dir: dir.to_path_buf(),
         source,
     })?;
     let mut tmp = NamedTempFile::new_in(dir).map_err(|source| IoError::TempFile {
+        path: path.to_path_buf(),
         dir: dir.to_path_buf(),
         source,
     })?;
