@@ -3,7 +3,8 @@
 //! A CIFAR-10 record is 1 label byte then 3072 pixel bytes: 1024 R, 1024 G, 1024 B, each
 //! row-major 32x32. CIFAR-100 records carry 2 label bytes (coarse, fine) before the pixels.
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
@@ -68,7 +69,7 @@ pub fn load_cifar10(dir: &Path) -> Result<TrainTest, DataError> {
     check_dir(dir)?;
     let class_names = read_names(&dir.join("batches.meta.txt"), 10)?
         .unwrap_or_else(|| CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect());
-    let train_files: Vec<_> = (1..=5)
+    let train_files: Vec<PathBuf> = (1..=5)
         .map(|i| dir.join(format!("data_batch_{i}.bin")))
         .collect();
     let train = read_batches(&train_files, 1, 0, &class_names)?;
@@ -122,31 +123,59 @@ fn read_names(path: &Path, expected: usize) -> Result<Option<Vec<String>>, DataE
 }
 
 /// Reads batch files with `label_bytes` label bytes per record, using the one at `label_offset`.
+///
+/// Every file's size is checked against the record size before anything is read, and the total
+/// record count is computed with checked arithmetic before the pixel buffer is allocated, so a
+/// truncated or oversized batch is an error naming it and costs no memory.
 fn read_batches(
-    files: &[std::path::PathBuf],
+    files: &[PathBuf],
     label_bytes: usize,
     label_offset: usize,
     class_names: &[String],
 ) -> Result<Dataset, DataError> {
     let record = label_bytes + PIXELS;
-    let raw: Vec<(std::path::PathBuf, Vec<u8>)> = files
+    let mut total = 0usize;
+    for path in files {
+        let len = fs::metadata(path)
+            .map_err(|e| DataError::io(path, e))?
+            .len();
+        let n = records_in(path, len, record)?;
+        total = total.checked_add(n).ok_or_else(|| {
+            DataError::format(
+                path,
+                "the batch files together hold too many records to count",
+            )
+        })?;
+    }
+    let raw: Vec<(&PathBuf, Vec<u8>)> = files
         .par_iter()
-        .map(|f| read_file(f).map(|b| (f.clone(), b)))
+        .map(|f| read_file(f).map(|b| (f, b)))
         .collect::<Result<_, _>>()?;
-    let total: usize = raw.iter().map(|(_, b)| b.len() / record).sum();
-    let mut pixels = vec![0u8; total * PIXELS];
+    let mut read_total = 0usize;
+    for (path, bytes) in &raw {
+        // Checked again on the bytes read: the file may have changed since its size was taken.
+        read_total = read_total.saturating_add(records_in(path, bytes.len() as u64, record)?);
+    }
+    let first = files
+        .first()
+        .map(PathBuf::as_path)
+        .unwrap_or(Path::new("."));
+    if read_total != total {
+        return Err(DataError::format(
+            first,
+            "the batch files changed while being read",
+        ));
+    }
+    let pixel_len = total.checked_mul(PIXELS).ok_or_else(|| {
+        DataError::format(
+            first,
+            format!("{total} images are too many to hold in memory"),
+        )
+    })?;
+    let mut pixels = vec![0u8; pixel_len];
     let mut labels = Vec::with_capacity(total);
     let mut offset = 0;
     for (path, bytes) in &raw {
-        if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
-            return Err(DataError::format(
-                path,
-                format!(
-                    "size {} bytes is not a positive multiple of the {record}-byte record",
-                    bytes.len()
-                ),
-            ));
-        }
         let n = bytes.len() / record;
         for (i, rec) in bytes.chunks_exact(record).enumerate() {
             let label = rec[label_offset] as usize;
@@ -178,10 +207,83 @@ fn read_batches(
         offset += n;
     }
     let images = Images::new(ImageShape::new(SIDE, SIDE, 3), pixels)
-        .ok_or_else(|| DataError::Invalid("CIFAR pixel buffer has the wrong size".into()))?;
+        .ok_or_else(|| DataError::format(first, "the batch files hold no images"))?;
     Ok(Dataset {
         images,
         labels,
         class_names: class_names.to_vec(),
     })
+}
+
+/// Number of whole `record`-byte records in a file of `len` bytes; an error naming the file when
+/// it is empty or ends in a partial record (truncated, or with bytes appended).
+fn records_in(path: &Path, len: u64, record: usize) -> Result<usize, DataError> {
+    let record_u64 = record as u64;
+    let (whole, rest) = (len / record_u64, len % record_u64);
+    if len == 0 || rest != 0 {
+        return Err(DataError::format(
+            path,
+            format!(
+                "size {len} bytes is not a positive multiple of the {record}-byte record \
+                 ({whole} whole records and {rest} bytes over: truncated or oversized)"
+            ),
+        ));
+    }
+    usize::try_from(whole)
+        .map_err(|_| DataError::format(path, format!("{whole} records are too many to load")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_error(len: usize) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.bin");
+        std::fs::write(&path, vec![0u8; len]).unwrap();
+        let names: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+        let message = read_batches(&[path.clone()], 2, 1, &names)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with(&path.display().to_string()),
+            "{message}"
+        );
+        message
+    }
+
+    #[test]
+    fn truncated_oversized_and_empty_batches_are_refused_with_the_counts() {
+        let record = 2 + PIXELS;
+        let m = batch_error(3 * record - 1);
+        assert!(
+            m.contains("(2 whole records and 3073 bytes over: truncated or oversized)"),
+            "{m}"
+        );
+        let m = batch_error(2 * record + 1);
+        assert!(m.contains("(2 whole records and 1 bytes over"), "{m}");
+        let m = batch_error(0);
+        assert!(
+            m.contains("size 0 bytes is not a positive multiple of the 3074-byte record"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_bad_later_file_is_refused_before_any_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("a.bin");
+        let bad = dir.path().join("b.bin");
+        // The good file's label is out of range: had it been read first, that would be the error.
+        std::fs::write(&good, vec![200u8; 1 + PIXELS]).unwrap();
+        std::fs::write(&bad, vec![0u8; 10]).unwrap();
+        let names: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+        let m = read_batches(&[good, bad.clone()], 1, 0, &names)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.starts_with(&bad.display().to_string()) && m.contains("not a positive multiple"),
+            "{m}"
+        );
+    }
 }

@@ -262,24 +262,52 @@ impl Mlp {
                 format!("format is `{}`, expected `wb-mlp`", meta.format),
             ));
         }
-        validate_architecture(&meta).map_err(|reason| format_error(&meta_path, reason))?;
+        let n_parameters =
+            validate_architecture(&meta).map_err(|reason| format_error(&meta_path, reason))?;
 
-        let weights_path = dir.join(&meta.weights_file);
+        let weights_path = confined_path(dir, &meta.weights_file)
+            .map_err(|reason| format_error(&meta_path, reason))?;
+        // The file must hold at least the f32 values the architecture needs; checked on its
+        // length before it is read and before any tensor is allocated.
+        let needed = n_parameters
+            .checked_mul(4)
+            .ok_or_else(|| format_error(&meta_path, "the architecture has too many parameters"))?;
+        let on_disk = fs::metadata(&weights_path)
+            .map_err(|source| MlpError::Io {
+                path: weights_path.clone(),
+                source,
+            })?
+            .len();
+        if on_disk < needed as u64 {
+            return Err(format_error(
+                &weights_path,
+                format!(
+                    "holds {on_disk} bytes but the architecture in {META_FILE} needs \
+                     {n_parameters} f32 values ({needed} bytes): truncated or from another model"
+                ),
+            ));
+        }
         let bytes = fs::read(&weights_path).map_err(|source| MlpError::Io {
             path: weights_path.clone(),
             source,
         })?;
+        // `deserialize` checks every tensor's shape x dtype size (checked arithmetic) against
+        // its byte range and the ranges against the buffer.
         let st = SafeTensors::deserialize(&bytes).map_err(|e| {
             format_error(
                 &weights_path,
-                format!("not a valid safetensors file (truncated or corrupt?): {e:?}"),
+                format!(
+                    "not a valid safetensors file (truncated or corrupt?): {}",
+                    describe_safetensors_error(&e)
+                ),
             )
         })?;
 
-        let mut net = Network::<f32>::zeros(meta.input_dim, meta.layers.clone(), 0);
         let mut values: Vec<Vec<f32>> = Vec::new();
+        let mut expected_names = 0usize;
         for (i, spec) in meta.layers.iter().enumerate() {
             for (suffix, shape) in spec.tensor_shapes() {
+                expected_names += 1;
                 let name = format!("layers.{i}.{suffix}");
                 let t = st.tensor(&name).map_err(|_| {
                     format_error(&weights_path, format!("tensor `{name}` is missing"))
@@ -314,6 +342,25 @@ impl Mlp {
                 values.push(v);
             }
         }
+        if st.len() != expected_names {
+            let mut extra: Vec<String> = st
+                .names()
+                .into_iter()
+                .filter(|name| !is_expected_tensor(&meta.layers, name))
+                .cloned()
+                .collect();
+            extra.sort();
+            return Err(format_error(
+                &weights_path,
+                format!(
+                    "tensors {extra:?} are not part of the architecture in {META_FILE}: the \
+                     files belong to different models"
+                ),
+            ));
+        }
+        // Every tensor has been checked against the file, so building the network allocates no
+        // more than the file holds.
+        let mut net = Network::<f32>::zeros(meta.input_dim, meta.layers.clone(), 0);
         net.restore(&values);
         Ok(Mlp {
             net: Mutex::new(net),
@@ -321,6 +368,68 @@ impl Mlp {
             extra: meta.extra,
         })
     }
+}
+
+/// What a safetensors parse error means, in words (the crate's `Display` is its `Debug`).
+fn describe_safetensors_error(e: &safetensors::SafeTensorError) -> String {
+    use safetensors::SafeTensorError as E;
+    match e {
+        E::HeaderTooSmall => "shorter than the 8-byte header length".into(),
+        E::HeaderTooLarge => "the header length field says more than 100 MB".into(),
+        E::InvalidHeaderLength => "the header length field points past the end of the file".into(),
+        E::InvalidHeader => "the header is not UTF-8 text".into(),
+        E::InvalidHeaderStart => "the header does not start with `{`".into(),
+        E::InvalidHeaderDeserialization => "the header is not valid safetensors JSON".into(),
+        E::MetadataIncompleteBuffer => {
+            "the data section's length does not match the tensors in the header".into()
+        }
+        E::TensorInvalidInfo => {
+            "a tensor's shape and dtype do not match the size of its byte range".into()
+        }
+        E::InvalidOffset(name) => {
+            format!("tensor `{name}` does not start where the previous one ends")
+        }
+        E::ValidationOverflow => "a tensor's shape multiplies to more than can be counted".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Whether `name` is one of the tensors the architecture stores (`layers.{i}.{suffix}`).
+fn is_expected_tensor(layers: &[LayerSpec], name: &str) -> bool {
+    layers.iter().enumerate().any(|(i, spec)| {
+        spec.tensor_shapes()
+            .iter()
+            .any(|(suffix, _)| name == format!("layers.{i}.{suffix}"))
+    })
+}
+
+/// `dir/entry` for a file named inside a saved model, refused unless it stays inside `dir`: the
+/// entry must be a relative path of plain names (no `..`, no root, no drive prefix), and when
+/// the file exists its real path (symlinks resolved) must lie under the folder's real path.
+/// The error names the entry.
+fn confined_path(dir: &Path, entry: &str) -> Result<PathBuf, String> {
+    use std::path::Component;
+    let relative = Path::new(entry);
+    let plain = relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if entry.is_empty() || !plain || relative.components().next().is_none() {
+        return Err(format!(
+            "file entry `{entry}` must be a relative path inside the model folder (no `..`, \
+             no absolute path)"
+        ));
+    }
+    let joined = dir.join(relative);
+    if let (Ok(real_dir), Ok(real_file)) = (dir.canonicalize(), joined.canonicalize()) {
+        if !real_file.starts_with(&real_dir) {
+            return Err(format!(
+                "file entry `{entry}` resolves to {}, outside the model folder {} (a symlink?)",
+                real_file.display(),
+                real_dir.display()
+            ));
+        }
+    }
+    Ok(joined)
 }
 
 fn format_error(path: &Path, reason: impl Into<String>) -> MlpError {
@@ -331,11 +440,18 @@ fn format_error(path: &Path, reason: impl Into<String>) -> MlpError {
 }
 
 /// Widths must chain from `input_dim` to `n_classes`, and per-layer parameters must be sane.
-fn validate_architecture(meta: &ModelMeta) -> Result<(), String> {
+/// Returns the number of trainable scalars, counted with checked arithmetic (a header naming
+/// absurd widths is an error here, before anything is allocated).
+fn validate_architecture(meta: &ModelMeta) -> Result<usize, String> {
     if meta.layers.is_empty() {
         return Err("the model has no layers".into());
     }
+    if meta.input_dim == 0 {
+        return Err("input_dim is 0".into());
+    }
+    let too_many = || "the architecture has more parameters than can be counted".to_string();
     let mut width = meta.input_dim;
+    let mut n_parameters = 0usize;
     for (i, spec) in meta.layers.iter().enumerate() {
         match *spec {
             LayerSpec::Affine { inputs, outputs } if inputs != width || outputs == 0 => {
@@ -356,7 +472,17 @@ fn validate_architecture(meta: &ModelMeta) -> Result<(), String> {
             LayerSpec::Dropout { p } if !(0.0..1.0).contains(&p) => {
                 return Err(format!("layer {i} has dropout probability {p}"));
             }
+            LayerSpec::LeakyRelu { slope: a } | LayerSpec::Elu { alpha: a } if !a.is_finite() => {
+                return Err(format!("layer {i} has a non-finite parameter {a}"));
+            }
             _ => {}
+        }
+        for (_, shape) in spec.tensor_shapes() {
+            let size = shape
+                .iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+                .ok_or_else(too_many)?;
+            n_parameters = n_parameters.checked_add(size).ok_or_else(too_many)?;
         }
         width = spec.output_dim(width);
     }
@@ -366,7 +492,7 @@ fn validate_architecture(meta: &ModelMeta) -> Result<(), String> {
             meta.n_classes
         ));
     }
-    Ok(())
+    Ok(n_parameters)
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), MlpError> {
@@ -393,4 +519,134 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), MlpError> {
         let _ = fs::remove_file(&tmp);
         io(e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A saved 3 -> 4 -> 2 model in a fresh folder.
+    fn saved() -> tempfile::TempDir {
+        let layers = vec![
+            LayerSpec::Affine {
+                inputs: 3,
+                outputs: 4,
+            },
+            LayerSpec::Relu,
+            LayerSpec::Affine {
+                inputs: 4,
+                outputs: 2,
+            },
+        ];
+        let net = Network::<f32>::init(3, layers, crate::Init::Auto, 1);
+        let dir = tempfile::tempdir().unwrap();
+        Mlp::from_network(net, LossKind::Softmax)
+            .save(dir.path())
+            .unwrap();
+        dir
+    }
+
+    fn edit_meta(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+        let path = dir.join(META_FILE);
+        let mut meta: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        edit(&mut meta);
+        fs::write(&path, serde_json::to_vec(&meta).unwrap()).unwrap();
+    }
+
+    fn load_error(dir: &Path) -> String {
+        Mlp::load(dir).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn weights_file_must_stay_inside_the_model_folder() {
+        let dir = saved();
+        let outside = dir
+            .path()
+            .join("..")
+            .join("wb-mlp-outside-weights.safetensors");
+        fs::copy(dir.path().join(WEIGHTS_FILE), &outside).unwrap();
+        for entry in [
+            "../wb-mlp-outside-weights.safetensors".to_string(),
+            "sub/../../x".to_string(),
+            outside.canonicalize().unwrap().display().to_string(),
+            String::new(),
+        ] {
+            edit_meta(dir.path(), |m| m["weights_file"] = entry.clone().into());
+            let message = load_error(dir.path());
+            assert!(message.contains(META_FILE), "{message}");
+            assert!(
+                message.contains(&format!("file entry `{entry}` must be a relative path")),
+                "{message}"
+            );
+        }
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.safetensors");
+            std::os::unix::fs::symlink(&outside, &link).unwrap();
+            edit_meta(dir.path(), |m| {
+                m["weights_file"] = "link.safetensors".into()
+            });
+            let message = load_error(dir.path());
+            assert!(
+                message.contains("file entry `link.safetensors` resolves to")
+                    && message.contains("outside the model folder"),
+                "{message}"
+            );
+        }
+        fs::remove_file(outside).unwrap();
+        // A plain name in the folder still loads.
+        edit_meta(dir.path(), |m| m["weights_file"] = WEIGHTS_FILE.into());
+        Mlp::load(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn widths_larger_than_the_weights_file_are_refused_before_allocating() {
+        let dir = saved();
+        // Consistent but huge: 10^6 x 10^6 weights would be 4 TB.
+        edit_meta(dir.path(), |m| {
+            m["input_dim"] = 1_000_000.into();
+            m["layers"][0]["inputs"] = 1_000_000.into();
+            m["layers"][0]["outputs"] = 1_000_000.into();
+            m["layers"][2]["inputs"] = 1_000_000.into();
+        });
+        let message = load_error(dir.path());
+        assert!(message.contains(WEIGHTS_FILE), "{message}");
+        assert!(
+            message.contains("needs 1000003000002 f32 values (4000012000008 bytes)"),
+            "{message}"
+        );
+        edit_meta(dir.path(), |m| {
+            m["input_dim"] = (1u64 << 40).into();
+            m["layers"][0]["inputs"] = (1u64 << 40).into();
+            m["layers"][0]["outputs"] = (1u64 << 40).into();
+            m["layers"][2]["inputs"] = (1u64 << 40).into();
+        });
+        let message = load_error(dir.path());
+        assert!(
+            message.contains(META_FILE) && message.contains("more parameters than can be counted"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn tensors_outside_the_architecture_are_refused() {
+        let dir = saved();
+        let path = dir.path().join(WEIGHTS_FILE);
+        let bytes = fs::read(&path).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let extra = [0u8; 4];
+        let mut views: Vec<(String, TensorView<'_>)> = st.tensors();
+        views.push((
+            "layers.9.weight".into(),
+            TensorView::new(Dtype::F32, vec![1], &extra).unwrap(),
+        ));
+        let rewritten = safetensors::serialize(views, &None).unwrap();
+        fs::write(&path, rewritten).unwrap();
+        let message = load_error(dir.path());
+        assert!(
+            message.contains(r#"tensors ["layers.9.weight"] are not part of the architecture"#),
+            "{message}"
+        );
+    }
 }
