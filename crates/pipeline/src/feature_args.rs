@@ -9,7 +9,7 @@ use anyhow::Result;
 use clap::Args;
 use serde::Deserialize;
 use wb_data::ImageShape;
-use wb_features::{color, hog, FeatureError, FeatureSpec};
+use wb_features::{color, hog, kmeans, FeatureError, FeatureSpec};
 
 /// Feature-extractor parameters; unset options keep the extractor's defaults.
 ///
@@ -90,6 +90,20 @@ pub struct FeatureArgs {
     /// k-means: full passes of Lloyd's algorithm [default: 10].
     #[arg(long, value_name = "N")]
     pub kmeans_iterations: Option<usize>,
+    /// k-means: per-patch encoder: triangle (K features), soft (max(0, ±D·x − alpha), 2K) or
+    /// omp1 (2K) [default: triangle].
+    #[arg(long, value_name = "ENCODER", value_parser = parse_named::<kmeans::Encoder>)]
+    pub kmeans_encoder: Option<kmeans::Encoder>,
+    /// k-means: atoms from kmeans (centroids) or patches (random whitened patches, unit
+    /// length) [default: kmeans].
+    #[arg(long, value_name = "SOURCE", value_parser = parse_named::<kmeans::DictionarySource>)]
+    pub kmeans_dictionary: Option<kmeans::DictionarySource>,
+    /// k-means: pooling regions: quadrants, 3x3 or pyramid (1x1 + 2x2 + 4x4) [default: quadrants].
+    #[arg(long, value_name = "REGIONS", value_parser = parse_named::<kmeans::Pooling>)]
+    pub kmeans_pool: Option<kmeans::Pooling>,
+    /// k-means: the soft encoder's threshold alpha [default: 0.25].
+    #[arg(long, value_name = "ALPHA", allow_negative_numbers = true)]
+    pub kmeans_alpha: Option<f32>,
 }
 
 /// The option that sets each parameter (`FeatureError` names parameters by path).
@@ -114,6 +128,10 @@ const OPTIONS: &[(&str, &str)] = &[
     ("kmeans.patch_size", "--kmeans-patch-size"),
     ("kmeans.patches", "--kmeans-patches"),
     ("kmeans.iterations", "--kmeans-iterations"),
+    ("kmeans.encoder", "--kmeans-encoder"),
+    ("kmeans.dictionary", "--kmeans-dictionary"),
+    ("kmeans.pool", "--kmeans-pool"),
+    ("kmeans.alpha", "--kmeans-alpha"),
 ];
 
 /// A side long enough that every check depending on the image size passes, so checking
@@ -152,7 +170,11 @@ impl FeatureArgs {
             kmeans_centroids,
             kmeans_patch_size,
             kmeans_patches,
-            kmeans_iterations
+            kmeans_iterations,
+            kmeans_encoder,
+            kmeans_dictionary,
+            kmeans_pool,
+            kmeans_alpha
         )
     }
 
@@ -181,6 +203,10 @@ impl FeatureArgs {
         set(&mut spec.kmeans.patch_size, self.kmeans_patch_size);
         set(&mut spec.kmeans.patches, self.kmeans_patches);
         set(&mut spec.kmeans.iterations, self.kmeans_iterations);
+        set(&mut spec.kmeans.encoder, self.kmeans_encoder);
+        set(&mut spec.kmeans.dictionary, self.kmeans_dictionary);
+        set(&mut spec.kmeans.pool, self.kmeans_pool);
+        set(&mut spec.kmeans.alpha, self.kmeans_alpha);
         // Checked for every extractor, named in --features or not: an option given for an
         // unused extractor is still a typo worth reporting. Colour needs RGB, so RGB it is.
         let mut all = spec.clone();
@@ -261,6 +287,12 @@ mod tests {
             "0.15,0.3",
             "--kmeans-k",
             "50",
+            "--kmeans-encoder",
+            "soft",
+            "--kmeans-pool",
+            "3x3",
+            "--kmeans-alpha",
+            "0.5",
         ])
         .unwrap();
         assert_eq!(spec.hog.cell_size, 4);
@@ -271,6 +303,15 @@ mod tests {
         assert_eq!(spec.gabor.frequencies, vec![0.15, 0.3]);
         assert_eq!(spec.kmeans.centroids, 50);
         assert_eq!(spec.kmeans.patch_size, 6);
+        assert_eq!(spec.kmeans.encoder, kmeans::Encoder::Soft);
+        assert_eq!(spec.kmeans.pool, kmeans::Pooling::Grid3x3);
+        assert_eq!(spec.kmeans.alpha, 0.5);
+        assert_eq!(spec.kmeans.dictionary, kmeans::DictionarySource::Kmeans);
+        let spec =
+            applied(&["--kmeans-dictionary", "patches", "--kmeans-pool", "pyramid"]).unwrap();
+        assert_eq!(spec.kmeans.dictionary, kmeans::DictionarySource::Patches);
+        assert_eq!(spec.kmeans.pool, kmeans::Pooling::Pyramid);
+        assert_eq!(spec.kmeans.encoder, kmeans::Encoder::Triangle);
     }
 
     #[test]
@@ -290,6 +331,10 @@ mod tests {
             (&["--gabor-frequencies", "0.1,0.7"], "--gabor-frequencies"),
             (&["--gabor-bandwidth", "-1"], "--gabor-bandwidth"),
             (&["--kmeans-k", "1"], "--kmeans-k"),
+            (&["--kmeans-alpha", "-0.1"], "--kmeans-alpha"),
+            (&["--kmeans-encoder", "sparse"], "--kmeans-encoder"),
+            (&["--kmeans-pool", "5x5"], "--kmeans-pool"),
+            (&["--kmeans-dictionary", "random"], "--kmeans-dictionary"),
             (&["--color-bins", "0"], "--color-bins"),
             (&["--hog-block-norm", "l3"], "--hog-block-norm"),
             (&["--color-mode", "rgb"], "--color-mode"),
