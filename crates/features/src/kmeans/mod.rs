@@ -14,7 +14,7 @@
 //!    variance over its `d = p·p·C` values (pixels in 0..255):
 //!    `x̂ = (x − mean(x)) / sqrt(var(x) + 10)` ([`CONTRAST_EPS`]).
 //! 3. ZCA whitening from the `d x d` covariance `Σ = V Λ Vᵀ` of the normalised patches
-//!    (unbiased, eigen-decomposed in `f64` by [`symmetric_eigen`]):
+//!    (unbiased, eigen-decomposed in `f64` by [`symmetric_eigen`], nalgebra's solver):
 //!    `W = V (Λ + 0.1 I)^(-1/2) Vᵀ` ([`WHITENING_EPS`]), `x_w = W (x̂ − m)` with `m` the
 //!    mean normalised patch.
 //! 4. The atoms, by [`DictionarySource`]:
