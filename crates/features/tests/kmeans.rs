@@ -1009,3 +1009,27 @@ fn dictionaries_saved_before_the_encoder_choice_load_as_triangle_quadrants() {
     let err = "4x4".parse::<Pooling>().unwrap_err().to_string();
     assert!(err.contains("kmeans.pool") && err.contains("3x3"), "{err}");
 }
+
+#[test]
+fn a_feature_matrix_larger_than_memory_is_an_error_not_an_abort() {
+    // K = 4000, soft (2K per position), pyramid (21 regions): 168,000 values per image;
+    // a million images would need 672 GB.
+    let shape = ImageShape::new(6, 6, 1);
+    let train = synthetic_images(20, shape, 71);
+    let mut spec = FeatureSpec::parse("kmeans").unwrap();
+    spec.kmeans = Params {
+        centroids: 4000,
+        patch_size: 6,
+        patches: 4000,
+        iterations: 1,
+        encoder: Encoder::Soft,
+        pool: Pooling::Pyramid,
+        ..Params::default()
+    };
+    let fitted = spec.fit(&train, 0).unwrap();
+    assert_eq!(fitted.dim(), 168_000);
+    let many = Images::new(shape, vec![0u8; 1_000_000 * shape.len()]).unwrap();
+    let none = |_| {};
+    let err = fitted.transform(&many, &none).unwrap_err().to_string();
+    assert!(err.contains("do not fit in memory"), "{err}");
+}
