@@ -192,7 +192,8 @@ mod tests {
         assert_eq!(spec.kmeans.pool, kmeans::Pooling::Grid3x3);
         assert_eq!(spec.kmeans.alpha, 0.5);
         assert_eq!(spec.kmeans.dictionary, kmeans::DictionarySource::Kmeans);
-        let spec = applied(&["--kmeans-dictionary", "patches", "--kmeans-pool", "pyramid"]).unwrap();
+        let spec =
+            applied(&["--kmeans-dictionary", "patches", "--kmeans-pool", "pyramid"]).unwrap();
         assert_eq!(spec.kmeans.dictionary, kmeans::DictionarySource::Patches);
         assert_eq!(spec.kmeans.pool, kmeans::Pooling::Pyramid);
         assert_eq!(spec.kmeans.encoder, kmeans::Encoder::Triangle);
