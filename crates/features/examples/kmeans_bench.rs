@@ -4,9 +4,11 @@
 //! ```text
 //! cargo run --release -p wb-features --example kmeans_bench -- /work/shared/datasets/cifar-10-batches-bin \
 //!     [--centroids 1600] [--patches 400000] [--iterations 10] [--images 60000] [--seed 0]
+//!     [--encoder triangle|soft|omp1] [--dictionary kmeans|patches] [--pool quadrants|3x3|pyramid]
+//!     [--alpha 0.25] [--threads N]
 //! ```
 //! `--images N` encodes only the first N images (quick runs); the fit always uses all
-//! 50,000 training images.
+//! 50,000 training images. `WB_KMEANS_KERNEL=avx512|avx2|portable` forces a kernel.
 
 use std::path::Path;
 use std::time::Instant;
@@ -58,8 +60,31 @@ fn main() -> Result<(), String> {
     let mut params = kmeans::Params::default();
     let mut limit = 60_000usize;
     let mut seed = 0u64;
+    let mut threads = 0usize;
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        let named = |e: wb_features::FeatureError| format!("{flag}: {e}");
+        match flag.as_str() {
+            "--encoder" => {
+                params.encoder = value.parse().map_err(named)?;
+                continue;
+            }
+            "--dictionary" => {
+                params.dictionary = value.parse().map_err(named)?;
+                continue;
+            }
+            "--pool" => {
+                params.pool = value.parse().map_err(named)?;
+                continue;
+            }
+            "--alpha" => {
+                params.alpha = value
+                    .parse()
+                    .map_err(|_| format!("--alpha: `{value}` is not a number"))?;
+                continue;
+            }
+            _ => {}
+        }
         let number: u64 = value
             .parse()
             .map_err(|_| format!("{flag}: `{value}` is not a number"))?;
@@ -69,10 +94,17 @@ fn main() -> Result<(), String> {
             "--iterations" => params.iterations = number as usize,
             "--images" => limit = number as usize,
             "--seed" => seed = number,
+            "--threads" => threads = number as usize,
             _ => return Err(format!("unknown option {flag}")),
         }
     }
 
+    if threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .map_err(|e| e.to_string())?;
+    }
     let shape = ImageShape::new(32, 32, 3);
     let mut train_pixels = Vec::new();
     for b in 1..=5 {
@@ -92,14 +124,19 @@ fn main() -> Result<(), String> {
         encode_test = encode_test.select(&(0..limit - n_train).collect::<Vec<_>>());
     }
     println!(
-        "threads {}, avx2+fma {}, train {} images, encode {} images, K {}, patches {}, iterations {}",
+        "threads {}, kernel {}, train {} images, encode {} images, K {}, patches {}, iterations {}, \
+         encoder {}, dictionary {}, pool {}, alpha {}",
         rayon::current_num_threads(),
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+        kmeans::kernel_name(),
         train.len(),
         encode_train.len() + encode_test.len(),
         params.centroids,
         params.patches,
-        params.iterations
+        params.iterations,
+        params.encoder,
+        params.dictionary,
+        params.pool,
+        params.alpha
     );
 
     let mut spec = FeatureSpec::parse("kmeans").map_err(|e| e.to_string())?;

@@ -266,7 +266,24 @@ impl FittedFeatures {
         }
         let dims: Vec<usize> = self.extractors.iter().map(|e| e.dim(self.shape)).collect();
         let dim: usize = dims.iter().sum();
-        let mut out = Array2::<f32>::zeros((images.len(), dim));
+        // A large dictionary with fine pooling (K = 4000, soft, pyramid: 168,000 values per
+        // image) can ask for more memory than the machine has: say so instead of aborting.
+        let values = images.len().checked_mul(dim);
+        let mut buffer = Vec::new();
+        if values.is_none_or(|v| buffer.try_reserve_exact(v).is_err()) {
+            return Err(FeatureError::invalid(
+                "features",
+                format!(
+                    "{} images x {dim} features ({:.1} GB of f32) do not fit in memory; \
+                     use fewer features (e.g. a smaller kmeans K or coarser pooling) or fewer images",
+                    images.len(),
+                    images.len() as f64 * dim as f64 * 4e-9
+                ),
+            ));
+        }
+        buffer.resize(images.len() * dim, 0f32);
+        let mut out = Array2::from_shape_vec((images.len(), dim), buffer)
+            .map_err(|e| FeatureError::invalid("features", e.to_string()))?;
         const CHUNK: usize = 256;
         if let Some(buf) = out.as_slice_mut() {
             buf.par_chunks_mut(CHUNK * dim.max(1))

@@ -3,7 +3,9 @@
 //! default) a real CIFAR-10 smoke test reading `WB_DATA_DIR`.
 
 use wb_data::{ImageShape, Images};
-use wb_features::kmeans::{self, symmetric_eigen, Dictionary, Params};
+use wb_features::kmeans::{
+    self, symmetric_eigen, Dictionary, DictionarySource, Encoder, Params, Pooling,
+};
 use wb_features::{Extractor, FeatureError, FeatureKind, FeatureSpec};
 
 /// Deterministic pseudo-random images with some spatial structure (smooth gradients plus
@@ -40,6 +42,7 @@ fn small_params() -> Params {
         patch_size: 4,
         patches: 3000,
         iterations: 5,
+        ..Params::default()
     }
 }
 
@@ -150,6 +153,7 @@ fn zca_whitening_decorrelates_the_training_patches() {
         patch_size: 4,
         patches: 200_000,
         iterations: 1,
+        ..Params::default()
     };
     let dict = Dictionary::fit(&train, &params, 11).unwrap();
     let d = dict.patch_dim();
@@ -275,6 +279,7 @@ fn encoding_matches_naive_reference() {
             patch_size,
             patches: 2000,
             iterations: 3,
+            ..Params::default()
         };
         let dict = Dictionary::fit(&train, &params, 2).unwrap();
         let test = synthetic_images(3, shape, 99);
@@ -377,6 +382,21 @@ fn bad_parameters_are_rejected_with_their_name() {
             },
             "kmeans.iterations",
         ),
+        (
+            Params {
+                alpha: -0.25,
+                ..base.clone()
+            },
+            "kmeans.alpha",
+        ),
+        (
+            Params {
+                alpha: f32::NAN,
+                encoder: Encoder::Soft,
+                ..base.clone()
+            },
+            "kmeans.alpha",
+        ),
     ];
     for (params, name) in cases {
         match Dictionary::fit(&train, &params, 0) {
@@ -393,6 +413,13 @@ fn bad_parameters_are_rejected_with_their_name() {
         Err(FeatureError::EmptyTrainingSet)
     ));
     assert!(Params::default().check(ImageShape::new(32, 32, 3)).is_ok());
+    // Random patches need no k-means pass.
+    let patches = Params {
+        dictionary: DictionarySource::Patches,
+        iterations: 0,
+        ..base.clone()
+    };
+    assert!(Dictionary::fit(&train, &patches, 0).is_ok());
 }
 
 #[test]
@@ -503,4 +530,506 @@ fn real_cifar10_subset_gives_finite_features() {
     assert!(f.iter().all(|row| row.iter().any(|&v| v > 0.0)));
     let inertia = dict.inertia();
     assert!(inertia.last().unwrap() < &inertia[0], "{inertia:?}");
+}
+
+/// Every whitened stride-1 patch of `img`, row-major over the patch grid, in `f64`.
+fn whitened_patches(dict: &Dictionary, img: wb_data::ImageView<'_>) -> Vec<Vec<f64>> {
+    let p = dict.params().patch_size;
+    let (rows, cols) = (img.height() - p + 1, img.width() - p + 1);
+    let mut out = Vec::with_capacity(rows * cols);
+    for y in 0..rows {
+        for x in 0..cols {
+            let mut patch = Vec::with_capacity(dict.patch_dim());
+            for dy in 0..p {
+                for dx in 0..p {
+                    for c in 0..img.channels() {
+                        patch.push(f32::from(img.get(y + dy, x + dx, c)));
+                    }
+                }
+            }
+            let w = dict.whiten_patch(&patch).unwrap();
+            out.push(w.iter().map(|&v| f64::from(v)).collect());
+        }
+    }
+    out
+}
+
+/// The pooling regions written out independently of the library: each region is a set of
+/// (row band, column band) of a `side x side` cut with edges at MATLAB's round(i n / side).
+fn naive_regions(pool: Pooling, rows: usize, cols: usize) -> Vec<Vec<(usize, usize)>> {
+    let cut = |n: usize, side: usize| -> Vec<std::ops::Range<usize>> {
+        let edge = |i: usize| ((i * n) as f64 / side as f64 + 0.5).floor() as usize;
+        (0..side).map(|i| edge(i)..edge(i + 1)).collect()
+    };
+    let grid = |side: usize| -> Vec<Vec<(usize, usize)>> {
+        let (rb, cb) = (cut(rows, side), cut(cols, side));
+        let mut regions = Vec::new();
+        for r in &rb {
+            for c in &cb {
+                let mut cells = Vec::new();
+                for y in r.clone() {
+                    for x in c.clone() {
+                        cells.push((y, x));
+                    }
+                }
+                regions.push(cells);
+            }
+        }
+        regions
+    };
+    match pool {
+        Pooling::Quadrants => grid(2),
+        Pooling::Grid3x3 => grid(3),
+        Pooling::Pyramid => [grid(1), grid(2), grid(4)].concat(),
+    }
+}
+
+/// The encoders written the slow, obvious way in `f64`, from the formulas in the docs.
+fn naive_encode(dict: &Dictionary, img: wb_data::ImageView<'_>) -> Vec<f32> {
+    let params = dict.params();
+    let p = params.patch_size;
+    let k = dict.num_centroids();
+    let d = dict.patch_dim();
+    let (rows, cols) = (img.height() - p + 1, img.width() - p + 1);
+    let atoms: Vec<Vec<f64>> = dict
+        .centroids()
+        .chunks_exact(d)
+        .map(|c| c.iter().map(|&v| f64::from(v)).collect())
+        .collect();
+    let unit: Vec<Vec<f64>> = atoms
+        .iter()
+        .map(|c| {
+            let n = c.iter().map(|v| v * v).sum::<f64>().sqrt();
+            c.iter()
+                .map(|v| if n > 0.0 { v / n } else { 0.0 })
+                .collect()
+        })
+        .collect();
+    let alpha = f64::from(params.alpha);
+    let per_position: Vec<Vec<f64>> = whitened_patches(dict, img)
+        .iter()
+        .map(|x| match params.encoder {
+            Encoder::Triangle => {
+                let z: Vec<f64> = atoms
+                    .iter()
+                    .map(|c| {
+                        c.iter()
+                            .zip(x)
+                            .map(|(a, b)| (a - b).powi(2))
+                            .sum::<f64>()
+                            .sqrt()
+                    })
+                    .collect();
+                let mean = z.iter().sum::<f64>() / k as f64;
+                z.iter().map(|zj| (mean - zj).max(0.0)).collect()
+            }
+            Encoder::Soft => {
+                let dots: Vec<f64> = unit
+                    .iter()
+                    .map(|c| c.iter().zip(x).map(|(a, b)| a * b).sum())
+                    .collect();
+                let mut f: Vec<f64> = dots.iter().map(|s| (s - alpha).max(0.0)).collect();
+                f.extend(dots.iter().map(|s| (-s - alpha).max(0.0)));
+                f
+            }
+            Encoder::Omp1 => {
+                let dots: Vec<f64> = unit
+                    .iter()
+                    .map(|c| c.iter().zip(x).map(|(a, b)| a * b).sum())
+                    .collect();
+                let mut best = 0;
+                for (j, s) in dots.iter().enumerate() {
+                    if s.abs() > dots[best].abs() {
+                        best = j;
+                    }
+                }
+                let mut f = vec![0.0; 2 * k];
+                f[best] = dots[best].max(0.0);
+                f[k + best] = (-dots[best]).max(0.0);
+                f
+            }
+        })
+        .collect();
+    let width = per_position[0].len();
+    let mut out = Vec::new();
+    for region in naive_regions(params.pool, rows, cols) {
+        let mut acc = vec![0f64; width];
+        for (y, x) in region {
+            for (a, v) in acc.iter_mut().zip(&per_position[y * cols + x]) {
+                *a += v;
+            }
+        }
+        out.extend(acc);
+    }
+    out.iter().map(|&v| v as f32).collect()
+}
+
+fn all_choices() -> Vec<(Encoder, DictionarySource, Pooling)> {
+    let mut v = Vec::new();
+    for &e in Encoder::ALL {
+        for &s in DictionarySource::ALL {
+            for &p in Pooling::ALL {
+                v.push((e, s, p));
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn every_encoder_and_pooling_matches_the_naive_reference() {
+    // 37 atoms: not a multiple of the 16-wide kernel panel; 11x13 images with 5x5 patches
+    // give a 7x9 grid (63 patches, not a multiple of the 6-row sliver); 9x9 gray with 3x3
+    // patches a 7x7 grid.
+    for (shape, centroids, patch_size) in [
+        (ImageShape::new(11, 13, 3), 37, 5),
+        (ImageShape::new(9, 9, 1), 5, 3),
+    ] {
+        let train = synthetic_images(12, shape, 5);
+        let test = synthetic_images(3, shape, 99);
+        for (encoder, dictionary, pool) in all_choices() {
+            let params = Params {
+                centroids,
+                patch_size,
+                patches: 2000,
+                iterations: 3,
+                encoder,
+                dictionary,
+                pool,
+                alpha: 0.25,
+            };
+            let dict = Dictionary::fit(&train, &params, 2).unwrap();
+            let regions = pool.regions();
+            let per_position = if encoder == Encoder::Triangle {
+                centroids
+            } else {
+                2 * centroids
+            };
+            assert_eq!(dict.dim(shape), regions * per_position, "{params:?}");
+            assert_eq!(dict.feature_dim(), regions * per_position);
+            for (img, got) in test.iter().zip(features(&dict, &test)) {
+                let want = naive_encode(&dict, img);
+                assert_eq!(got.len(), want.len(), "{params:?}");
+                let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1.0);
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (g - w).abs() <= 2e-4 * scale,
+                        "{encoder:?}/{dictionary:?}/{pool:?} {shape:?} feature {i}: fast {g}, naive {w}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn features_are_non_negative_and_each_encoder_has_its_sparsity() {
+    // Images the size of one patch: a single position, so each region holds one
+    // position's features (or none) and the per-position structure is visible.
+    let train_shape = ImageShape::new(10, 10, 3);
+    let train = synthetic_images(10, train_shape, 21);
+    let one = synthetic_images(6, ImageShape::new(4, 4, 3), 22);
+    let k = 12;
+    for &encoder in Encoder::ALL {
+        let params = Params {
+            encoder,
+            ..small_params()
+        };
+        let dict = Dictionary::fit(&train, &params, 4).unwrap();
+        let f = features(&dict, &one);
+        for row in &f {
+            assert_eq!(row.len(), 4 * dict.features_per_position());
+            assert!(
+                row.iter().all(|v| v.is_finite() && *v >= 0.0),
+                "{encoder:?}"
+            );
+            // A single position lands in the top-left quadrant (round(1/2) = 1 row in the
+            // first half); the other three are empty.
+            let (last, empty) = row.split_at(dict.features_per_position());
+            assert!(empty.iter().all(|&v| v == 0.0), "{encoder:?}");
+            let nonzero = last.iter().filter(|&&v| v > 0.0).count();
+            match encoder {
+                // The nearest atom is below the mean distance; the farthest is not.
+                Encoder::Triangle => assert!(nonzero >= 1 && nonzero < k, "{nonzero}"),
+                // OMP-1: exactly one atom, in one polarity.
+                Encoder::Omp1 => assert_eq!(nonzero, 1),
+                // Soft: never both polarities of one atom.
+                Encoder::Soft => {
+                    assert!(nonzero >= 1);
+                    for j in 0..k {
+                        assert!(last[j] == 0.0 || last[k + j] == 0.0, "atom {j}");
+                    }
+                }
+            }
+        }
+    }
+    // OMP-1 over a whole image: each patch adds to one entry per region, so the number of
+    // non-zero entries of a region is at most its number of patches.
+    let params = Params {
+        encoder: Encoder::Omp1,
+        pool: Pooling::Grid3x3,
+        ..small_params()
+    };
+    let dict = Dictionary::fit(&train, &params, 4).unwrap();
+    for row in features(&dict, &train) {
+        // 7x7 patch grid cut 2 + 3 + 2 (round(7/3) = 2, round(14/3) = 5): at most 9 per region.
+        for region in row.chunks_exact(2 * k) {
+            assert!(region.iter().filter(|&&v| v > 0.0).count() <= 9);
+        }
+    }
+}
+
+#[test]
+fn soft_threshold_alpha_controls_the_output() {
+    let shape = ImageShape::new(10, 10, 3);
+    let train = synthetic_images(10, shape, 31);
+    let with_alpha = |alpha: f32| {
+        let params = Params {
+            encoder: Encoder::Soft,
+            alpha,
+            ..small_params()
+        };
+        Dictionary::fit(&train, &params, 5).unwrap()
+    };
+    // alpha = 0: f_k − f_{K+k} = d_kᵀx, so the pooled difference is linear in the patches:
+    // the sum of the dot products over each quadrant.
+    let dict = with_alpha(0.0);
+    let k = dict.num_centroids();
+    let d = dict.patch_dim();
+    let atoms = dict.atoms();
+    for (img, f) in train.iter().zip(features(&dict, &train)) {
+        let patches = whitened_patches(&dict, img);
+        let total: Vec<f64> = (0..k)
+            .map(|j| {
+                patches
+                    .iter()
+                    .map(|x| {
+                        x.iter()
+                            .zip(&atoms[j * d..(j + 1) * d])
+                            .map(|(a, &b)| a * f64::from(b))
+                            .sum::<f64>()
+                    })
+                    .sum()
+            })
+            .collect();
+        for (j, want) in total.iter().enumerate() {
+            let got: f64 = (0..4)
+                .map(|q| f64::from(f[q * 2 * k + j]) - f64::from(f[q * 2 * k + k + j]))
+                .sum();
+            assert!(
+                (got - want).abs() < 1e-3 * want.abs().max(1.0),
+                "{got} vs {want}"
+            );
+        }
+    }
+    // A larger alpha switches features off, never on; a huge one switches all off.
+    let (f0, f1) = (
+        features(&with_alpha(0.25), &train),
+        features(&with_alpha(1.0), &train),
+    );
+    let count = |f: &[Vec<f32>]| f.iter().flatten().filter(|&&v| v > 0.0).count();
+    assert!(count(&f1) < count(&f0));
+    assert!(features(&with_alpha(1e6), &train)
+        .iter()
+        .flatten()
+        .all(|&v| v == 0.0));
+    // The atoms of the soft encoder have unit length.
+    for atom in atoms.chunks_exact(d) {
+        let n: f32 = atom.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((n - 1.0).abs() < 1e-5, "{n}");
+    }
+}
+
+#[test]
+fn random_patch_atoms_are_unit_whitened_training_patches() {
+    // Few small gray images, so every stride-1 training patch can be checked.
+    let shape = ImageShape::new(7, 7, 1);
+    let train = synthetic_images(4, shape, 41);
+    let params = Params {
+        centroids: 10,
+        patch_size: 3,
+        patches: 500,
+        iterations: 0,
+        dictionary: DictionarySource::Patches,
+        ..Params::default()
+    };
+    let dict = Dictionary::fit(&train, &params, 6).unwrap();
+    assert!(dict.inertia().is_empty(), "no k-means pass");
+    let d = dict.patch_dim();
+    let candidates: Vec<Vec<f64>> = train
+        .iter()
+        .flat_map(|img| whitened_patches(&dict, img))
+        .map(|x| {
+            let n = x.iter().map(|v| v * v).sum::<f64>().sqrt();
+            x.iter().map(|v| v / n).collect()
+        })
+        .collect();
+    let atoms = dict.centroids();
+    for (j, atom) in atoms.chunks_exact(d).enumerate() {
+        let n: f32 = atom.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((n - 1.0).abs() < 1e-5, "atom {j} norm {n}");
+        let nearest = candidates
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .zip(atom)
+                    .map(|(a, &b)| (a - f64::from(b)).abs())
+                    .fold(0.0, f64::max)
+            })
+            .fold(f64::INFINITY, f64::min);
+        assert!(nearest < 1e-4, "atom {j} is no training patch ({nearest})");
+    }
+    // Drawn without replacement: distinct patches (up to identical image content).
+    let distinct: std::collections::HashSet<Vec<u32>> = atoms
+        .chunks_exact(d)
+        .map(|a| a.iter().map(|v| v.to_bits()).collect())
+        .collect();
+    assert!(distinct.len() >= 9, "{} distinct atoms", distinct.len());
+    // Same seed, same atoms; another seed, others.
+    assert_eq!(
+        Dictionary::fit(&train, &params, 6).unwrap().centroids(),
+        atoms
+    );
+    assert_ne!(
+        Dictionary::fit(&train, &params, 7).unwrap().centroids(),
+        atoms
+    );
+}
+
+#[test]
+fn pooling_regions_are_consistent_with_each_other() {
+    let shape = ImageShape::new(14, 15, 3);
+    let train = synthetic_images(10, shape, 51);
+    let fit = |pool| {
+        let params = Params {
+            encoder: Encoder::Soft,
+            pool,
+            ..small_params()
+        };
+        Dictionary::fit(&train, &params, 9).unwrap()
+    };
+    let (quad, grid3, pyramid) = (
+        fit(Pooling::Quadrants),
+        fit(Pooling::Grid3x3),
+        fit(Pooling::Pyramid),
+    );
+    assert_eq!(
+        quad.centroids(),
+        pyramid.centroids(),
+        "pooling does not change the fit"
+    );
+    let width = quad.features_per_position();
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1.0);
+    for ((q, g), p) in features(&quad, &train)
+        .iter()
+        .zip(features(&grid3, &train))
+        .zip(features(&pyramid, &train))
+    {
+        assert_eq!(p.len(), 21 * width);
+        assert_eq!(g.len(), 9 * width);
+        for f in 0..width {
+            let whole_q: f32 = (0..4).map(|r| q[r * width + f]).sum();
+            let whole_g: f32 = (0..9).map(|r| g[r * width + f]).sum();
+            assert!(close(p[f], whole_q) && close(p[f], whole_g), "feature {f}");
+            // The pyramid's 2x2 level is the quadrant pooling.
+            for r in 0..4 {
+                assert!(close(p[(1 + r) * width + f], q[r * width + f]));
+            }
+            // Each quadrant is the sum of its four 4x4 cells.
+            let cells: f32 = [0, 1, 4, 5].iter().map(|c| p[(5 + c) * width + f]).sum();
+            assert!(close(p[width + f], cells));
+        }
+    }
+}
+
+#[test]
+fn encoding_is_deterministic_and_independent_of_the_thread_count() {
+    let shape = ImageShape::new(12, 12, 3);
+    let train = synthetic_images(40, shape, 61);
+    for (encoder, dictionary, pool) in all_choices() {
+        let mut spec = FeatureSpec::parse("kmeans").unwrap();
+        spec.kmeans = Params {
+            encoder,
+            dictionary,
+            pool,
+            ..small_params()
+        };
+        let none = |_| {};
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    let fitted = spec.fit(&train, 3).unwrap();
+                    fitted.transform(&train, &none).unwrap()
+                })
+        };
+        let one = run(1);
+        assert_eq!(one, run(2), "{encoder:?}/{dictionary:?}/{pool:?}");
+        assert_eq!(one, run(1));
+    }
+}
+
+#[test]
+fn dictionaries_saved_before_the_encoder_choice_load_as_triangle_quadrants() {
+    let shape = ImageShape::new(10, 10, 3);
+    let train = synthetic_images(8, shape, 6);
+    let dict = Dictionary::fit(&train, &small_params(), 3).unwrap();
+    let mut value = serde_json::to_value(&dict).unwrap();
+    let params = value["params"].as_object_mut().unwrap();
+    for key in ["encoder", "dictionary", "alpha", "pool"] {
+        assert!(params.remove(key).is_some(), "{key} is saved");
+    }
+    let old: Dictionary = serde_json::from_value(value).unwrap();
+    assert_eq!(old.params(), &small_params());
+    assert_eq!(features(&old, &train), features(&dict, &train));
+    // The names in JSON are the command-line names.
+    let soft = Params {
+        encoder: Encoder::Omp1,
+        pool: Pooling::Grid3x3,
+        dictionary: DictionarySource::Patches,
+        ..small_params()
+    };
+    let json = serde_json::to_string(&soft).unwrap();
+    assert!(
+        json.contains(r#""encoder":"omp1""#)
+            && json.contains(r#""pool":"3x3""#)
+            && json.contains(r#""dictionary":"patches""#),
+        "{json}"
+    );
+    for (name, want) in [
+        ("soft", Encoder::Soft),
+        ("omp1", Encoder::Omp1),
+        ("triangle", Encoder::Triangle),
+    ] {
+        assert_eq!(name.parse::<Encoder>().unwrap(), want);
+    }
+    assert_eq!("pyramid".parse::<Pooling>().unwrap(), Pooling::Pyramid);
+    let err = "4x4".parse::<Pooling>().unwrap_err().to_string();
+    assert!(err.contains("kmeans.pool") && err.contains("3x3"), "{err}");
+}
+
+#[test]
+fn a_feature_matrix_larger_than_memory_is_an_error_not_an_abort() {
+    // K = 4000, soft (2K per position), pyramid (21 regions): 168,000 values per image;
+    // a million images would need 672 GB.
+    let shape = ImageShape::new(6, 6, 1);
+    let train = synthetic_images(20, shape, 71);
+    let mut spec = FeatureSpec::parse("kmeans").unwrap();
+    spec.kmeans = Params {
+        centroids: 4000,
+        patch_size: 6,
+        patches: 4000,
+        iterations: 1,
+        encoder: Encoder::Soft,
+        pool: Pooling::Pyramid,
+        ..Params::default()
+    };
+    let fitted = spec.fit(&train, 0).unwrap();
+    assert_eq!(fitted.dim(), 168_000);
+    let many = Images::new(shape, vec![0u8; 1_000_000 * shape.len()]).unwrap();
+    let none = |_| {};
+    let err = fitted.transform(&many, &none).unwrap_err().to_string();
+    assert!(err.contains("do not fit in memory"), "{err}");
 }

@@ -10,7 +10,7 @@
 use anyhow::Result;
 use serde::Deserialize;
 use wb_data::ImageShape;
-use wb_features::{color, hog, FeatureError, FeatureSpec};
+use wb_features::{color, hog, kmeans, FeatureError, FeatureSpec};
 
 /// Feature-extractor parameters; unset options keep the extractor's defaults.
 ///
@@ -53,7 +53,7 @@ pub struct FeatureOptions {
     pub gabor_n_stds: Option<f64>,
     /// Gabor: pooling grid side; statistics over the image and each of GRIDxGRID cells [default: 2].
     pub gabor_grid: Option<usize>,
-    /// k-means: number of centroids K (features have 4K dimensions) [default: 1600].
+    /// k-means: number of atoms K (features: regions x K, or x 2K for soft and omp1) [default: 1600].
     #[serde(rename = "kmeans_k")]
     pub kmeans_centroids: Option<usize>,
     /// k-means: receptive-field (patch) side in pixels [default: 6].
@@ -62,6 +62,14 @@ pub struct FeatureOptions {
     pub kmeans_patches: Option<usize>,
     /// k-means: full passes of Lloyd's algorithm [default: 10].
     pub kmeans_iterations: Option<usize>,
+    /// k-means: per-patch encoder: triangle, soft or omp1 [default: triangle].
+    pub kmeans_encoder: Option<kmeans::Encoder>,
+    /// k-means: atoms from kmeans (centroids) or patches (random whitened patches) [default: kmeans].
+    pub kmeans_dictionary: Option<kmeans::DictionarySource>,
+    /// k-means: pooling regions: quadrants, 3x3 or pyramid [default: quadrants].
+    pub kmeans_pool: Option<kmeans::Pooling>,
+    /// k-means: the soft encoder's threshold alpha [default: 0.25].
+    pub kmeans_alpha: Option<f32>,
 }
 
 /// The option that sets each parameter (`FeatureError` names parameters by path).
@@ -86,6 +94,10 @@ const OPTIONS: &[(&str, &str)] = &[
     ("kmeans.patch_size", "--kmeans-patch-size"),
     ("kmeans.patches", "--kmeans-patches"),
     ("kmeans.iterations", "--kmeans-iterations"),
+    ("kmeans.encoder", "--kmeans-encoder"),
+    ("kmeans.dictionary", "--kmeans-dictionary"),
+    ("kmeans.pool", "--kmeans-pool"),
+    ("kmeans.alpha", "--kmeans-alpha"),
 ];
 
 /// A side long enough that every check depending on the image size passes, so checking
@@ -124,7 +136,11 @@ impl FeatureOptions {
             kmeans_centroids,
             kmeans_patch_size,
             kmeans_patches,
-            kmeans_iterations
+            kmeans_iterations,
+            kmeans_encoder,
+            kmeans_dictionary,
+            kmeans_pool,
+            kmeans_alpha
         )
     }
 
@@ -153,6 +169,10 @@ impl FeatureOptions {
         set(&mut spec.kmeans.patch_size, self.kmeans_patch_size);
         set(&mut spec.kmeans.patches, self.kmeans_patches);
         set(&mut spec.kmeans.iterations, self.kmeans_iterations);
+        set(&mut spec.kmeans.encoder, self.kmeans_encoder);
+        set(&mut spec.kmeans.dictionary, self.kmeans_dictionary);
+        set(&mut spec.kmeans.pool, self.kmeans_pool);
+        set(&mut spec.kmeans.alpha, self.kmeans_alpha);
         // Checked for every extractor, named in --features or not: an option given for an
         // unused extractor is still a typo worth reporting. Colour needs RGB, so RGB it is.
         let mut all = spec.clone();

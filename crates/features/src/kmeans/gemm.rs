@@ -7,10 +7,15 @@
 //! - [`PackedRows`]: row `r`, element `k` at `(r / MR) * depth * MR + k * MR + r % MR`;
 //! - [`PackedCols`]: column `j`, element `k` at `(j / NR) * depth * NR + k * NR + j % NR`.
 //!
-//! On x86-64 with AVX2 + FMA (checked at run time) the tile is computed with 12 `ymm`
-//! accumulators, the BLIS "haswell" sgemm shape; elsewhere a portable loop of the same
-//! shape is used. Within one machine results do not depend on the thread count: every tile
-//! is computed by one thread in a fixed order.
+//! The kernel is chosen once per process ([`kernel`]): on x86-64 with AVX-512F (checked at
+//! run time) four panels at a time, a 6x64 tile in 24 `zmm` accumulators; with AVX2 + FMA
+//! a 6x16 tile in 12 `ymm` accumulators, the BLIS "haswell" sgemm shape; elsewhere a
+//! portable loop of the same shape. `WB_KMEANS_KERNEL=avx512|avx2|portable` forces one
+//! (falling back to the best the CPU has, with a warning, if it lacks the one asked for).
+//! The AVX-512 and AVX2 kernels compute every product element with the same sequence of
+//! fused multiply-adds (`k` ascending), so they give bit-identical tiles. Within one
+//! machine results do not depend on the thread count: every tile is computed by one
+//! thread in a fixed order.
 
 /// Rows per register tile.
 pub(crate) const MR: usize = 6;
@@ -139,33 +144,92 @@ pub(crate) trait TileSink {
     fn tile(&mut self, sliver: usize, panel: usize, tile: &Tile);
 }
 
-/// Feeds `sink` every tile of `A[slivers] · B`, choosing the kernel for this CPU.
+/// The instruction sets a kernel can be compiled for, best last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Kernel {
+    Portable,
+    Avx2Fma,
+    Avx512,
+}
+
+impl Kernel {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kernel::Portable => "portable",
+            Kernel::Avx2Fma => "avx2",
+            Kernel::Avx512 => "avx512",
+        }
+    }
+
+    /// The best kernel this CPU supports.
+    fn detected() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let fma = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+            if fma && std::is_x86_feature_detected!("avx512f") {
+                return Kernel::Avx512;
+            }
+            if fma {
+                return Kernel::Avx2Fma;
+            }
+        }
+        Kernel::Portable
+    }
+}
+
+/// The environment variable that forces a kernel (`avx512`, `avx2`, `portable`).
+pub const KERNEL_ENV: &str = "WB_KMEANS_KERNEL";
+
+/// The kernel used by this process: the best the CPU supports, or the one named by
+/// [`KERNEL_ENV`] if the CPU supports it (decided once, on first use).
+pub(crate) fn kernel() -> Kernel {
+    static CHOICE: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+    *CHOICE.get_or_init(|| {
+        let best = Kernel::detected();
+        let Ok(asked) = std::env::var(KERNEL_ENV) else {
+            return best;
+        };
+        let want = match asked.trim() {
+            "" | "auto" => return best,
+            "avx512" => Kernel::Avx512,
+            "avx2" => Kernel::Avx2Fma,
+            "portable" => Kernel::Portable,
+            other => {
+                eprintln!(
+                    "warning: {KERNEL_ENV}={other} is not one of auto, avx512, avx2, portable; \
+                     using {}",
+                    best.name()
+                );
+                return best;
+            }
+        };
+        if want > best {
+            eprintln!(
+                "warning: {KERNEL_ENV}={} needs an instruction set this CPU lacks; using {}",
+                want.name(),
+                best.name()
+            );
+            return best;
+        }
+        want
+    })
+}
+
+/// Feeds `sink` every tile of `A[slivers] · B`, with the process's [`kernel`].
 pub(crate) fn for_each_tile<S: TileSink>(
     a: &PackedRows,
     slivers: std::ops::Range<usize>,
     b: &PackedCols,
     sink: &mut S,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if avx2_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            unsafe { tiles_avx2(a, slivers, b, sink) };
-            return;
-        }
-    }
-    tiles::<Portable, S>(a, slivers, b, sink);
-}
-
-/// Whether the AVX2 + FMA kernel is used on this machine.
-pub(crate) fn avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+    match kernel() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `kernel()` only returns kernels the CPU supports.
+        Kernel::Avx512 => unsafe { tiles_avx512(a, slivers, b, sink) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Kernel::Avx2Fma => unsafe { tiles_avx2(a, slivers, b, sink) },
+        _ => tiles::<Portable, S>(a, slivers, b, sink),
     }
 }
 
@@ -198,6 +262,34 @@ pub(crate) trait Microkernel {
             lanes[j] += v;
         }
     }
+
+    /// Every tile of `A[slivers] · B`, in panel-major order (see [`tiles`]); kernels that
+    /// compute several panels at once override this.
+    ///
+    /// # Safety
+    /// The CPU must support the kernel's instruction set; the ranges must be valid
+    /// (checked by [`tiles`]).
+    #[inline(always)]
+    unsafe fn tiles_into<S: TileSink>(
+        a: &PackedRows,
+        slivers: std::ops::Range<usize>,
+        b: &PackedCols,
+        sink: &mut S,
+    ) {
+        let depth = a.depth;
+        let a_data = a.data.as_slice();
+        let b_data = b.data.as_slice();
+        let mut tile: Tile = [0.0; MR * NR];
+        for panel in 0..b.panels() {
+            let b_panel = &b_data[panel * depth * NR..(panel + 1) * depth * NR];
+            for sliver in slivers.clone() {
+                let a_sliver = &a_data[sliver * depth * MR..(sliver + 1) * depth * MR];
+                // SAFETY: the slices above have exactly the lengths the kernel reads.
+                Self::tile(depth, a_sliver.as_ptr(), b_panel.as_ptr(), &mut tile);
+                sink.tile(sliver, panel, &tile);
+            }
+        }
+    }
 }
 
 /// Calls `sink.tile(sliver, panel, tile)` for every `sliver` in `slivers` and every panel of
@@ -206,7 +298,7 @@ pub(crate) trait Microkernel {
 /// enough for the block to sit in L2. Always inlined, so that inside a function compiled
 /// for AVX2 the sink's code (inlined too) is vectorised for AVX2 as well.
 ///
-/// Callers choosing `K = Avx2Fma` must have checked [`avx2_fma`].
+/// Callers choosing `K = Avx2Fma` or `Avx512` must have checked [`kernel`].
 #[inline(always)]
 pub(crate) fn tiles<K: Microkernel, S: TileSink>(
     a: &PackedRows,
@@ -216,20 +308,9 @@ pub(crate) fn tiles<K: Microkernel, S: TileSink>(
 ) {
     assert_eq!(a.depth, b.depth, "inner dimensions differ");
     assert!(slivers.end <= a.slivers(), "sliver range out of bounds");
-    let depth = a.depth;
-    let a_data = a.data.as_slice();
-    let b_data = b.data.as_slice();
-    let mut tile: Tile = [0.0; MR * NR];
-    for panel in 0..b.panels() {
-        let b_panel = &b_data[panel * depth * NR..(panel + 1) * depth * NR];
-        for sliver in slivers.clone() {
-            let a_sliver = &a_data[sliver * depth * MR..(sliver + 1) * depth * MR];
-            // SAFETY: the slices above have exactly the lengths the kernel reads; the
-            // instruction set was checked by the caller that chose `K`.
-            unsafe { K::tile(depth, a_sliver.as_ptr(), b_panel.as_ptr(), &mut tile) };
-            sink.tile(sliver, panel, &tile);
-        }
-    }
+    // SAFETY: the ranges were checked above; the instruction set by the caller that
+    // chose `K`.
+    unsafe { K::tiles_into(a, slivers, b, sink) }
 }
 
 /// Plain loops, for CPUs without AVX2 + FMA.
@@ -367,6 +448,136 @@ unsafe fn tiles_avx2<S: TileSink>(
     tiles::<Avx2Fma, S>(a, slivers, b, sink);
 }
 
+/// AVX-512F: four panels per pass over a sliver, a 6x64 tile in 24 `zmm` accumulators
+/// (per `k`: 4 loads of B, 6 broadcasts of A, 24 FMAs), so the two FMA ports stay busy
+/// and each broadcast feeds four FMAs. A four-panel group of B (27.6 KB for depth 108)
+/// stays in L1 while the slivers stream past it. The distance epilogue is the AVX2 one
+/// (same `rsqrt` approximation), so this kernel's results equal the AVX2 kernel's.
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct Avx512;
+
+/// Panels per AVX-512 group.
+#[cfg(target_arch = "x86_64")]
+const GROUP: usize = 4;
+
+#[cfg(target_arch = "x86_64")]
+impl Avx512 {
+    /// `out[g] = A_sliver · B_panel(g)` for the `GROUP` consecutive panels starting at `b`.
+    ///
+    /// # Safety
+    /// AVX-512F; `a` valid for `depth * MR` floats, `b` for `GROUP * depth * NR`.
+    #[inline(always)]
+    unsafe fn group(depth: usize, a: *const f32, b: *const f32, out: &mut [Tile; GROUP]) {
+        use std::arch::x86_64::*;
+        let stride = depth * NR;
+        let mut c = [[_mm512_setzero_ps(); GROUP]; MR];
+        let (mut ap, mut bp) = (a, b);
+        for _ in 0..depth {
+            let bv = [
+                _mm512_loadu_ps(bp),
+                _mm512_loadu_ps(bp.add(stride)),
+                _mm512_loadu_ps(bp.add(2 * stride)),
+                _mm512_loadu_ps(bp.add(3 * stride)),
+            ];
+            for (r, row) in c.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*ap.add(r));
+                for (acc, &b) in row.iter_mut().zip(&bv) {
+                    *acc = _mm512_fmadd_ps(av, b, *acc);
+                }
+            }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
+        }
+        for (g, tile) in out.iter_mut().enumerate() {
+            for (r, row) in c.iter().enumerate() {
+                _mm512_storeu_ps(tile.as_mut_ptr().add(r * NR), row[g]);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Microkernel for Avx512 {
+    /// One panel: 6 `zmm` accumulators (used for the panels left over after the groups).
+    #[inline(always)]
+    unsafe fn tile(depth: usize, a: *const f32, b: *const f32, out: &mut Tile) {
+        use std::arch::x86_64::*;
+        let mut c = [_mm512_setzero_ps(); MR];
+        let (mut ap, mut bp) = (a, b);
+        for _ in 0..depth {
+            let bv = _mm512_loadu_ps(bp);
+            for (r, acc) in c.iter_mut().enumerate() {
+                *acc = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add(r)), bv, *acc);
+            }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
+        }
+        for (r, acc) in c.iter().enumerate() {
+            _mm512_storeu_ps(out.as_mut_ptr().add(r * NR), *acc);
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn distance_row(
+        xx: f32,
+        cc: &[f32; NR],
+        dots: &[f32; NR],
+        z: &mut [f32; NR],
+        lanes: &mut [f32; NR],
+    ) {
+        Avx2Fma::distance_row(xx, cc, dots, z, lanes)
+    }
+
+    #[inline(always)]
+    unsafe fn tiles_into<S: TileSink>(
+        a: &PackedRows,
+        slivers: std::ops::Range<usize>,
+        b: &PackedCols,
+        sink: &mut S,
+    ) {
+        let depth = a.depth;
+        let a_data = a.data.as_slice();
+        let b_data = b.data.as_slice();
+        let panels = b.panels();
+        let grouped = panels - panels % GROUP;
+        let mut group: [Tile; GROUP] = [[0.0; MR * NR]; GROUP];
+        for first in (0..grouped).step_by(GROUP) {
+            let b_group = &b_data[first * depth * NR..(first + GROUP) * depth * NR];
+            for sliver in slivers.clone() {
+                let a_sliver = &a_data[sliver * depth * MR..(sliver + 1) * depth * MR];
+                // SAFETY: the slices have exactly the lengths `group` reads.
+                Self::group(depth, a_sliver.as_ptr(), b_group.as_ptr(), &mut group);
+                for (g, tile) in group.iter().enumerate() {
+                    sink.tile(sliver, first + g, tile);
+                }
+            }
+        }
+        let mut tile: Tile = [0.0; MR * NR];
+        for panel in grouped..panels {
+            let b_panel = &b_data[panel * depth * NR..(panel + 1) * depth * NR];
+            for sliver in slivers.clone() {
+                let a_sliver = &a_data[sliver * depth * MR..(sliver + 1) * depth * MR];
+                // SAFETY: as above.
+                Self::tile(depth, a_sliver.as_ptr(), b_panel.as_ptr(), &mut tile);
+                sink.tile(sliver, panel, &tile);
+            }
+        }
+    }
+}
+
+/// The tile loop compiled with AVX-512F enabled (the sink is inlined and vectorised for
+/// it too).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(crate) unsafe fn tiles_avx512<S: TileSink>(
+    a: &PackedRows,
+    slivers: std::ops::Range<usize>,
+    b: &PackedCols,
+    sink: &mut S,
+) {
+    tiles::<Avx512, S>(a, slivers, b, sink);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,5 +639,73 @@ mod tests {
         };
         tiles::<Portable, _>(&pa, 0..pa.slivers(), &pb, &mut sink);
         check(&got);
+        #[cfg(target_arch = "x86_64")]
+        if kernel() >= Kernel::Avx2Fma {
+            let mut got = vec![0f32; rows * cols];
+            let mut sink = Collect {
+                got: &mut got,
+                rows,
+                cols,
+            };
+            // SAFETY: the CPU supports AVX2 + FMA.
+            unsafe { tiles_avx2(&pa, 0..pa.slivers(), &pb, &mut sink) };
+            check(&got);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if kernel() == Kernel::Avx512 {
+            let mut got = vec![0f32; rows * cols];
+            let mut sink = Collect {
+                got: &mut got,
+                rows,
+                cols,
+            };
+            // SAFETY: the CPU supports AVX-512F.
+            unsafe { tiles_avx512(&pa, 0..pa.slivers(), &pb, &mut sink) };
+            check(&got);
+        }
+    }
+
+    /// Real-valued operands, 150 columns (10 panels: two 4-panel groups, then two single
+    /// panels, the last one partial): the AVX-512 and AVX2 kernels agree bit for bit.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_and_avx2_tiles_are_identical() {
+        if kernel() != Kernel::Avx512 {
+            eprintln!("skipped: no AVX-512 on this CPU");
+            return;
+        }
+        let (rows, depth, cols) = (20, 108, 150);
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        };
+        let a: Vec<f32> = (0..rows * depth).map(|_| next()).collect();
+        let b: Vec<f32> = (0..cols * depth).map(|_| next()).collect();
+        let mut pa = PackedRows::zeros(rows, depth);
+        for r in 0..rows {
+            pa.set_row(r, &a[r * depth..(r + 1) * depth]);
+        }
+        let pb = PackedCols::from_rows_transposed(&b, cols, depth);
+        struct Keep(Vec<(usize, usize, Tile)>);
+        impl TileSink for Keep {
+            fn tile(&mut self, s: usize, p: usize, t: &Tile) {
+                self.0.push((s, p, *t));
+            }
+        }
+        let (mut x, mut y) = (Keep(Vec::new()), Keep(Vec::new()));
+        // SAFETY: the CPU supports AVX-512F (and so AVX2 + FMA).
+        unsafe {
+            tiles_avx2(&pa, 0..pa.slivers(), &pb, &mut x);
+            tiles_avx512(&pa, 0..pa.slivers(), &pb, &mut y);
+        }
+        x.0.sort_by_key(|&(s, p, _)| (p, s));
+        y.0.sort_by_key(|&(s, p, _)| (p, s));
+        assert_eq!(x.0.len(), y.0.len());
+        for ((s, p, tx), (_, _, ty)) in x.0.iter().zip(&y.0) {
+            assert_eq!(tx, ty, "sliver {s} panel {p}");
+        }
     }
 }

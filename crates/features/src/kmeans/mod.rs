@@ -1,7 +1,11 @@
-//! Bag of visual words: a k-means dictionary of whitened image patches with the triangle
-//! encoding and quadrant sum-pooling of Coates, Lee & Ng, *An analysis of single-layer
-//! networks in unsupervised feature learning* (AISTATS 2011), following their released
-//! MATLAB code (`kmeans_demo.m`, `extract_features.m`, `run_kmeans.m`).
+//! Bag of visual words on whitened image patches: a dictionary of K atoms (k-means
+//! centroids or random whitened patches), one of three encoders, and sum-pooling over
+//! spatial regions. The triangle encoder with quadrant pooling (the default) is Coates,
+//! Lee & Ng, *An analysis of single-layer networks in unsupervised feature learning*
+//! (AISTATS 2011), following their released MATLAB code (`kmeans_demo.m`,
+//! `extract_features.m`, `run_kmeans.m`); the soft-threshold and OMP-1 encoders and the
+//! random-patch dictionary are Coates & Ng, *The importance of encoding versus training
+//! with sparse coding and vector quantization* (ICML 2011).
 //!
 //! Fitting ([`Dictionary::fit`]):
 //! 1. `patches` random `p x p x C` patches (`p = patch_size`, 6 by default): patch `i`
@@ -10,40 +14,56 @@
 //!    variance over its `d = p·p·C` values (pixels in 0..255):
 //!    `x̂ = (x − mean(x)) / sqrt(var(x) + 10)` ([`CONTRAST_EPS`]).
 //! 3. ZCA whitening from the `d x d` covariance `Σ = V Λ Vᵀ` of the normalised patches
-//!    (unbiased, eigen-decomposed in `f64` by [`symmetric_eigen`]):
+//!    (unbiased, eigen-decomposed in `f64` by [`symmetric_eigen`], nalgebra's solver):
 //!    `W = V (Λ + 0.1 I)^(-1/2) Vᵀ` ([`WHITENING_EPS`]), `x_w = W (x̂ − m)` with `m` the
 //!    mean normalised patch.
-//! 4. Lloyd's k-means on the whitened patches, `iterations` full passes (Coates' code:
-//!    `run_kmeans` processes all patches in batches of 1000 per pass). Centroids start as
-//!    `0.1 · N(0, 1)` like theirs; each pass assigns every patch to
-//!    `argmax_k (x·c_k − ‖c_k‖²/2)` (= nearest centroid) and moves each centroid to the mean
-//!    of its patches. A centroid left with no patch is *re-seeded on a random whitened
-//!    patch* (Coates sets it to zero instead, which leaves a dead atom near the origin;
-//!    re-seeding keeps all K atoms useful). 10 passes by default, as the scikit-learn
-//!    peer uses; Coates' demo runs 50 (set `iterations: 50` to match it exactly, at about
-//!    one extra second per pass for 400,000 x 1600 on two cores).
+//! 4. The atoms, by [`DictionarySource`]:
+//!    - `kmeans`: Lloyd's k-means on the whitened patches, `iterations` full passes
+//!      (Coates' code: `run_kmeans` processes all patches in batches of 1000 per pass).
+//!      Centroids start as `0.1 · N(0, 1)` like theirs; each pass assigns every patch to
+//!      `argmax_k (x·c_k − ‖c_k‖²/2)` (= nearest centroid) and moves each centroid to the
+//!      mean of its patches. A centroid left with no patch is *re-seeded on a random
+//!      whitened patch* (Coates sets it to zero instead, which leaves a dead atom near the
+//!      origin; re-seeding keeps all K atoms useful). 10 passes by default, as the
+//!      scikit-learn peer uses; Coates' demo runs 50.
+//!    - `patches`: K distinct random whitened training patches scaled to unit length
+//!      (Coates & Ng 2011, §3.1 "random patches"; patches of norm below `1e-3`, from flat
+//!      image regions, are skipped). No k-means pass is run (`iterations` is unused).
 //!
-//! Encoding ([`Extractor::extract`], dimension `4K`): every stride-1 patch (27 x 27 = 729 for
-//! a 32 x 32 image and `p = 6`) is normalised and whitened with the fitted `m` and `W`, its
-//! distances `z_k = ‖x_w − c_k‖` to all centroids give the triangle activation
-//! `f_k = max(0, mean_j(z_j) − z_k)`, and `f` is summed over the four quadrants of the patch
-//! grid (rows split at `round(rows / 2)`, columns likewise: 14 + 13 for 27, as Coates'
-//! `round(prows/2)`). Output layout: `[quadrant][k]` with quadrants top-left, top-right,
-//! bottom-left, bottom-right. The features are standardised by the driver's scaler before
-//! the classifier, as Coates does before the SVM ([`Normalization::Standardize`]).
+//! Encoding ([`Extractor::extract`]): every stride-1 patch (27 x 27 = 729 for a 32 x 32
+//! image and `p = 6`) is normalised and whitened with the fitted `m` and `W` into `x`, and
+//! turned into per-position features by the [`Encoder`]:
+//! - `triangle` (K features): `f_k = max(0, mean_j(z_j) − z_k)` with `z_k = ‖x − c_k‖`
+//!   (Coates, Lee & Ng 2011: "k-means (triangle)");
+//! - `soft` (2K features): soft threshold with both polarities,
+//!   `f_k = max(0, d_kᵀx − α)` and `f_{K+k} = max(0, −d_kᵀx − α)`, `α = 0.25` by default
+//!   ([`Params::alpha`]), with `d_k = c_k / ‖c_k‖` the unit-length atoms (Coates & Ng
+//!   2011, §3.2 "soft threshold"; their best CIFAR-10 encoder);
+//! - `omp1` (2K features): orthogonal matching pursuit with one atom,
+//!   `k* = argmax_k |d_kᵀx|`, `s = d_{k*}ᵀx`, and only `f_{k*} = max(0, s)`,
+//!   `f_{K+k*} = max(0, −s)` non-zero (Coates & Ng 2011, §3.2 "OMP-k" with k = 1 and the
+//!   same polarity split).
+//!
+//! The features are then summed over the regions of the [`Pooling`]: the four quadrants
+//! of the patch grid (default; rows split at `round(rows / 2)`, columns likewise: 14 + 13
+//! for 27, as Coates' `round(prows/2)`), a 3x3 grid, or the pyramid 1x1 + 2x2 + 4x4 (21
+//! regions; Lazebnik, Schmid & Ponce, CVPR 2006, with sums instead of histograms). Output
+//! layout: `[region][feature]`, regions row-major (the pyramid's whole image first, then
+//! its quadrants, then its 16 cells), and within a region the K (triangle) or 2K features
+//! (positive polarity first). Dimension: regions x features per position
+//! ([`Dictionary::feature_dim`]). The features are standardised by the driver's scaler
+//! before the classifier, as Coates does before the SVM ([`Normalization::Standardize`]).
 //!
 //! Speed: distances come from `‖x‖² − 2x·c + ‖c‖²`, so the only `O(K·d)` work per patch is
-//! the product `x·c`, computed by a packed 6x16 AVX2/FMA register-tile kernel
-//! (`gemm.rs`) whose epilogue turns each tile straight into `z`, so the
-//! `patches x K` product is never stored. Pooling runs over a block of 48 patch rows while
-//! its `z` values are still in L2. Images are encoded in parallel by the driver (one
+//! the product `x·c`, computed by a packed register-tile kernel (`gemm.rs`) whose
+//! epilogue turns each tile straight into the encoder's output (`encode.rs`), so the
+//! `patches x K` product is never stored. Images are encoded in parallel by the driver (one
 //! image per rayon task, single-threaded kernel inside), which measured faster than a
 //! threaded GEMM over batches of images (see `BENCH_kmeans.md`).
 
 mod eigen;
+mod encode;
 mod gemm;
-
-use std::cell::RefCell;
 
 use image::{Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
@@ -53,10 +73,19 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use wb_data::{ImageShape, ImageView, Images};
 
+use crate::hog::named_enum;
 use crate::{Extractor, FeatureError, Normalization};
-use gemm::{for_each_tile, Microkernel, PackedCols, PackedRows, Tile, TileSink, MR, NR};
+use encode::SCRATCH;
+use gemm::{for_each_tile, PackedCols, PackedRows, Tile, TileSink, MR, NR};
 
 pub use eigen::{symmetric_eigen, SymmetricEigen};
+pub use gemm::KERNEL_ENV;
+
+/// The product kernel this process uses (`avx512`, `avx2` or `portable`): the best the CPU
+/// supports unless [`KERNEL_ENV`] names another.
+pub fn kernel_name() -> &'static str {
+    gemm::kernel().name()
+}
 
 /// The `+10` in the per-patch normalisation `(x − mean) / sqrt(var + 10)` (pixels 0..255).
 pub const CONTRAST_EPS: f32 = 10.0;
@@ -67,21 +96,114 @@ pub const MAX_CENTROIDS: usize = 4000;
 /// Largest number of training patches (4.3 GB of whitened 108-float patches).
 pub const MAX_PATCHES: usize = 10_000_000;
 
-/// Parameters of the k-means patch dictionary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// How each whitened patch becomes its per-position features (formulas in the
+/// [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoder {
+    /// `max(0, mean(z) − z_k)`, `z_k = ‖x − c_k‖`: K features (Coates, Lee & Ng 2011).
+    Triangle,
+    /// `max(0, ±d_kᵀx − α)` with unit atoms: 2K features (Coates & Ng 2011).
+    Soft,
+    /// Only the atom of largest `|d_kᵀx|`, split by sign: 2K features (Coates & Ng 2011).
+    Omp1,
+}
+
+named_enum!(Encoder, "kmeans.encoder", {
+    Triangle => "triangle",
+    Soft => "soft" | "soft-threshold",
+    Omp1 => "omp1" | "omp-1",
+});
+
+impl Encoder {
+    /// Features per patch position for `k` atoms.
+    pub fn features_per_position(self, k: usize) -> usize {
+        match self {
+            Encoder::Triangle => k,
+            Encoder::Soft | Encoder::Omp1 => 2 * k,
+        }
+    }
+}
+
+/// Where the K atoms come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DictionarySource {
+    /// Lloyd's k-means centroids of the whitened patches.
+    Kmeans,
+    /// Random whitened training patches scaled to unit length.
+    Patches,
+}
+
+named_enum!(DictionarySource, "kmeans.dictionary", {
+    Kmeans => "kmeans" | "k-means",
+    Patches => "patches" | "random-patches",
+});
+
+/// The regions the per-position features are summed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Pooling {
+    /// The 2x2 quadrants of the patch grid (Coates, Lee & Ng 2011).
+    #[serde(rename = "quadrants")]
+    Quadrants,
+    /// A 3x3 grid.
+    #[serde(rename = "3x3")]
+    Grid3x3,
+    /// 1x1 + 2x2 + 4x4 = 21 regions.
+    #[serde(rename = "pyramid")]
+    Pyramid,
+}
+
+named_enum!(Pooling, "kmeans.pool", {
+    Quadrants => "quadrants" | "2x2",
+    Grid3x3 => "3x3",
+    Pyramid => "pyramid",
+});
+
+impl Pooling {
+    /// Number of pooling regions.
+    pub fn regions(self) -> usize {
+        match self {
+            Pooling::Quadrants => 4,
+            Pooling::Grid3x3 => 9,
+            Pooling::Pyramid => 21,
+        }
+    }
+
+    /// Cells per side of the finest grid the patches are accumulated in.
+    pub(crate) fn finest_side(self) -> usize {
+        match self {
+            Pooling::Quadrants => 2,
+            Pooling::Grid3x3 => 3,
+            Pooling::Pyramid => 4,
+        }
+    }
+}
+
+/// Parameters of the patch dictionary and its encoding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
-    /// K, the number of centroids (atoms); features have `4K` dimensions. Coates' best
-    /// single-layer CIFAR-10 result (77.9%) uses 1600. Allowed: 2..=4000 — small K is
-    /// accepted for tests and quick looks, K = 1 is rejected because the triangle
-    /// activation `max(0, mean(z) − z_k)` is then identically zero.
+    /// K, the number of atoms (k-means centroids or random patches); features have
+    /// `regions x K` (triangle) or `regions x 2K` (soft, omp1) dimensions. Coates' best
+    /// single-layer CIFAR-10 result with the triangle (77.9%) uses 1600. Allowed: 2..=4000 —
+    /// small K is accepted for tests and quick looks, K = 1 is rejected because the
+    /// triangle activation `max(0, mean(z) − z_k)` is then identically zero.
     pub centroids: usize,
     /// Side of the square receptive field in pixels (Coates' `rfSize`, 6).
     pub patch_size: usize,
-    /// Number of random training patches the whitening and k-means are fitted on.
+    /// Number of random training patches the whitening and the atoms are fitted on.
     pub patches: usize,
-    /// Full k-means passes over all patches.
+    /// Full k-means passes over all patches (unused with `dictionary: patches`).
     pub iterations: usize,
+    /// The per-position encoder.
+    pub encoder: Encoder,
+    /// Where the atoms come from.
+    pub dictionary: DictionarySource,
+    /// The soft threshold's `α` (used by `encoder: soft`); Coates & Ng use 0.25.
+    pub alpha: f32,
+    /// The pooling regions.
+    pub pool: Pooling,
 }
 
 impl Default for Params {
@@ -91,6 +213,10 @@ impl Default for Params {
             patch_size: 6,
             patches: 400_000,
             iterations: 10,
+            encoder: Encoder::Triangle,
+            dictionary: DictionarySource::Kmeans,
+            alpha: 0.25,
+            pool: Pooling::Quadrants,
         }
     }
 }
@@ -159,52 +285,32 @@ impl Params {
                 ),
             ));
         }
-        if self.iterations == 0 {
+        if self.iterations == 0 && self.dictionary == DictionarySource::Kmeans {
             return Err(FeatureError::invalid(
                 "kmeans.iterations",
                 "must be at least 1 (0 would leave random centroids)",
             ));
         }
+        if !self.alpha.is_finite() || self.alpha < 0.0 {
+            return Err(FeatureError::invalid(
+                "kmeans.alpha",
+                format!(
+                    "{} is not a threshold: must be a finite number >= 0",
+                    self.alpha
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// Length of one image's feature vector: pooling regions x features per position.
+    pub fn feature_dim(&self) -> usize {
+        self.pool.regions() * self.encoder.features_per_position(self.centroids)
     }
 
     /// Length `p·p·C` of one patch vector.
     pub fn patch_dim(&self, channels: usize) -> usize {
         self.patch_size * self.patch_size * channels
-    }
-}
-
-/// The stride-1 patch grid of an image and its split into four pooling quadrants.
-#[derive(Debug, Clone, Copy)]
-struct Grid {
-    rows: usize,
-    cols: usize,
-    split_row: usize,
-    split_col: usize,
-}
-
-impl Grid {
-    fn new(shape: ImageShape, patch_size: usize) -> Grid {
-        let rows = shape.height + 1 - patch_size;
-        let cols = shape.width + 1 - patch_size;
-        // MATLAB's round(n / 2) rounds halves up: 27 -> 14.
-        Grid {
-            rows,
-            cols,
-            split_row: rows.div_ceil(2),
-            split_col: cols.div_ceil(2),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.rows * self.cols
-    }
-
-    /// Quadrant of patch number `index` (row-major over the grid).
-    #[inline]
-    fn quadrant(&self, index: usize) -> usize {
-        let (y, x) = (index / self.cols, index % self.cols);
-        2 * usize::from(y >= self.split_row) + usize::from(x >= self.split_col)
     }
 }
 
@@ -262,8 +368,11 @@ pub struct Dictionary {
     whitening_panels: PackedCols,
     /// `W m`, subtracted after `W x̂` so the mean is folded into the whitening product.
     whitening_bias: Vec<f32>,
-    centroid_panels: PackedCols,
-    centroid_sq_norms: Vec<f32>,
+    /// The atoms the encoder uses, packed for the kernel: the centroids for the triangle,
+    /// the centroids scaled to unit length for soft and OMP-1.
+    atom_panels: PackedCols,
+    /// `‖c_k‖²` of those atoms (the triangle's distances).
+    atom_sq_norms: Vec<f32>,
 }
 
 impl std::fmt::Debug for Dictionary {
@@ -313,6 +422,12 @@ impl TryFrom<StoredDictionary> for Dictionary {
                 "contains NaN or infinity",
             ));
         }
+        if !p.alpha.is_finite() || p.alpha < 0.0 {
+            return Err(FeatureError::invalid(
+                "kmeans dictionary",
+                format!("alpha {} must be a finite number >= 0", p.alpha),
+            ));
+        }
         let whitening_panels = PackedCols::from_rows_transposed(&stored.whitening, d, d);
         let whitening_bias = (0..d)
             .map(|j| {
@@ -321,9 +436,12 @@ impl TryFrom<StoredDictionary> for Dictionary {
                     .sum::<f64>() as f32
             })
             .collect();
-        let centroid_panels = PackedCols::from_rows_transposed(&stored.centroids, k, d);
-        let centroid_sq_norms = stored
-            .centroids
+        let atoms: Vec<f32> = match p.encoder {
+            Encoder::Triangle => stored.centroids.clone(),
+            Encoder::Soft | Encoder::Omp1 => unit_rows(&stored.centroids, d),
+        };
+        let atom_panels = PackedCols::from_rows_transposed(&atoms, k, d);
+        let atom_sq_norms = atoms
             .chunks_exact(d)
             .map(|c| c.iter().map(|v| v * v).sum())
             .collect();
@@ -331,8 +449,8 @@ impl TryFrom<StoredDictionary> for Dictionary {
             stored,
             whitening_panels,
             whitening_bias,
-            centroid_panels,
-            centroid_sq_norms,
+            atom_panels,
+            atom_sq_norms,
         })
     }
 }
@@ -343,30 +461,11 @@ impl From<Dictionary> for StoredDictionary {
     }
 }
 
-/// Per-thread buffers for encoding one image (reused: about 3.5 MB for K = 1600).
-#[derive(Default)]
-struct EncodeScratch {
-    normalized: PackedRows,
-    whitened: PackedRows,
-    sq_norms: Vec<f32>,
-    distances: Vec<f32>,
-    /// Per-row partial sums of the distances, one per kernel column lane.
-    row_lanes: Vec<f32>,
-    patch: Vec<f32>,
-}
-
-thread_local! {
-    static SCRATCH: RefCell<EncodeScratch> = RefCell::new(EncodeScratch::default());
-}
-
-/// Slivers (of 6 patches) per encoding block: 48 patches x 1600 distances = 307 KB, so the
-/// block's distances are still in L2 when they are pooled.
-const ENCODE_BLOCK_SLIVERS: usize = 8;
 /// Slivers per k-means assignment task: 384 patches x 108 floats = 166 KB of L2.
 const ASSIGN_BLOCK_SLIVERS: usize = 64;
 
 impl Dictionary {
-    /// Learns the dictionary from `params.patches` random patches of `train` (see the
+    /// Learns the whitening and the atoms from `params.patches` random patches of `train` (see the
     /// [module docs](self)); deterministic for a given `seed` on one machine, whatever the
     /// thread count.
     pub fn fit(train: &Images, params: &Params, seed: u64) -> Result<Dictionary, FeatureError> {
@@ -444,7 +543,13 @@ impl Dictionary {
             });
         drop(normalized);
 
-        let (centroids, inertia) = lloyd(&whitened, params, &mut rng);
+        let (centroids, inertia) = match params.dictionary {
+            DictionarySource::Kmeans => lloyd(&whitened, params, &mut rng),
+            DictionarySource::Patches => (
+                random_patch_atoms(&whitened, params.centroids, &mut rng),
+                Vec::new(),
+            ),
+        };
         dictionary = Dictionary::try_from(StoredDictionary {
             centroids,
             inertia,
@@ -467,9 +572,32 @@ impl Dictionary {
         self.stored.params.patch_dim(self.stored.channels)
     }
 
-    /// K.
+    /// K, the number of atoms.
     pub fn num_centroids(&self) -> usize {
         self.stored.params.centroids
+    }
+
+    /// Features per patch position: K (triangle) or 2K (soft, OMP-1).
+    pub fn features_per_position(&self) -> usize {
+        self.stored
+            .params
+            .encoder
+            .features_per_position(self.num_centroids())
+    }
+
+    /// Length of one image's feature vector (pooling regions x features per position).
+    pub fn feature_dim(&self) -> usize {
+        self.stored.params.feature_dim()
+    }
+
+    /// The encoder's atoms, row-major `K x d`: the centroids for the triangle, the
+    /// centroids scaled to unit length (`d_k`) for soft and OMP-1.
+    pub fn atoms(&self) -> Vec<f32> {
+        let d = self.patch_dim();
+        match self.stored.params.encoder {
+            Encoder::Triangle => self.stored.centroids.clone(),
+            Encoder::Soft | Encoder::Omp1 => unit_rows(&self.stored.centroids, d),
+        }
     }
 
     /// Mean `m` of the normalised training patches (length `d`).
@@ -482,14 +610,15 @@ impl Dictionary {
         &self.stored.whitening
     }
 
-    /// Centroids in whitened space, row-major `K x d`.
+    /// The atoms as fitted, in whitened space, row-major `K x d`: k-means centroids, or unit
+    /// whitened patches with `dictionary: patches`.
     pub fn centroids(&self) -> &[f32] {
         &self.stored.centroids
     }
 
     /// Mean squared distance of the training patches to their nearest centroid at each
     /// pass's assignment step (so `inertia[i]` measures the centroids after `i` updates);
-    /// it should fall monotonically.
+    /// it should fall monotonically. Empty for `dictionary: patches`.
     pub fn inertia(&self) -> &[f64] {
         &self.stored.inertia
     }
@@ -527,108 +656,6 @@ impl Dictionary {
         };
         for_each_tile(input, slivers, &self.whitening_panels, &mut sink);
     }
-
-    /// The triangle encoding with quadrant pooling of one image into `out` (length `4K`).
-    fn encode(&self, image: ImageView<'_>, scratch: &mut EncodeScratch, out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if gemm::avx2_fma() {
-                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-                unsafe { self.encode_avx2(image, scratch, out) };
-                return;
-            }
-        }
-        self.encode_with::<gemm::Portable>(image, scratch, out);
-    }
-
-    /// [`Self::encode_with`] compiled for AVX2 + FMA as a whole, so patch extraction,
-    /// square roots and pooling are vectorised for 256-bit registers too.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn encode_avx2(
-        &self,
-        image: ImageView<'_>,
-        scratch: &mut EncodeScratch,
-        out: &mut [f32],
-    ) {
-        self.encode_with::<gemm::Avx2Fma>(image, scratch, out);
-    }
-
-    /// Callers choosing `K = Avx2Fma` must have checked [`gemm::avx2_fma`].
-    #[inline(always)]
-    fn encode_with<K: Microkernel>(
-        &self,
-        image: ImageView<'_>,
-        scratch: &mut EncodeScratch,
-        out: &mut [f32],
-    ) {
-        let params = &self.stored.params;
-        let p = params.patch_size;
-        let d = self.patch_dim();
-        let k = params.centroids;
-        let grid = Grid::new(image.shape, p);
-        let n = grid.len();
-
-        scratch.patch.resize(d, 0.0);
-        scratch.normalized.reset(n, d);
-        for i in 0..n {
-            read_patch(image, i / grid.cols, i % grid.cols, p, &mut scratch.patch);
-            normalize_patch(&mut scratch.patch);
-            scratch.normalized.set_row(i, &scratch.patch);
-        }
-        let slivers = scratch.normalized.slivers();
-        scratch.whitened.reset(n, d);
-        gemm::tiles::<K, _>(
-            &scratch.normalized,
-            0..slivers,
-            &self.whitening_panels,
-            &mut WhitenSink {
-                out: scratch.whitened.data.as_mut_slice(),
-                first: 0,
-                bias: &self.whitening_bias,
-            },
-        );
-        scratch.sq_norms.clear();
-        for i in 0..n {
-            scratch.whitened.row_into(i, &mut scratch.patch);
-            scratch
-                .sq_norms
-                .push(scratch.patch.iter().map(|v| v * v).sum());
-        }
-
-        out.fill(0.0);
-        let block_rows = ENCODE_BLOCK_SLIVERS * MR;
-        scratch.distances.resize(block_rows * k, 0.0);
-        scratch.row_lanes.resize(block_rows * NR, 0.0);
-        for first in (0..slivers).step_by(ENCODE_BLOCK_SLIVERS) {
-            let block = first..(first + ENCODE_BLOCK_SLIVERS).min(slivers);
-            let row0 = first * MR;
-            let rows = (block.end * MR).min(n) - row0;
-            scratch.row_lanes.fill(0.0);
-            let mut sink = DistanceSink::<K> {
-                distances: &mut scratch.distances,
-                row_lanes: &mut scratch.row_lanes,
-                sq_norms: &scratch.sq_norms,
-                centroid_sq_norms: &self.centroid_sq_norms,
-                k,
-                rows: n,
-                row0,
-                kernel: std::marker::PhantomData,
-            };
-            gemm::tiles::<K, _>(&scratch.whitened, block, &self.centroid_panels, &mut sink);
-            for local in 0..rows {
-                let sum: f32 = scratch.row_lanes[local * NR..(local + 1) * NR].iter().sum();
-                let mean = sum / k as f32;
-                let quadrant = grid.quadrant(row0 + local);
-                let pool = &mut out[quadrant * k..(quadrant + 1) * k];
-                let z = &scratch.distances[local * k..(local + 1) * k];
-                for (acc, &z) in pool.iter_mut().zip(z) {
-                    let f = mean - z;
-                    *acc += if f > 0.0 { f } else { 0.0 };
-                }
-            }
-        }
-    }
 }
 
 /// Writes whitening tiles `W x̂ − W m` into packed rows (`out` starts at sliver `first`).
@@ -647,57 +674,6 @@ impl TileSink for WhitenSink<'_> {
             let col = panel * NR + j;
             for r in 0..MR {
                 self.out[base + col * MR + r] = t[r * NR + j] - self.bias[col];
-            }
-        }
-    }
-}
-
-/// Turns dot-product tiles into distances `z = sqrt(‖x‖² + ‖c‖² − 2x·c)` for a block of
-/// patch rows starting at `row0`, with per-row, per-lane running sums for `mean(z)`.
-struct DistanceSink<'a, K> {
-    /// `block rows x k`.
-    distances: &'a mut [f32],
-    /// `block rows x NR`.
-    row_lanes: &'a mut [f32],
-    sq_norms: &'a [f32],
-    centroid_sq_norms: &'a [f32],
-    k: usize,
-    /// Valid patch rows of the image (the last sliver may be padding).
-    rows: usize,
-    row0: usize,
-    kernel: std::marker::PhantomData<K>,
-}
-
-impl<K: Microkernel> TileSink for DistanceSink<'_, K> {
-    #[inline(always)]
-    fn tile(&mut self, sliver: usize, panel: usize, t: &Tile) {
-        let k = self.k;
-        let col0 = panel * NR;
-        let width = NR.min(k - col0);
-        let cc = &self.centroid_sq_norms[col0..col0 + width];
-        for r in 0..MR.min(self.rows - sliver * MR) {
-            let row = sliver * MR + r;
-            let local = row - self.row0;
-            let xx = self.sq_norms[row];
-            let dots = &t[r * NR..r * NR + width];
-            let z = &mut self.distances[local * k + col0..local * k + col0 + width];
-            let lanes = &mut self.row_lanes[local * NR..local * NR + width];
-            if let (Ok(cc), Ok(dots), Ok(z), Ok(lanes)) = (
-                <&[f32; NR]>::try_from(cc),
-                <&[f32; NR]>::try_from(dots),
-                <&mut [f32; NR]>::try_from(&mut *z),
-                <&mut [f32; NR]>::try_from(&mut *lanes),
-            ) {
-                // SAFETY: `K` was chosen for this CPU by the caller of `encode_with`.
-                unsafe { K::distance_row(xx, cc, dots, z, lanes) };
-                continue;
-            }
-            // The last, partial panel when K is not a multiple of NR.
-            for j in 0..width {
-                let sq = xx + cc[j] - 2.0 * dots[j];
-                let v = if sq > 0.0 { sq.sqrt() } else { 0.0 };
-                z[j] = v;
-                lanes[j] += v;
             }
         }
     }
@@ -741,6 +717,57 @@ impl TileSink for AssignSink<'_> {
             }
         }
     }
+}
+
+/// The rows of the row-major `rows x d` matrix scaled to unit Euclidean length (rows of
+/// zeros stay zero).
+fn unit_rows(rows: &[f32], d: usize) -> Vec<f32> {
+    let mut out = rows.to_vec();
+    for row in out.chunks_exact_mut(d) {
+        let norm = row
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>()
+            .sqrt();
+        if norm > 0.0 {
+            let inv = (1.0 / norm) as f32;
+            row.iter_mut().for_each(|v| *v *= inv);
+        }
+    }
+    out
+}
+
+/// Smallest norm a whitened patch needs to become a random-patch atom: flat image
+/// regions whiten to (almost) zero and would give a direction of pure rounding noise.
+const MIN_PATCH_ATOM_NORM: f64 = 1e-3;
+
+/// `k` distinct random rows of `x` with norm at least [`MIN_PATCH_ATOM_NORM`], scaled to
+/// unit length (row-major `k x d`), in the order drawn; if fewer rows qualify (e.g. flat
+/// training images), the remaining atoms are zero.
+fn random_patch_atoms(x: &PackedRows, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    let (n, d) = (x.rows, x.depth);
+    let mut atoms = vec![0f32; k * d];
+    let mut row = vec![0f32; d];
+    let mut taken = 0;
+    for index in rand::seq::index::sample(rng, n, n).iter() {
+        if taken == k {
+            break;
+        }
+        x.row_into(index, &mut row);
+        let norm = row
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>()
+            .sqrt();
+        if norm >= MIN_PATCH_ATOM_NORM {
+            let inv = (1.0 / norm) as f32;
+            for (a, &v) in atoms[taken * d..(taken + 1) * d].iter_mut().zip(&row) {
+                *a = v * inv;
+            }
+            taken += 1;
+        }
+    }
+    atoms
 }
 
 /// Mean and unbiased covariance (`f64`, row-major `d x d`) of the rows of `x`.
@@ -912,7 +939,7 @@ impl Extractor for Dictionary {
     }
 
     fn dim(&self, _shape: ImageShape) -> usize {
-        4 * self.num_centroids()
+        self.feature_dim()
     }
 
     /// # Panics
@@ -928,7 +955,7 @@ impl Extractor for Dictionary {
             image.shape.height.min(image.shape.width) >= self.stored.params.patch_size,
             "image smaller than the kmeans patch size"
         );
-        assert_eq!(out.len(), 4 * self.num_centroids(), "output length");
+        assert_eq!(out.len(), self.feature_dim(), "output length");
         SCRATCH.with(|scratch| self.encode(image, &mut scratch.borrow_mut(), out));
     }
 

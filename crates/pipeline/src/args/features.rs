@@ -4,7 +4,7 @@
 //! (`hog.cell_size` is `--hog-cell-size`; `kmeans.centroids` is `--kmeans-k`).
 
 use clap::Args;
-use wb_features::{color, hog, FeatureError};
+use wb_features::{color, hog, kmeans, FeatureError};
 use wb_workbench::FeatureOptions;
 
 /// Feature-extractor parameters; unset options keep the extractor's defaults.
@@ -81,6 +81,20 @@ pub struct FeatureArgs {
     /// k-means: full passes of Lloyd's algorithm [default: 10].
     #[arg(long, value_name = "N")]
     pub kmeans_iterations: Option<usize>,
+    /// k-means: per-patch encoder: triangle (K features), soft (max(0, ±D·x − alpha), 2K) or
+    /// omp1 (2K) [default: triangle].
+    #[arg(long, value_name = "ENCODER", value_parser = parse_named::<kmeans::Encoder>)]
+    pub kmeans_encoder: Option<kmeans::Encoder>,
+    /// k-means: atoms from kmeans (centroids) or patches (random whitened patches, unit
+    /// length) [default: kmeans].
+    #[arg(long, value_name = "SOURCE", value_parser = parse_named::<kmeans::DictionarySource>)]
+    pub kmeans_dictionary: Option<kmeans::DictionarySource>,
+    /// k-means: pooling regions: quadrants, 3x3 or pyramid (1x1 + 2x2 + 4x4) [default: quadrants].
+    #[arg(long, value_name = "REGIONS", value_parser = parse_named::<kmeans::Pooling>)]
+    pub kmeans_pool: Option<kmeans::Pooling>,
+    /// k-means: the soft encoder's threshold alpha [default: 0.25].
+    #[arg(long, value_name = "ALPHA", allow_negative_numbers = true)]
+    pub kmeans_alpha: Option<f32>,
 }
 
 impl From<&FeatureArgs> for FeatureOptions {
@@ -106,6 +120,10 @@ impl From<&FeatureArgs> for FeatureOptions {
             kmeans_patch_size: a.kmeans_patch_size,
             kmeans_patches: a.kmeans_patches,
             kmeans_iterations: a.kmeans_iterations,
+            kmeans_encoder: a.kmeans_encoder,
+            kmeans_dictionary: a.kmeans_dictionary,
+            kmeans_pool: a.kmeans_pool,
+            kmeans_alpha: a.kmeans_alpha,
         }
     }
 }
@@ -154,6 +172,12 @@ mod tests {
             "0.15,0.3",
             "--kmeans-k",
             "50",
+            "--kmeans-encoder",
+            "soft",
+            "--kmeans-pool",
+            "3x3",
+            "--kmeans-alpha",
+            "0.5",
         ])
         .unwrap();
         assert_eq!(spec.hog.cell_size, 4);
@@ -164,6 +188,15 @@ mod tests {
         assert_eq!(spec.gabor.frequencies, vec![0.15, 0.3]);
         assert_eq!(spec.kmeans.centroids, 50);
         assert_eq!(spec.kmeans.patch_size, 6);
+        assert_eq!(spec.kmeans.encoder, kmeans::Encoder::Soft);
+        assert_eq!(spec.kmeans.pool, kmeans::Pooling::Grid3x3);
+        assert_eq!(spec.kmeans.alpha, 0.5);
+        assert_eq!(spec.kmeans.dictionary, kmeans::DictionarySource::Kmeans);
+        let spec =
+            applied(&["--kmeans-dictionary", "patches", "--kmeans-pool", "pyramid"]).unwrap();
+        assert_eq!(spec.kmeans.dictionary, kmeans::DictionarySource::Patches);
+        assert_eq!(spec.kmeans.pool, kmeans::Pooling::Pyramid);
+        assert_eq!(spec.kmeans.encoder, kmeans::Encoder::Triangle);
     }
 
     #[test]
@@ -183,6 +216,10 @@ mod tests {
             (&["--gabor-frequencies", "0.1,0.7"], "--gabor-frequencies"),
             (&["--gabor-bandwidth", "-1"], "--gabor-bandwidth"),
             (&["--kmeans-k", "1"], "--kmeans-k"),
+            (&["--kmeans-alpha", "-0.1"], "--kmeans-alpha"),
+            (&["--kmeans-encoder", "sparse"], "--kmeans-encoder"),
+            (&["--kmeans-pool", "5x5"], "--kmeans-pool"),
+            (&["--kmeans-dictionary", "random"], "--kmeans-dictionary"),
             (&["--color-bins", "0"], "--color-bins"),
             (&["--hog-block-norm", "l3"], "--hog-block-norm"),
             (&["--color-mode", "rgb"], "--color-mode"),
