@@ -19,6 +19,9 @@ pub(super) struct RowVotes {
     pub b1: Vec<u32>,
     /// Hard voting: 1 where the pixel needs the exact bin decision.
     pub near: Vec<u32>,
+    /// Trilinear voting: `1 << b0` and `1 << b1` (lane masks for the vector votes).
+    pub k0: Vec<u32>,
+    pub k1: Vec<u32>,
     pub w00: Vec<f32>,
     pub w01: Vec<f32>,
     pub w10: Vec<f32>,
@@ -27,7 +30,13 @@ pub(super) struct RowVotes {
 
 impl RowVotes {
     pub fn resize(&mut self, len: usize) {
-        for v in [&mut self.b0, &mut self.b1, &mut self.near] {
+        for v in [
+            &mut self.b0,
+            &mut self.b1,
+            &mut self.near,
+            &mut self.k0,
+            &mut self.k1,
+        ] {
             if v.len() != len {
                 v.clear();
                 v.resize(len, 0);
@@ -39,6 +48,54 @@ impl RowVotes {
                 v.resize(len, 0.0);
             }
         }
+    }
+}
+
+/// `atan(a)` for `a` in `[0, 1]`, max error 1e-5 rad (Abramowitz & Stegun 4.4.49).
+#[inline(always)]
+fn atan_unit(a: f32) -> f32 {
+    let s = a * a;
+    a * (ATAN_C1 + s * (ATAN_C3 + s * (ATAN_C5 + s * (ATAN_C7 + s * ATAN_C9))))
+}
+
+const ATAN_C1: f32 = 0.999_866;
+const ATAN_C3: f32 = -0.330_299_5;
+const ATAN_C5: f32 = 0.180_141;
+const ATAN_C7: f32 = -0.085_133;
+const ATAN_C9: f32 = 0.020_835_1;
+
+/// Orientation (in bin units, `[0, n]`) and magnitude of one row of gradients, branch-free so it
+/// vectorises. Unsigned: the gradient is folded into the upper half plane. `CS231N` instead
+/// rotates by 90 degrees (CS231n bins `atan2 + 90`) and zeroes the magnitude of gradients
+/// pointing left, which CS231n drops.
+#[inline(always)]
+fn orient_scalar<const CS231N: bool>(
+    gx: &[f64],
+    gy: &[f64],
+    pos: &mut [f32],
+    mag: &mut [f32],
+    bins_per_rad: f32,
+) {
+    use std::f32::consts::{FRAC_PI_2, PI};
+    let len = pos.len();
+    let (gx, gy, mag) = (&gx[..len], &gy[..len], &mut mag[..len]);
+    for i in 0..len {
+        let (x, y) = (gx[i] as f32, gy[i] as f32);
+        let m = (x * x + y * y).sqrt();
+        let (fx, fy, m) = if CS231N {
+            (-y, x, if x < 0.0 { 0.0 } else { m })
+        } else if y < 0.0 {
+            (-x, -y, m)
+        } else {
+            (x, y, m)
+        };
+        let ax = fx.abs();
+        let (lo, hi) = (ax.min(fy), ax.max(fy));
+        let t = atan_unit(lo / hi.max(f32::MIN_POSITIVE));
+        let t = if fy > ax { FRAC_PI_2 - t } else { t };
+        let theta = if fx < 0.0 { PI - t } else { t };
+        pos[i] = theta * bins_per_rad;
+        mag[i] = m;
     }
 }
 
@@ -73,6 +130,8 @@ pub(super) fn interpolated_weights(
     let RowVotes {
         b0,
         b1,
+        k0,
+        k1,
         w00,
         w01,
         w10,
@@ -80,6 +139,7 @@ pub(super) fn interpolated_weights(
         ..
     } = out;
     let (b0, b1) = (&mut b0[..len], &mut b1[..len]);
+    let (k0, k1) = (&mut k0[..len], &mut k1[..len]);
     let (w00, w01, w10, w11) = (
         &mut w00[..len],
         &mut w01[..len],
@@ -93,8 +153,12 @@ pub(super) fn interpolated_weights(
         let fb = p - fl;
         // fl is in [-1, n]: -1 wraps to the last bin, n (p = n - 1/2 exactly) clamps to it.
         let lo = whole_bin(if fl < 0.0 { last } else { fl }, last);
+        let hi = if lo as usize + 1 == n { 0 } else { lo + 1 };
         b0[x] = lo;
-        b1[x] = if lo as usize + 1 == n { 0 } else { lo + 1 };
+        b1[x] = hi;
+        // Bins above 31 only occur with more bins than the vector votes handle (n > 16).
+        k0[x] = 1u32.wrapping_shl(lo);
+        k1[x] = 1u32.wrapping_shl(hi);
         let m = mag[x];
         let wx = col_weight[x];
         let (v0, v1) = (m * (1.0 - wx), m * wx);
@@ -142,6 +206,31 @@ pub(super) fn hard_bins(
 
 /// Where the second pass adds one row's votes.
 pub(super) trait Kernels: Copy {
+    /// Orientation (bin units) and magnitude of one row of gradients (see [`orient_scalar`]).
+    /// The gradients must be finite and below `f32::MAX` (the AVX-512 copy's `min`/`max` differ
+    /// from Rust's only for NaN).
+    fn orient_row(
+        self,
+        cs231n: bool,
+        gx: &[f64],
+        gy: &[f64],
+        pos: &mut [f32],
+        mag: &mut [f32],
+        bins_per_rad: f32,
+    ) {
+        if cs231n {
+            orient_scalar::<true>(gx, gy, pos, mag, bins_per_rad)
+        } else {
+            orient_scalar::<false>(gx, gy, pos, mag, bins_per_rad)
+        }
+    }
+
+    /// Floats per cell in the vote accumulators and padded histograms for `n` bins: `n`, or a
+    /// whole vector for the vector votes (the extra lanes stay zero).
+    fn cell_stride(self, n: usize) -> usize {
+        n
+    }
+
     /// Grayscale `fma(B, wB, fma(R, wR, G wG))` of RGB(A) pixels on `v * (1/255)` into `plane`
     /// (see [`super::Hog`]'s `gray_plane`).
     fn gray(self, pixels: &[u8], channels: usize, weights: [f64; 3], plane: &mut [f64]) {
@@ -151,13 +240,15 @@ pub(super) trait Kernels: Copy {
     /// Trilinear votes of one row (first pass in `v`) into the padded histogram rows `top`
     /// (the row's upper cell row) and `bottom` (the one below), each `pcols * n` long, with row
     /// weights `1 - wy` and `wy`; `col_index[x]` is pixel `x`'s left cell column in the padded
-    /// grid. `acc` is scratch of `2 * pcols * n`.
+    /// grid, whose cells are `cs = self.cell_stride(n)` floats apart. `acc` is scratch of
+    /// `2 * pcols * cs`.
     #[allow(clippy::too_many_arguments)]
     fn interpolated_row(
         self,
         v: &RowVotes,
         col_index: &[u32],
         n: usize,
+        cs: usize,
         wy: f32,
         acc: &mut [f32],
         top: &mut [f32],
@@ -165,9 +256,18 @@ pub(super) trait Kernels: Copy {
     );
 
     /// Hard votes of one row (first pass in `v`, `cols * c` pixels) into the band
-    /// accumulators `even`/`odd` (`cols * n` each): pixel `x` of cell `x / c` adds its weight to
-    /// bin `b0[x]`, alternating between the two accumulators within the cell.
-    fn hard_row(self, v: &RowVotes, c: usize, n: usize, even: &mut [f32], odd: &mut [f32]);
+    /// accumulators `even`/`odd` (`cols * cs` each, `cs = self.cell_stride(n)`): pixel `x` of
+    /// cell `x / c` adds its weight to bin `b0[x]`, alternating between the two accumulators
+    /// within the cell.
+    fn hard_row(
+        self,
+        v: &RowVotes,
+        c: usize,
+        n: usize,
+        cs: usize,
+        even: &mut [f32],
+        odd: &mut [f32],
+    );
 }
 
 /// `v * (1/255)`, computed rather than looked up so that the loops vectorise.
@@ -195,7 +295,8 @@ impl Kernels for Scalar {
         self,
         v: &RowVotes,
         col_index: &[u32],
-        n: usize,
+        _n: usize,
+        cs: usize,
         wy: f32,
         acc: &mut [f32],
         top: &mut [f32],
@@ -209,7 +310,7 @@ impl Kernels for Scalar {
         for (x, &rx) in col_index.iter().enumerate().take(v.b0.len()) {
             let rx = rx as usize;
             let (b0, b1) = (v.b0[x] as usize, v.b1[x] as usize);
-            let (i0, i1) = (rx * n, (rx + 1) * n);
+            let (i0, i1) = (rx * cs, (rx + 1) * cs);
             let row = if x % 2 == 0 { &mut *even } else { &mut *odd };
             row[i0 + b0] += v.w00[x];
             row[i0 + b1] += v.w01[x];
@@ -229,11 +330,19 @@ impl Kernels for Scalar {
     }
 
     #[inline(always)]
-    fn hard_row(self, v: &RowVotes, c: usize, n: usize, even: &mut [f32], odd: &mut [f32]) {
+    fn hard_row(
+        self,
+        v: &RowVotes,
+        c: usize,
+        _n: usize,
+        cs: usize,
+        even: &mut [f32],
+        odd: &mut [f32],
+    ) {
         for (cx, (bins, weights)) in v.b0.chunks_exact(c).zip(v.w00.chunks_exact(c)).enumerate() {
             for (x, (&bin, &w)) in bins.iter().zip(weights).enumerate() {
                 let row = if x % 2 == 0 { &mut *even } else { &mut *odd };
-                row[cx * n + bin as usize] += w;
+                row[cx * cs + bin as usize] += w;
             }
         }
     }
@@ -246,7 +355,10 @@ pub(super) use avx512::Avx512;
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{gray_scalar, Kernels, RowVotes, Scalar};
+    use super::{
+        gray_scalar, orient_scalar, Kernels, RowVotes, Scalar, ATAN_C1, ATAN_C3, ATAN_C5, ATAN_C7,
+        ATAN_C9,
+    };
 
     /// A cell's bins in one 16-lane register; only made by [`Avx512::new`], which checks the
     /// CPU, so holding one proves the instructions exist.
@@ -261,45 +373,119 @@ mod avx512 {
         }
     }
 
-    /// Lanes `0..n` of a 16-lane register.
-    #[inline(always)]
-    fn lanes(n: usize) -> __mmask16 {
-        ((1u32 << n) - 1) as __mmask16
+    /// Bin counts the vector votes handle (one bin needs both votes in one lane: scalar).
+    fn vector_bins(n: usize) -> bool {
+        (2..=16).contains(&n)
     }
 
-    /// `a` in lane `b0`, `b` in lane `b1` (distinct), zero elsewhere.
+    /// `a` in the lane of mask `k0`, `b` in that of `k1` (distinct), zero elsewhere.
     #[inline(always)]
-    unsafe fn two_votes(b0: u32, a: f32, b1: u32, b: f32) -> __m512 {
-        let v = _mm512_maskz_mov_ps((1u32 << b0) as __mmask16, _mm512_set1_ps(a));
-        _mm512_mask_mov_ps(v, (1u32 << b1) as __mmask16, _mm512_set1_ps(b))
+    unsafe fn two_votes(k0: u32, a: f32, k1: u32, b: f32) -> __m512 {
+        let v = _mm512_maskz_mov_ps(k0 as __mmask16, _mm512_set1_ps(a));
+        _mm512_mask_mov_ps(v, k1 as __mmask16, _mm512_set1_ps(b))
     }
 
     /// Adds a finished column (even + odd pixels) at `offset` into the two cell rows with the
-    /// row weights, exactly as the scalar loop does for every column.
+    /// row weights, exactly as the scalar loop does for every column. Whole-vector loads and
+    /// stores (cells are 16 floats apart): masked ones would defeat store-to-load forwarding
+    /// between consecutive rows.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
     unsafe fn flush(
-        top: *mut f32,
-        bottom: *mut f32,
+        (top, bottom): (*mut f32, *mut f32),
         offset: usize,
-        mask: __mmask16,
         even: __m512,
         odd: __m512,
-        up: __m512,
-        down: __m512,
+        (up, down): (__m512, __m512),
     ) {
         let s = _mm512_add_ps(even, odd);
         let (t, b) = (top.add(offset), bottom.add(offset));
-        let tv = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, t), _mm512_mul_ps(s, up));
-        _mm512_mask_storeu_ps(t, mask, tv);
-        let bv = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, b), _mm512_mul_ps(s, down));
-        _mm512_mask_storeu_ps(b, mask, bv);
+        _mm512_storeu_ps(t, _mm512_add_ps(_mm512_loadu_ps(t), _mm512_mul_ps(s, up)));
+        _mm512_storeu_ps(b, _mm512_add_ps(_mm512_loadu_ps(b), _mm512_mul_ps(s, down)));
     }
 
-    // SAFETY (both methods): an `Avx512` exists only on CPUs with AVX-512 F/BW/DQ/VL. Every
-    // masked load and store touches lanes `0..n` at an offset `k * n` with `k * n + n` within
-    // the slice (asserted before the loops); masked-off lanes are not accessed.
+    // SAFETY (every method): an `Avx512` exists only on CPUs with AVX-512 F/BW/DQ/VL. Every
+    // vector load and store of the vote loops touches the 16 floats of one cell at `k * 16`,
+    // with `k * 16 + 16` within the slice (asserted before the loops).
     impl Kernels for Avx512 {
+        fn cell_stride(self, n: usize) -> usize {
+            if vector_bins(n) {
+                16
+            } else {
+                n
+            }
+        }
+
+        #[inline(always)]
+        fn orient_row(
+            self,
+            cs231n: bool,
+            gx: &[f64],
+            gy: &[f64],
+            pos: &mut [f32],
+            mag: &mut [f32],
+            bins_per_rad: f32,
+        ) {
+            use std::f32::consts::{FRAC_PI_2, PI};
+            let len = pos.len();
+            let (gx, gy, mag) = (&gx[..len], &gy[..len], &mut mag[..len]);
+            let full = len / 16 * 16;
+            // SAFETY: 16 values are read from and written to each slice at offsets `< full`.
+            // The operations are the scalar loop's, in its order (no fused multiply-adds), so
+            // the results are identical.
+            unsafe {
+                let load = |p: &[f64], i: usize| {
+                    let lo = _mm512_cvtpd_ps(_mm512_loadu_pd(p.as_ptr().add(i)));
+                    let hi = _mm512_cvtpd_ps(_mm512_loadu_pd(p.as_ptr().add(i + 8)));
+                    _mm512_insertf32x8::<1>(_mm512_castps256_ps512(lo), hi)
+                };
+                let sign = _mm512_set1_ps(-0.0);
+                let zero = _mm512_setzero_ps();
+                let c = [ATAN_C1, ATAN_C3, ATAN_C5, ATAN_C7, ATAN_C9].map(|v| _mm512_set1_ps(v));
+                let (half_pi, pi) = (_mm512_set1_ps(FRAC_PI_2), _mm512_set1_ps(PI));
+                let tiny = _mm512_set1_ps(f32::MIN_POSITIVE);
+                let scale = _mm512_set1_ps(bins_per_rad);
+                for i in (0..full).step_by(16) {
+                    let (x, y) = (load(gx, i), load(gy, i));
+                    let mut m =
+                        _mm512_sqrt_ps(_mm512_add_ps(_mm512_mul_ps(x, x), _mm512_mul_ps(y, y)));
+                    let (fx, fy) = if cs231n {
+                        let left = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, zero);
+                        m = _mm512_mask_mov_ps(m, left, zero);
+                        (_mm512_xor_ps(y, sign), x)
+                    } else {
+                        let down = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(y, zero);
+                        (
+                            _mm512_mask_xor_ps(x, down, x, sign),
+                            _mm512_mask_xor_ps(y, down, y, sign),
+                        )
+                    };
+                    let ax = _mm512_andnot_ps(sign, fx);
+                    let lo = _mm512_min_ps(ax, fy);
+                    let hi = _mm512_max_ps(_mm512_max_ps(ax, fy), tiny);
+                    let a = _mm512_div_ps(lo, hi);
+                    let s = _mm512_mul_ps(a, a);
+                    let p = _mm512_add_ps(c[3], _mm512_mul_ps(s, c[4]));
+                    let p = _mm512_add_ps(c[2], _mm512_mul_ps(s, p));
+                    let p = _mm512_add_ps(c[1], _mm512_mul_ps(s, p));
+                    let p = _mm512_add_ps(c[0], _mm512_mul_ps(s, p));
+                    let t = _mm512_mul_ps(a, p);
+                    let steep = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(fy, ax);
+                    let t = _mm512_mask_sub_ps(t, steep, half_pi, t);
+                    let back = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(fx, zero);
+                    let theta = _mm512_mask_sub_ps(t, back, pi, t);
+                    _mm512_storeu_ps(pos.as_mut_ptr().add(i), _mm512_mul_ps(theta, scale));
+                    _mm512_storeu_ps(mag.as_mut_ptr().add(i), m);
+                }
+            }
+            let (gx, gy) = (&gx[full..], &gy[full..]);
+            let (pos, mag) = (&mut pos[full..], &mut mag[full..]);
+            if cs231n {
+                orient_scalar::<true>(gx, gy, pos, mag, bins_per_rad)
+            } else {
+                orient_scalar::<false>(gx, gy, pos, mag, bins_per_rad)
+            }
+        }
+
         #[inline(always)]
         fn gray(self, pixels: &[u8], channels: usize, weights: [f64; 3], plane: &mut [f64]) {
             if channels != 3 {
@@ -377,29 +563,29 @@ mod avx512 {
             v: &RowVotes,
             col_index: &[u32],
             n: usize,
+            cs: usize,
             wy: f32,
             acc: &mut [f32],
             top: &mut [f32],
             bottom: &mut [f32],
         ) {
             let len = v.b0.len();
-            if !(2..=16).contains(&n) || len == 0 {
-                return Scalar.interpolated_row(v, col_index, n, wy, acc, top, bottom);
+            if cs != 16 || !vector_bins(n) || len == 0 {
+                return Scalar.interpolated_row(v, col_index, n, cs, wy, acc, top, bottom);
             }
             let stride = top.len();
             let col_index = &col_index[..len];
             assert!(bottom.len() == stride);
             // Columns only grow along the row, so the last pixel's is the largest.
             assert!(
-                (col_index[len - 1] as usize + 2) * n <= stride,
+                (col_index[len - 1] as usize + 2) * 16 <= stride,
                 "padded grid too small"
             );
-            let (b0, b1) = (&v.b0[..len], &v.b1[..len]);
+            let (k0, k1) = (&v.k0[..len], &v.k1[..len]);
             let (w00, w01, w10, w11) = (&v.w00[..len], &v.w01[..len], &v.w10[..len], &v.w11[..len]);
             unsafe {
-                let mask = lanes(n);
-                let (up, down) = (_mm512_set1_ps(1.0 - wy), _mm512_set1_ps(wy));
-                let (t, b) = (top.as_mut_ptr(), bottom.as_mut_ptr());
+                let weights = (_mm512_set1_ps(1.0 - wy), _mm512_set1_ps(wy));
+                let rows = (top.as_mut_ptr(), bottom.as_mut_ptr());
                 let zero = _mm512_setzero_ps();
                 // Left column rx and right column rx + 1, for even and odd pixels.
                 let (mut le, mut lo, mut re, mut ro) = (zero, zero, zero, zero);
@@ -409,12 +595,12 @@ mod avx512 {
                     if r != rx {
                         // Columns only move right, one at a time: the right column becomes
                         // the left one and the new right column starts empty.
-                        flush(t, b, rx * n, mask, le, lo, up, down);
+                        flush(rows, rx * 16, le, lo, weights);
                         (le, lo, re, ro) = (re, ro, zero, zero);
                         rx = r;
                     }
-                    let left = two_votes(b0[x], w00[x], b1[x], w01[x]);
-                    let right = two_votes(b0[x], w10[x], b1[x], w11[x]);
+                    let left = two_votes(k0[x], w00[x], k1[x], w01[x]);
+                    let right = two_votes(k0[x], w10[x], k1[x], w11[x]);
                     if x % 2 == 0 {
                         le = _mm512_add_ps(le, left);
                         re = _mm512_add_ps(re, right);
@@ -423,25 +609,32 @@ mod avx512 {
                         ro = _mm512_add_ps(ro, right);
                     }
                 }
-                flush(t, b, rx * n, mask, le, lo, up, down);
-                flush(t, b, (rx + 1) * n, mask, re, ro, up, down);
+                flush(rows, rx * 16, le, lo, weights);
+                flush(rows, (rx + 1) * 16, re, ro, weights);
             }
         }
 
         #[inline(always)]
-        fn hard_row(self, v: &RowVotes, c: usize, n: usize, even: &mut [f32], odd: &mut [f32]) {
-            if !(1..=16).contains(&n) {
-                return Scalar.hard_row(v, c, n, even, odd);
+        fn hard_row(
+            self,
+            v: &RowVotes,
+            c: usize,
+            n: usize,
+            cs: usize,
+            even: &mut [f32],
+            odd: &mut [f32],
+        ) {
+            if cs != 16 || !vector_bins(n) {
+                return Scalar.hard_row(v, c, n, cs, even, odd);
             }
             let cols = v.b0.len() / c;
-            assert!(even.len() >= cols * n && odd.len() >= cols * n);
+            assert!(even.len() >= cols * 16 && odd.len() >= cols * 16);
             unsafe {
-                let mask = lanes(n);
                 for cx in 0..cols {
-                    let pe = even.as_mut_ptr().add(cx * n);
-                    let po = odd.as_mut_ptr().add(cx * n);
-                    let mut e = _mm512_maskz_loadu_ps(mask, pe);
-                    let mut o = _mm512_maskz_loadu_ps(mask, po);
+                    let pe = even.as_mut_ptr().add(cx * 16);
+                    let po = odd.as_mut_ptr().add(cx * 16);
+                    let mut e = _mm512_loadu_ps(pe);
+                    let mut o = _mm512_loadu_ps(po);
                     for x in 0..c {
                         let i = cx * c + x;
                         let vote = _mm512_maskz_mov_ps(
@@ -454,8 +647,8 @@ mod avx512 {
                             o = _mm512_add_ps(o, vote);
                         }
                     }
-                    _mm512_mask_storeu_ps(pe, mask, e);
-                    _mm512_mask_storeu_ps(po, mask, o);
+                    _mm512_storeu_ps(pe, e);
+                    _mm512_storeu_ps(po, o);
                 }
             }
         }

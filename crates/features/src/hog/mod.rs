@@ -525,6 +525,8 @@ struct Scratch {
     col_index: Vec<u32>,
     col_weight: Vec<f32>,
     row_cell: Vec<(usize, f32)>,
+    /// (height, width, cell size) the three tables above were made for.
+    cell_tables_for: (usize, usize, usize),
     /// The OpenCV window path's per-pixel bins and weights.
     window: window::Scratch,
 }
@@ -534,13 +536,17 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 /// `v` zeroed, `len` long.
-fn resize<T: Clone + Default>(v: &mut Vec<T>, len: usize) {
-    v.clear();
-    v.resize(len, T::default());
+fn resize<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
+    if v.len() == len {
+        v.fill(T::default());
+    } else {
+        v.clear();
+        v.resize(len, T::default());
+    }
 }
 
 /// `v` exactly `len` long, contents unspecified (for buffers that are fully overwritten).
-fn set_len<T: Clone + Default>(v: &mut Vec<T>, len: usize) {
+fn set_len<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
     if v.len() != len {
         resize(v, len);
     }
@@ -568,48 +574,6 @@ fn skimage_bin(gx: f64, gy: f64, n: usize) -> Option<usize> {
     let deg = py_remainder(gy.atan2(gx) * (180.0 / PI), 180.0);
     let per = 180.0 / n as f64;
     (0..n).find(|&i| deg < per * (i + 1) as f64 && deg >= per * i as f64)
-}
-
-/// `atan(a)` for `a` in `[0, 1]`, max error 1e-5 rad (Abramowitz & Stegun 4.4.49).
-#[inline(always)]
-fn atan_unit(a: f32) -> f32 {
-    let s = a * a;
-    a * (0.999_866 + s * (-0.330_299_5 + s * (0.180_141 + s * (-0.085_133 + s * 0.020_835_1))))
-}
-
-/// Orientation (in bin units, `[0, n]`) and magnitude of one row of gradients, branch-free so it
-/// vectorises. Unsigned: the gradient is folded into the upper half plane. `CS231N` instead
-/// rotates by 90 degrees (CS231n bins `atan2 + 90`) and zeroes the magnitude of gradients
-/// pointing left, which CS231n drops.
-#[inline(always)]
-fn orient_row<const CS231N: bool>(
-    gx: &[f64],
-    gy: &[f64],
-    pos: &mut [f32],
-    mag: &mut [f32],
-    bins_per_rad: f32,
-) {
-    use std::f32::consts::{FRAC_PI_2, PI as PI32};
-    let len = pos.len();
-    let (gx, gy, mag) = (&gx[..len], &gy[..len], &mut mag[..len]);
-    for i in 0..len {
-        let (x, y) = (gx[i] as f32, gy[i] as f32);
-        let m = (x * x + y * y).sqrt();
-        let (fx, fy, m) = if CS231N {
-            (-y, x, if x < 0.0 { 0.0 } else { m })
-        } else if y < 0.0 {
-            (-x, -y, m)
-        } else {
-            (x, y, m)
-        };
-        let ax = fx.abs();
-        let (lo, hi) = (ax.min(fy), ax.max(fy));
-        let t = atan_unit(lo / hi.max(f32::MIN_POSITIVE));
-        let t = if fy > ax { FRAC_PI_2 - t } else { t };
-        let theta = if fx < 0.0 { PI32 - t } else { t };
-        pos[i] = theta * bins_per_rad;
-        mag[i] = m;
-    }
 }
 
 static WIDE_KERNELS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
@@ -976,19 +940,16 @@ impl Hog {
             cells,
             ..
         } = s;
+        let cs = v.cell_stride(n);
         resize(hist, rows * cols * n);
-        resize(acc, 2 * cols * n);
+        resize(acc, 2 * cols * cs);
         set_len(pos, gw);
         set_len(mag, gw);
         votes.resize(gw);
         for y in 0..rows * c {
             let gxr = &gx[y * w..y * w + gw];
             let gyr = &gy[y * w..y * w + gw];
-            if cs231n {
-                orient_row::<true>(gxr, gyr, pos, mag, bins_per_rad);
-            } else {
-                orient_row::<false>(gxr, gyr, pos, mag, bins_per_rad);
-            }
+            v.orient_row(cs231n, gxr, gyr, pos, mag, bins_per_rad);
             if kernels::hard_bins(pos, mag, n, band, !cs231n, votes) {
                 // Near an edge the exact formula decides (rare); a pixel skimage drops votes 0.
                 for x in 0..gw {
@@ -1000,19 +961,21 @@ impl Hog {
                     }
                 }
             }
-            let (even, odd) = acc.split_at_mut(cols * n);
-            v.hard_row(votes, c, n, even, odd);
+            let (even, odd) = acc.split_at_mut(cols * cs);
+            v.hard_row(votes, c, n, cs, even, odd);
             if (y + 1) % c == 0 {
                 let cy = y / c;
-                for ((h, e), o) in hist[cy * cols * n..(cy + 1) * cols * n]
-                    .iter_mut()
-                    .zip(even.iter_mut())
-                    .zip(odd.iter_mut())
+                for (cx, h) in hist[cy * cols * n..(cy + 1) * cols * n]
+                    .chunks_exact_mut(n)
+                    .enumerate()
                 {
-                    *h = *e + *o;
-                    *e = 0.0;
-                    *o = 0.0;
+                    let (e, o) = (&even[cx * cs..cx * cs + n], &odd[cx * cs..cx * cs + n]);
+                    for ((h, e), o) in h.iter_mut().zip(e).zip(o) {
+                        *h = *e + *o;
+                    }
                 }
+                even.fill(0.0);
+                odd.fill(0.0);
             }
         }
         let inv_area = 1.0 / (c * c) as f32;
@@ -1036,7 +999,8 @@ impl Hog {
         let n = self.params.orientations;
         let c = self.params.cell_size;
         let pcols = cols + 3;
-        let stride = pcols * n;
+        let cs = v.cell_stride(n);
+        let stride = pcols * cs;
         let Scratch {
             gx,
             gy,
@@ -1049,25 +1013,30 @@ impl Hog {
             col_index,
             col_weight,
             row_cell,
+            cell_tables_for,
             ..
         } = s;
         resize(hist, (rows + 3) * stride);
         set_len(pos, w);
         set_len(mag, w);
         votes.resize(w);
-        col_index.clear();
-        col_weight.clear();
-        for i in 0..w {
-            let (j, wx) = cell_position(i, c);
-            col_index.push(j as u32);
-            col_weight.push(wx);
+        if *cell_tables_for != (h, w, c) {
+            col_index.clear();
+            col_weight.clear();
+            for i in 0..w {
+                let (j, wx) = cell_position(i, c);
+                col_index.push(j as u32);
+                col_weight.push(wx);
+            }
+            row_cell.clear();
+            row_cell.extend((0..h).map(|i| cell_position(i, c)));
+            *cell_tables_for = (h, w, c);
         }
-        row_cell.clear();
-        row_cell.extend((0..h).map(|i| cell_position(i, c)));
         let bins_per_rad = n as f32 / std::f32::consts::PI;
         set_len(acc, 2 * stride);
         for y in 0..h {
-            orient_row::<false>(
+            v.orient_row(
+                false,
                 &gx[y * w..(y + 1) * w],
                 &gy[y * w..(y + 1) * w],
                 pos,
@@ -1080,13 +1049,15 @@ impl Hog {
             let (ry, wy) = row_cell[y];
             let (upper, lower) = hist.split_at_mut((ry + 1) * stride);
             let (top, bottom) = (&mut upper[ry * stride..], &mut lower[..stride]);
-            v.interpolated_row(votes, col_index, n, wy, acc, top, bottom);
+            v.interpolated_row(votes, col_index, n, cs, wy, acc, top, bottom);
         }
         let inv_area = 1.0 / (c * c) as f32;
         cells.clear();
         for cy in 0..rows {
-            let start = (cy + 1) * stride + n;
-            cells.extend(hist[start..start + cols * n].iter().map(|&v| v * inv_area));
+            for cx in 0..cols {
+                let start = (cy + 1) * stride + (cx + 1) * cs;
+                cells.extend(hist[start..start + n].iter().map(|&v| v * inv_area));
+            }
         }
     }
 
@@ -1148,62 +1119,58 @@ impl Blocks {
         set_len(sums, count);
         set_len(scale, count);
         // sums[j] = f(v_0j) + f(v_1j) + ..., in that order.
-        let sum = |values: &[f64], sums: &mut [f64], f: fn(f64) -> f64| {
+        #[inline(always)]
+        fn sum(count: usize, values: &[f64], sums: &mut [f64], f: impl Fn(f64) -> f64) {
             sums.fill(0.0);
             for row in values.chunks_exact(count) {
                 for (s, &v) in sums.iter_mut().zip(row) {
                     *s += f(v);
                 }
             }
-        };
-        let apply = |values: &mut [f64], scale: &[f64], f: fn(f64, f64) -> f64| {
+        }
+        #[inline(always)]
+        fn apply(count: usize, values: &mut [f64], scale: &[f64], f: impl Fn(f64, f64) -> f64) {
             for row in values.chunks_exact_mut(count) {
                 for (v, &r) in row.iter_mut().zip(scale) {
                     *v = f(*v, r);
                 }
             }
-        };
+        }
         let square = |x: f64| x * x;
+        // r_j = f(sums[j]) for every block.
+        let scales = |sums: &[f64], scale: &mut [f64], f: &dyn Fn(f64) -> f64| {
+            for (r, &s) in scale.iter_mut().zip(sums) {
+                *r = f(s);
+            }
+        };
         match norm {
             BlockNorm::None => {}
             BlockNorm::L1 | BlockNorm::L1Sqrt => {
-                sum(values, sums, f64::abs);
-                for (r, &s) in scale.iter_mut().zip(sums.iter()) {
-                    *r = 1.0 / (s + EPS);
-                }
+                sum(count, values, sums, f64::abs);
+                scales(sums, scale, &|s| 1.0 / (s + EPS));
                 if norm == BlockNorm::L1 {
-                    apply(values, scale, |v, r| v * r);
+                    apply(count, values, scale, |v, r| v * r);
                 } else {
-                    apply(values, scale, |v, r| (v * r).sqrt());
+                    apply(count, values, scale, |v, r| (v * r).sqrt());
                 }
             }
             BlockNorm::L2 | BlockNorm::L2Hys => {
-                sum(values, sums, square);
-                for (r, &s) in scale.iter_mut().zip(sums.iter()) {
-                    *r = 1.0 / (s + EPS * EPS).sqrt();
+                sum(count, values, sums, square);
+                scales(sums, scale, &|s| 1.0 / (s + EPS * EPS).sqrt());
+                if norm == BlockNorm::L2Hys {
+                    apply(count, values, scale, |v, r| (v * r).min(0.2));
+                    sum(count, values, sums, square);
+                    scales(sums, scale, &|s| 1.0 / (s + EPS * EPS).sqrt());
                 }
-                if norm == BlockNorm::L2 {
-                    apply(values, scale, |v, r| v * r);
-                } else {
-                    apply(values, scale, |v, r| (v * r).min(0.2));
-                    sum(values, sums, square);
-                    for (r, &s) in scale.iter_mut().zip(sums.iter()) {
-                        *r = 1.0 / (s + EPS * EPS).sqrt();
-                    }
-                    apply(values, scale, |v, r| v * r);
-                }
+                apply(count, values, scale, |v, r| v * r);
             }
             BlockNorm::L2HysOpenCv => {
-                sum(values, sums, square);
-                for (r, &s) in scale.iter_mut().zip(sums.iter()) {
-                    *r = 1.0 / (s.sqrt() + opencv_eps);
-                }
-                apply(values, scale, |v, r| (v * r).min(0.2));
-                sum(values, sums, square);
-                for (r, &s) in scale.iter_mut().zip(sums.iter()) {
-                    *r = 1.0 / (s.sqrt() + 1e-3);
-                }
-                apply(values, scale, |v, r| v * r);
+                sum(count, values, sums, square);
+                scales(sums, scale, &|s| 1.0 / (s.sqrt() + opencv_eps));
+                apply(count, values, scale, |v, r| (v * r).min(0.2));
+                sum(count, values, sums, square);
+                scales(sums, scale, &|s| 1.0 / (s.sqrt() + 1e-3));
+                apply(count, values, scale, |v, r| v * r);
             }
         }
     }
