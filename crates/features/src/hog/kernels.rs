@@ -255,6 +255,22 @@ pub(super) trait Kernels: Copy {
         bottom: &mut [f32],
     );
 
+    /// One block of OpenCV's window votes (see [`window_block_scalar`]): the block's top-left
+    /// pixel is `start`, rows `w` apart; `hist` holds the even and odd halves.
+    #[allow(clippy::too_many_arguments)]
+    fn window_block(
+        self,
+        g: &Geometry,
+        votes: &PixelVotes,
+        start: usize,
+        w: usize,
+        _n: usize,
+        cs: usize,
+        hist: &mut [f32],
+    ) {
+        window_block_scalar(g, votes, start, w, cs, hist)
+    }
+
     /// Hard votes of one row (first pass in `v`, `cols * c` pixels) into the band
     /// accumulators `even`/`odd` (`cols * cs` each, `cs = self.cell_stride(n)`): pixel `x` of
     /// cell `x / c` adds its weight to bin `b0[x]`, alternating between the two accumulators
@@ -269,6 +285,8 @@ pub(super) trait Kernels: Copy {
         odd: &mut [f32],
     );
 }
+
+use super::window::{window_block_scalar, Geometry, PixelVotes};
 
 /// `v * (1/255)`, computed rather than looked up so that the loops vectorise.
 #[inline(always)]
@@ -356,8 +374,8 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     use super::{
-        gray_scalar, orient_scalar, Kernels, RowVotes, Scalar, ATAN_C1, ATAN_C3, ATAN_C5, ATAN_C7,
-        ATAN_C9,
+        gray_scalar, orient_scalar, window_block_scalar, Geometry, Kernels, PixelVotes, RowVotes,
+        Scalar, ATAN_C1, ATAN_C3, ATAN_C5, ATAN_C7, ATAN_C9,
     };
 
     /// A cell's bins in one 16-lane register; only made by [`Avx512::new`], which checks the
@@ -611,6 +629,54 @@ mod avx512 {
                 }
                 flush(rows, rx * 16, le, lo, weights);
                 flush(rows, (rx + 1) * 16, re, ro, weights);
+            }
+        }
+
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        fn window_block(
+            self,
+            g: &Geometry,
+            votes: &PixelVotes,
+            start: usize,
+            w: usize,
+            n: usize,
+            cs: usize,
+            hist: &mut [f32],
+        ) {
+            let Some(quad) = g.quad.as_deref() else {
+                return window_block_scalar(g, votes, start, w, cs, hist);
+            };
+            if cs != 16 || !vector_bins(n) {
+                return window_block_scalar(g, votes, start, w, cs, hist);
+            }
+            let side = g.side;
+            let last = start + (side - 1) * w + side;
+            assert!(hist.len() >= 2 * 4 * 16 && quad.len() >= side * side);
+            let (k0, k1) = (&votes.k0[..last], &votes.k1[..last]);
+            let (a0, a1) = (&votes.vote0[..last], &votes.vote1[..last]);
+            // The four cells' registers for even and odd pixels; every pixel adds into all
+            // four (`+0.0` where its weight is zero, which changes nothing), in the scalar
+            // loop's pixel order.
+            unsafe {
+                let zero = _mm512_setzero_ps();
+                let mut acc = [[zero; 4]; 2];
+                for i in 0..side {
+                    for j in 0..side {
+                        let p = start + i * w + j;
+                        let q = two_votes(k0[p], a0[p], k1[p], a1[p]);
+                        let wq = &quad[i * side + j];
+                        let half = &mut acc[(i * side + j) % 2];
+                        for (cell, &wt) in half.iter_mut().zip(wq) {
+                            *cell = _mm512_add_ps(*cell, _mm512_mul_ps(q, _mm512_set1_ps(wt)));
+                        }
+                    }
+                }
+                for (h, half) in acc.iter().enumerate() {
+                    for (cell, v) in half.iter().enumerate() {
+                        _mm512_storeu_ps(hist.as_mut_ptr().add((h * 4 + cell) * 16), *v);
+                    }
+                }
             }
         }
 

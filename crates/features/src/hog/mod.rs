@@ -509,6 +509,8 @@ struct Scratch {
     /// Exact gradients of the whole image.
     gx: Vec<f64>,
     gy: Vec<f64>,
+    /// One row's pixels whose channels tie (max-gradient mode).
+    ties: Vec<u8>,
     /// One row: orientation in bin units (`theta * n / pi`, in `[0, n]`) and magnitude.
     pos: Vec<f32>,
     mag: Vec<f32>,
@@ -784,7 +786,7 @@ impl Hog {
         let (rows, cols) = (h / c, w / c);
         let out = match (&self.window, out) {
             (Some(win), Some(out)) => {
-                win.features(&self.params, &s.gx, &s.gy, h, w, &mut s.window, out);
+                win.features(v, &self.params, &s.gx, &s.gy, h, w, &mut s.window, out);
                 return (rows, cols);
             }
             (_, out) => out,
@@ -810,7 +812,7 @@ impl Hog {
             Source::Image(im)
                 if im.channels() >= 3 && self.params.channel_mode == ChannelMode::MaxGradient =>
             {
-                self.max_channel_gradients(im, &mut s.gx, &mut s.gy)
+                self.max_channel_gradients(im, &mut s.gx, &mut s.gy, &mut s.ties)
             }
             Source::Image(im) => {
                 self.gray_plane(v, im, &mut s.plane);
@@ -842,61 +844,112 @@ impl Hog {
     /// magnitude, first on ties, as skimage's `argmax` over `np.hypot`. The u8 differences order
     /// the magnitudes exactly whenever their integer squared norms differ (those differ by at
     /// least 1 in 130,050, far above float error); only integer ties need the float `hypot`.
+    ///
+    /// Inner pixels take a branch-free path that decides by the integer norms and marks the
+    /// ties; image borders and the marked pixels take [`Hog::max_channel_pixel`].
     #[inline(always)]
-    fn max_channel_gradients(&self, image: ImageView<'_>, gx: &mut [f64], gy: &mut [f64]) {
+    fn max_channel_gradients(
+        &self,
+        image: ImageView<'_>,
+        gx: &mut [f64],
+        gy: &mut [f64],
+        ties: &mut Vec<u8>,
+    ) {
         let (h, w, ch) = (image.height(), image.width(), image.channels());
         let px = image.pixels;
         let lut = &self.unit_lut;
         let central = self.params.gradient == Gradient::Central;
-        // Neighbours (a, b) of i for the difference v[a] - v[b]; (i, i) where the mask leaves the
-        // image, which gives exactly 0.
-        let pair = |i: usize, n: usize| -> (usize, usize) {
-            if central {
-                if i > 0 && i + 1 < n {
-                    (i + 1, i - 1)
-                } else {
-                    (i, i)
+        // Columns whose neighbours are x + 1 and x - back.
+        let (back, inner) = if central {
+            (1, 1..w.saturating_sub(1))
+        } else {
+            (0, 0..w.saturating_sub(1))
+        };
+        set_len(ties, w);
+        for y in 0..h {
+            let (ya, yb) = self.neighbours(y, h);
+            let (row, ra, rb) = (
+                &px[y * w * ch..(y + 1) * w * ch],
+                &px[ya * w * ch..(ya + 1) * w * ch],
+                &px[yb * w * ch..(yb + 1) * w * ch],
+            );
+            let (gxr, gyr) = (&mut gx[y * w..(y + 1) * w], &mut gy[y * w..(y + 1) * w]);
+            for x in inner.clone() {
+                let (a, b, j) = ((x + 1) * ch, (x - back) * ch, x * ch);
+                let d = |c: usize| {
+                    let dx = row[a + c] as i32 - row[b + c] as i32;
+                    let dy = ra[j + c] as i32 - rb[j + c] as i32;
+                    dx * dx + dy * dy
+                };
+                let (m0, m1, m2) = (d(0), d(1), d(2));
+                let m01 = m0.max(m1);
+                let best = if m2 > m01 { 2 } else { (m1 > m0) as usize };
+                ties[x] = (((m1 == m0) & (m1 > 0)) | ((m2 == m01) & (m2 > 0))) as u8;
+                gxr[x] = lut[row[a + best] as usize] - lut[row[b + best] as usize];
+                gyr[x] = lut[ra[j + best] as usize] - lut[rb[j + best] as usize];
+            }
+            for x in 0..w {
+                if !inner.contains(&x) || ties[x] != 0 {
+                    (gxr[x], gyr[x]) = self.max_channel_pixel(image, y, x);
                 }
-            } else if i + 1 < n {
-                (i + 1, i)
+            }
+        }
+    }
+
+    /// Neighbours (a, b) of `i` for the difference `v[a] - v[b]` along an axis of `n` pixels;
+    /// `(i, i)` where the mask leaves the image, which gives exactly 0.
+    #[inline(always)]
+    fn neighbours(&self, i: usize, n: usize) -> (usize, usize) {
+        if self.params.gradient == Gradient::Central {
+            if i > 0 && i + 1 < n {
+                (i + 1, i - 1)
             } else {
                 (i, i)
             }
+        } else if i + 1 < n {
+            (i + 1, i)
+        } else {
+            (i, i)
+        }
+    }
+
+    /// The dominant channel's gradient at pixel (`y`, `x`), ties decided by the float `hypot`.
+    fn max_channel_pixel(&self, image: ImageView<'_>, y: usize, x: usize) -> (f64, f64) {
+        let (h, w, ch) = (image.height(), image.width(), image.channels());
+        let px = image.pixels;
+        let lut = &self.unit_lut;
+        let (ya, yb) = self.neighbours(y, h);
+        let (xa, xb) = self.neighbours(x, w);
+        let (ia, ib) = ((y * w + xa) * ch, (y * w + xb) * ch);
+        let (ja, jb) = ((ya * w + x) * ch, (yb * w + x) * ch);
+        let fgrad = |c: usize| {
+            (
+                lut[px[ia + c] as usize] - lut[px[ib + c] as usize],
+                lut[px[ja + c] as usize] - lut[px[jb + c] as usize],
+            )
         };
-        for y in 0..h {
-            let (ya, yb) = pair(y, h);
-            for x in 0..w {
-                let (xa, xb) = pair(x, w);
-                let (ia, ib) = ((y * w + xa) * ch, (y * w + xb) * ch);
-                let (ja, jb) = ((ya * w + x) * ch, (yb * w + x) * ch);
-                let fgrad = |c: usize| {
-                    (
-                        lut[px[ia + c] as usize] - lut[px[ib + c] as usize],
-                        lut[px[ja + c] as usize] - lut[px[jb + c] as usize],
-                    )
-                };
-                let mut best = 0;
-                let mut best_m2 = -1i32;
-                for c in 0..3 {
-                    let dx = px[ia + c] as i32 - px[ib + c] as i32;
-                    let dy = px[ja + c] as i32 - px[jb + c] as i32;
-                    let m2 = dx * dx + dy * dy;
-                    if m2 > best_m2 {
-                        best_m2 = m2;
+        let mut best = 0;
+        let mut best_m2 = -1i32;
+        for c in 0..3 {
+            let dx = px[ia + c] as i32 - px[ib + c] as i32;
+            let dy = px[ja + c] as i32 - px[jb + c] as i32;
+            let m2 = dx * dx + dy * dy;
+            if m2 > best_m2 {
+                best_m2 = m2;
+                best = c;
+            } else if m2 == best_m2 && m2 > 0 {
+                // The same four values (grayscale-like pixels) give the same float gradient.
+                let same = [ia, ib, ja, jb].iter().all(|&i| px[i + c] == px[i + best]);
+                if !same {
+                    let (bx, by) = fgrad(best);
+                    let (cx, cy) = fgrad(c);
+                    if cx.hypot(cy) > bx.hypot(by) {
                         best = c;
-                    } else if m2 == best_m2 && m2 > 0 {
-                        let (bx, by) = fgrad(best);
-                        let (cx, cy) = fgrad(c);
-                        if cx.hypot(cy) > bx.hypot(by) {
-                            best = c;
-                        }
                     }
                 }
-                let (fx, fy) = fgrad(best);
-                gx[y * w + x] = fx;
-                gy[y * w + x] = fy;
             }
         }
+        fgrad(best)
     }
 
     /// skimage's bin for a gradient near a bin edge (exact; see [`skimage_bin`]).

@@ -25,7 +25,8 @@
 //! [`BlockNorm::L2HysOpenCv`]: super::BlockNorm::L2HysOpenCv
 //! [`BlockNorm`]: super::BlockNorm
 
-use super::{opencv_eps, set_len, Blocks, Params};
+use super::kernels::{whole_bin, Kernels};
+use super::{opencv_eps, resize, set_len, Blocks, Params};
 
 /// OpenCV's `atan2_p1 .. atan2_p7` (degrees): its literals, rounded to `f32` as their `f`
 /// suffix does, times `(float)(180 / CV_PI)`.
@@ -57,10 +58,10 @@ pub fn opencv_atan2_degrees(y: f32, x: f32) -> f32 {
 /// One block pixel's votes: up to four (cell of the block, row-major; weight) pairs, the
 /// weight being the Gaussian times the bilinear cell weight.
 #[derive(Debug, Clone, Copy, Default)]
-struct Taps {
-    count: u8,
-    cells: [u8; 4],
-    weights: [f32; 4],
+pub(super) struct Taps {
+    pub count: u8,
+    pub cells: [u8; 4],
+    pub weights: [f32; 4],
 }
 
 /// The per-block-pixel tables of OpenCV's `HOGCache::init`.
@@ -68,17 +69,39 @@ struct Taps {
 pub(super) struct Window {
     cell: usize,
     block: usize,
+    geometry: Geometry,
+}
+
+/// Where each pixel of a block votes.
+#[derive(Debug, Clone)]
+pub(super) struct Geometry {
+    /// Block side in pixels, `B`.
+    pub side: usize,
+    /// Cells per block, `b * b`.
+    pub cells: usize,
     /// `taps[i * B + j]` for block pixel (row `i`, column `j`).
-    taps: Vec<Taps>,
+    pub taps: Vec<Taps>,
+    /// For 2x2-cell blocks, every pixel's weight for each of the four cells (zero where it
+    /// does not vote), so the vector votes need no per-pixel cell lists.
+    pub quad: Option<Vec<[f32; 4]>>,
+}
+
+/// Every pixel's two bins (and their lane masks) and weighted votes.
+#[derive(Default)]
+pub(super) struct PixelVotes {
+    pub bin0: Vec<u32>,
+    pub bin1: Vec<u32>,
+    pub k0: Vec<u32>,
+    pub k1: Vec<u32>,
+    pub vote0: Vec<f32>,
+    pub vote1: Vec<f32>,
 }
 
 /// Per-image buffers of the window path.
 #[derive(Default)]
 pub(super) struct Scratch {
-    bin0: Vec<u32>,
-    bin1: Vec<u32>,
-    vote0: Vec<f32>,
-    vote1: Vec<f32>,
+    votes: PixelVotes,
+    /// One block's cell histograms, twice (even and odd pixels, `cells * cs` floats each).
     hist: Vec<f32>,
     blocks: Blocks,
 }
@@ -124,14 +147,35 @@ impl Window {
                 taps.push(t);
             }
         }
-        Window { cell, block, taps }
+        let quad = (block == 2).then(|| {
+            taps.iter()
+                .map(|t| {
+                    let mut q = [0.0; 4];
+                    for k in 0..t.count as usize {
+                        q[t.cells[k] as usize] = t.weights[k];
+                    }
+                    q
+                })
+                .collect()
+        });
+        Window {
+            cell,
+            block,
+            geometry: Geometry {
+                side,
+                cells: block * block,
+                taps,
+                quad,
+            },
+        }
     }
 
     /// The block-normalised features of an `h x w` image from its gradients.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    pub(super) fn features(
+    pub(super) fn features<V: Kernels>(
         &self,
+        v: V,
         params: &Params,
         gx: &[f64],
         gy: &[f64],
@@ -142,13 +186,21 @@ impl Window {
     ) {
         let n = params.orientations;
         let (c, b) = (self.cell, self.block);
-        let side = c * b;
-        set_len(&mut s.bin0, h * w);
-        set_len(&mut s.bin1, h * w);
-        set_len(&mut s.vote0, h * w);
-        set_len(&mut s.vote1, h * w);
-        orientations(gx, gy, n, s);
-        let len = b * b * n;
+        let cs = v.cell_stride(n);
+        let votes = &mut s.votes;
+        for a in [
+            &mut votes.bin0,
+            &mut votes.bin1,
+            &mut votes.k0,
+            &mut votes.k1,
+        ] {
+            set_len(a, h * w);
+        }
+        set_len(&mut votes.vote0, h * w);
+        set_len(&mut votes.vote1, h * w);
+        orientations(gx, gy, n, votes);
+        let cells = b * b;
+        let len = cells * n;
         let inv_area = 1.0 / (c * c) as f32;
         let (rows, cols) = (h / c, w / c);
         let (nby, nbx) = (rows + 1 - b, cols + 1 - b);
@@ -156,26 +208,24 @@ impl Window {
         set_len(&mut s.blocks.values, len * count);
         for by in 0..nby {
             for bx in 0..nbx {
-                s.hist.clear();
-                s.hist.resize(len, 0.0);
-                for i in 0..side {
-                    let row = (by * c + i) * w + bx * c;
-                    for j in 0..side {
-                        let p = row + j;
-                        let (h0, h1) = (s.bin0[p] as usize, s.bin1[p] as usize);
-                        let (a0, a1) = (s.vote0[p], s.vote1[p]);
-                        let t = &self.taps[i * side + j];
-                        for q in 0..t.count as usize {
-                            let base = t.cells[q] as usize * n;
-                            let wt = t.weights[q];
-                            s.hist[base + h0] += a0 * wt;
-                            s.hist[base + h1] += a1 * wt;
-                        }
-                    }
-                }
+                resize(&mut s.hist, 2 * cells * cs);
+                v.window_block(
+                    &self.geometry,
+                    votes,
+                    (by * c) * w + bx * c,
+                    w,
+                    n,
+                    cs,
+                    &mut s.hist,
+                );
                 let j = by * nbx + bx;
-                for (k, &v) in s.hist.iter().enumerate() {
-                    s.blocks.values[k * count + j] = (v * inv_area) as f64;
+                let (even, odd) = s.hist.split_at(cells * cs);
+                for cell in 0..cells {
+                    for bin in 0..n {
+                        let k = cell * cs + bin;
+                        let sum = even[k] + odd[k];
+                        s.blocks.values[(cell * n + bin) * count + j] = (sum * inv_area) as f64;
+                    }
                 }
             }
         }
@@ -187,10 +237,11 @@ impl Window {
 
 /// OpenCV's bins and weighted votes of every pixel (`computeGradient` after `cartToPolar`).
 #[inline(always)]
-fn orientations(gx: &[f64], gy: &[f64], n: usize, s: &mut Scratch) {
+fn orientations(gx: &[f64], gy: &[f64], n: usize, s: &mut PixelVotes) {
     let len = gx.len();
     let gy = &gy[..len];
     let (bin0, bin1) = (&mut s.bin0[..len], &mut s.bin1[..len]);
+    let (k0, k1) = (&mut s.k0[..len], &mut s.k1[..len]);
     let (vote0, vote1) = (&mut s.vote0[..len], &mut s.vote1[..len]);
     let to_rad = (std::f64::consts::PI / 180.0) as f32;
     let angle_scale = (n as f64 / std::f64::consts::PI) as f32;
@@ -211,9 +262,46 @@ fn orientations(gx: &[f64], gy: &[f64], n: usize, s: &mut Scratch) {
         } else {
             fl
         };
-        let b = b as u32;
-        bin0[i] = b;
-        bin1[i] = if b as usize + 1 >= n { 0 } else { b + 1 };
+        let lo = whole_bin(b, nf - 1.0);
+        let hi = if lo as usize + 1 >= n { 0 } else { lo + 1 };
+        bin0[i] = lo;
+        bin1[i] = hi;
+        k0[i] = 1u32.wrapping_shl(lo);
+        k1[i] = 1u32.wrapping_shl(hi);
+    }
+}
+
+/// One block's votes, one pixel after another (row by row), alternating between the even and
+/// odd halves of `hist` (cells `cs` floats apart) so consecutive votes into a bin do not wait on
+/// each other; the halves are added at the end.
+#[inline(always)]
+pub(super) fn window_block_scalar(
+    g: &Geometry,
+    votes: &PixelVotes,
+    start: usize,
+    w: usize,
+    cs: usize,
+    hist: &mut [f32],
+) {
+    let (even, odd) = hist.split_at_mut(g.cells * cs);
+    for i in 0..g.side {
+        for j in 0..g.side {
+            let p = start + i * w + j;
+            let (h0, h1) = (votes.bin0[p] as usize, votes.bin1[p] as usize);
+            let (a0, a1) = (votes.vote0[p], votes.vote1[p]);
+            let t = &g.taps[i * g.side + j];
+            let half = if (i * g.side + j).is_multiple_of(2) {
+                &mut *even
+            } else {
+                &mut *odd
+            };
+            for q in 0..t.count as usize {
+                let base = t.cells[q] as usize * cs;
+                let wt = t.weights[q];
+                half[base + h0] += a0 * wt;
+                half[base + h1] += a1 * wt;
+            }
+        }
     }
 }
 
@@ -241,13 +329,13 @@ mod tests {
         let w = Window::new(8, 2);
         // Pixel (8, 8) is the Gaussian's centre (weight 1) and sits between the four cells at
         // u = 8.5 / 8 - 0.5 = 0.5625: weights 0.4375 / 0.5625 along each axis.
-        let t = &w.taps[8 * 16 + 8];
+        let t = &w.geometry.taps[8 * 16 + 8];
         assert_eq!(t.count, 4);
         let total: f32 = t.weights.iter().sum();
         assert!((total - 1.0).abs() < 1e-6, "{total}");
         // A corner pixel votes only into its own cell, with its outer bilinear weight
         // u = 0.5 / 8 - 0.5 = -0.4375: 1 - 0.4375 = 0.5625 along each axis.
-        let t = &w.taps[0];
+        let t = &w.geometry.taps[0];
         assert_eq!(t.count, 1);
         assert_eq!(t.cells[0], 0);
         let sigma = 4.0f32;
