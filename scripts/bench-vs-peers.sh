@@ -71,6 +71,12 @@ if [[ ! -x /usr/bin/time ]]; then
     echo "note: /usr/bin/time is missing (apt-get install time): peak RSS will not be recorded"
 fi
 
+COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+    COMMIT="$COMMIT+modified"
+fi
+echo "commit: $COMMIT"
+
 echo "== measures"
 exec "$PY" "$ROOT/bench/peers/harness.py" --bin "$BIN" --data-dir "$DATA_DIR" --python "$PY" \
-    --out "$OUT" --cpu "$CPU" --flags "$FLAGS" "${EXTRA[@]}"
+    --out "$OUT" --cpu "$CPU" --flags "$FLAGS" --commit "$COMMIT" "${EXTRA[@]}"

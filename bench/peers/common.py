@@ -109,3 +109,51 @@ class Timer:
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self._start
         return False
+
+
+_FILL = None
+_OUT = None
+
+
+def _fill_rows(a, b):
+    _FILL(_OUT, a, b)
+
+
+def _ready(_):
+    return True
+
+
+def run_rows(n, threads, dim, dtype, fill):
+    """Runs `fill(out, a, b)` (which computes rows a..b of the n x dim result) on `threads`
+    workers and returns (wall seconds, result).
+
+    One thread runs in this process. More run as forked processes (a pool started and warmed
+    before the clock starts) writing into one shared-memory array: Python threads would
+    serialise on the interpreter lock between the library calls."""
+    import numpy as np
+
+    if threads == 1:
+        out = np.empty((n, dim), dtype)
+        with Timer() as t:
+            fill(out, 0, n)
+        return t.seconds, out
+    from multiprocessing import get_context, shared_memory
+
+    global _FILL, _OUT
+    size = max(1, n * dim * np.dtype(dtype).itemsize)
+    shm = shared_memory.SharedMemory(create=True, size=size)
+    try:
+        _OUT = np.ndarray((n, dim), dtype, buffer=shm.buf)
+        _FILL = fill
+        bounds = np.linspace(0, n, threads + 1).astype(int)
+        with get_context("fork").Pool(threads) as pool:
+            pool.map(_ready, range(threads))
+            with Timer() as t:
+                pool.starmap(_fill_rows, zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+        result = _OUT.copy()
+    finally:
+        _OUT = None
+        _FILL = None
+        shm.close()
+        shm.unlink()
+    return t.seconds, result

@@ -15,19 +15,19 @@ quadrants: 32 x 5 x 2 = 320 values per image, in the workbench's order.
 `--check F` also compares the peer's features of the first 500 test images with the `test.x`
 rows of a `pipeline extract --features gabor --augment none` file F (max abs and relative
 difference in the JSON; not timed).
-`--threads N > 1` runs N Python threads on contiguous parts (OpenCV's pool set to 1 thread).
+`--threads N > 1` runs N forked worker processes on contiguous parts (OpenCV's pool set to 1
+thread).
 """
 
 import sys
 
-from common import Timer, emit, fail, limit_threads, load_cifar10, log, versions
+from common import emit, fail, limit_threads, load_cifar10, log, run_rows, versions
 
 THREADS = limit_threads(sys.argv)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import struct  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -55,13 +55,14 @@ def bank():
 
 def features(images, threads):
     kernels = bank()
-    n = len(images)
-    out = np.empty((n, len(kernels) * 10), np.float32)
+    weights = np.array([0.2125, 0.7154, 0.0721], np.float32) / np.float32(255)
 
-    def work(start, end):
+    def fill(out, a, b):
+        # Gray of the part at once (vectorised), inside the timing.
+        gray = np.ascontiguousarray(images[a:b].astype(np.float32) @ weights)
         mags = np.empty((len(kernels), 32, 32), np.float32)
-        for i in range(start, end):
-            g = gray[i]
+        for i in range(a, b):
+            g = gray[i - a]
             for j, (kr, ki) in enumerate(kernels):
                 re = cv2.filter2D(g, -1, kr, borderType=cv2.BORDER_REFLECT)
                 im = cv2.filter2D(g, -1, ki, borderType=cv2.BORDER_REFLECT)
@@ -73,16 +74,7 @@ def features(images, threads):
             row[:, 1:, 0] = quads.mean(axis=(2, 4)).reshape(len(kernels), 4)
             row[:, 1:, 1] = quads.var(axis=(2, 4)).reshape(len(kernels), 4)
 
-    bounds = np.linspace(0, n, threads + 1).astype(int)
-    with Timer() as t:
-        weights = np.array([0.2125, 0.7154, 0.0721], np.float32) / np.float32(255)
-        gray = np.ascontiguousarray(images.astype(np.float32) @ weights)
-        if threads == 1:
-            work(0, n)
-        else:
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(work, bounds[:-1], bounds[1:]))
-    return t.seconds, out
+    return run_rows(len(images), threads, len(kernels) * 10, np.float32, fill)
 
 
 def read_safetensors(path, name):

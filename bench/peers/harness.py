@@ -129,9 +129,10 @@ class Series:
             self.rss.append(rss)
 
     def best(self):
+        """The fastest round (highest rate, lowest time), or the highest accuracy."""
         if not self.values:
             return None
-        return max(self.values) if self.unit == "images/s" else min(self.values)
+        return min(self.values) if self.unit == "s" else max(self.values)
 
     def to_json(self):
         return {
@@ -304,7 +305,7 @@ class Kmeans(Measure):
     def peers(self, rnd):
         extra = ["--threads", "2"]
         if self.quick:
-            extra += ["--limit", "6000", "--centroids", "200", "--patches", "50000"]
+            extra += ["--limit", "7000", "--centroids", "200", "--patches", "50000"]
         recs, _, rss = self.r.peer("kmeans_peer.py", extra, "peer k-means, 2 threads")
         rec = recs[-1]
         self.s("peer", "numpy + scikit-learn KMeans, Coates recipe (fit + encode)", "s",
@@ -312,8 +313,10 @@ class Kmeans(Measure):
         log(f"    {rec['seconds']:.1f} s (fit {rec['fit_seconds']:.1f}, encode "
             f"{rec['encode_seconds']:.1f}), peak RSS {rss} MiB")
         # Keep the phases for the JSON.
-        self.s("peer_fit", "peer fit", "s", "peer").add(rec["fit_seconds"])
-        self.s("peer_encode", "peer encode", "s", "peer").add(rec["encode_seconds"])
+        self.s("peer_fit", "numpy + scikit-learn: fit (patches, ZCA, KMeans)", "s", "peer").add(
+            rec["fit_seconds"])
+        self.s("peer_encode", "numpy + scikit-learn: encode", "s", "peer").add(
+            rec["encode_seconds"])
 
     def finish(self):
         self.ratio("ours", "peer", "≤ 0.5x", lambda r: r <= 0.5)
@@ -451,6 +454,7 @@ def main():
     ap.add_argument("--only", default=",".join(MEASURES))
     ap.add_argument("--cpu", default="", help="CPU model (for the JSON)")
     ap.add_argument("--flags", default="", help="CPU flags (for the JSON)")
+    ap.add_argument("--commit", default="", help="the binary's source commit (for the JSON)")
     args = ap.parse_args()
     chosen = [m.strip() for m in args.only.split(",") if m.strip()]
     for m in chosen:
@@ -496,6 +500,7 @@ def main():
         "date": started.isoformat(timespec="seconds"),
         "cpu": args.cpu,
         "cpu_flags": args.flags,
+        "commit": args.commit,
         "load_average_before": load_before,
         "load_average_after": load_after,
         "rounds": args.rounds,

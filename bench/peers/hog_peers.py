@@ -14,19 +14,18 @@ Prints one JSON line: images/s of
 - `skimage`: `skimage.color.rgb2gray` + `skimage.feature.hog(orientations=9,
   pixels_per_cell=(8,8), cells_per_block=(2,2), block_norm='L2-Hys')` per image.
 
-`--threads N > 1` splits the images into N contiguous parts run on N Python threads (OpenCV and
-scikit-image release the GIL inside their C loops; OpenCV's own pool is set to 1 thread so the
-threads do not oversubscribe the cores).
+`--threads N > 1` splits the images into N contiguous parts computed by N forked worker
+processes (Python threads would serialise on the interpreter lock between the per-image calls);
+OpenCV's own pool is set to 1 thread so the workers do not oversubscribe the cores.
 """
 
 import sys
 
-from common import Timer, emit, fail, limit_threads, load_cifar10, log, versions
+from common import emit, fail, limit_threads, load_cifar10, log, run_rows, versions
 
 THREADS = limit_threads(sys.argv)
 
 import argparse  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -41,51 +40,29 @@ def opencv_descriptor():
     return cv2.HOGDescriptor((32, 32), (16, 16), (8, 8), (8, 8), 9)
 
 
-def run_parallel(n, threads, work):
-    """work(start, end) on `threads` contiguous parts of range(n); returns the wall seconds."""
-    bounds = np.linspace(0, n, threads + 1).astype(int)
-    with Timer() as t:
-        if threads == 1:
-            work(0, n)
-        else:
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(work, bounds[:-1], bounds[1:]))
-    return t.seconds
-
-
 def opencv_gray(images, threads):
-    out = np.empty((len(images), 324), np.float32)
-
-    def work(start, end):
+    def fill(out, a, b):
         hog = opencv_descriptor()
-        for i in range(start, end):
-            im = images[i]
-            g = cv2.cvtColor(im, cv2.COLOR_RGB2GRAY)
-            out[i] = hog.compute(g).ravel()
+        for i in range(a, b):
+            out[i] = hog.compute(cv2.cvtColor(images[i], cv2.COLOR_RGB2GRAY)).ravel()
 
-    return run_parallel(len(images), threads, work), out
+    return run_rows(len(images), threads, 324, np.float32, fill)
 
 
 def opencv_color(images, threads):
-    out = np.empty((len(images), 324), np.float32)
-
-    def work(start, end):
+    def fill(out, a, b):
         hog = opencv_descriptor()
-        for i in range(start, end):
-            im = images[i]
-            out[i] = hog.compute(im).ravel()
+        for i in range(a, b):
+            out[i] = hog.compute(images[i]).ravel()
 
-    return run_parallel(len(images), threads, work), out
+    return run_rows(len(images), threads, 324, np.float32, fill)
 
 
 def skimage_gray(images, threads):
-    out = np.empty((len(images), 324), np.float64)
-
-    def work(start, end):
-        for i in range(start, end):
-            im = images[i]
+    def fill(out, a, b):
+        for i in range(a, b):
             out[i] = skimage_hog(
-                rgb2gray(im),
+                rgb2gray(images[i]),
                 orientations=9,
                 pixels_per_cell=(8, 8),
                 cells_per_block=(2, 2),
@@ -93,7 +70,7 @@ def skimage_gray(images, threads):
                 feature_vector=True,
             )
 
-    return run_parallel(len(images), threads, work), out
+    return run_rows(len(images), threads, 324, np.float64, fill)
 
 
 def main():
