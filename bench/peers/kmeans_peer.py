@@ -16,7 +16,8 @@ Encode (every one of the `--limit` images, default all 60,000): all 27 x 27 stri
 `z = sqrt(max(|x|^2 - 2 x.c + |c|^2, 0))` as one float32 GEMM per batch of images (numpy's
 OpenBLAS; the norms ride along as two extra columns), triangle activation
 `max(0, mean_k(z) - z_k)`, and sums over the four quadrants of the patch grid (rows and columns
-split 14 + 13, as one small product per image): 4 x 1600 = 6,400 values per image.
+split 14 + 13): 4 x 1600 = 6,400 values per image, quadrants in the order top-left, top-right,
+bottom-left, bottom-right (the workbench's).
 
 Prints one JSON line with `fit_seconds`, `encode_seconds` and `seconds` (their sum), both on
 `--threads` threads (OpenBLAS and scikit-learn's OpenMP pool).
@@ -88,11 +89,6 @@ def encode(images, m, w, c, batch):
     caug[:d] = -2.0 * c.T
     caug[d] = 1.0
     caug[d + 1] = (c * c).sum(axis=1)
-    # Quadrant sums as a product: pool (4 x 729) . f (729 x K) per image.
-    pool = np.zeros((4, grid, grid), np.float32)
-    pool[0, :half, :half] = pool[1, :half, half:] = 1.0
-    pool[2, half:, :half] = pool[3, half:, half:] = 1.0
-    pool = pool.reshape(4, grid * grid)
     out = np.empty((len(images), 4 * k), np.float32)
     for start in range(0, len(images), batch):
         part = images[start : start + batch]
@@ -112,7 +108,13 @@ def encode(images, m, w, c, batch):
         mu = z.mean(axis=1, keepdims=True)
         np.subtract(mu, z, out=z)
         np.maximum(z, 0.0, out=z)
-        np.matmul(pool, z.reshape(b, grid * grid, k), out=out[start : start + b].reshape(b, 4, k))
+        # Quadrant sums: rows first (contiguous reductions), then columns.
+        f = z.reshape(b, grid, grid, k)
+        o = out[start : start + b].reshape(b, 2, 2, k)
+        for r, rows in enumerate((f[:, :half], f[:, half:])):
+            band = rows.sum(axis=1)  # b x 27 x K
+            o[:, r, 0] = band[:, :half].sum(axis=1)
+            o[:, r, 1] = band[:, half:].sum(axis=1)
     return out
 
 
