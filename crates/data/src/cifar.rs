@@ -31,13 +31,36 @@ const CIFAR10_CLASSES: [&str; 10] = [
 ];
 
 /// Which CIFAR-100 label to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Cifar100Label {
     /// 100 classes.
     #[default]
     Fine,
     /// 20 super-classes.
     Coarse,
+}
+
+impl Cifar100Label {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cifar100Label::Fine => "fine",
+            Cifar100Label::Coarse => "coarse",
+        }
+    }
+}
+
+impl std::str::FromStr for Cifar100Label {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fine" => Ok(Cifar100Label::Fine),
+            "coarse" => Ok(Cifar100Label::Coarse),
+            _ => Err(format!(
+                "unknown label granularity `{s}` (valid: fine, coarse)"
+            )),
+        }
+    }
 }
 
 /// Loads CIFAR-10 from `dir` (the `cifar-10-batches-bin` folder).

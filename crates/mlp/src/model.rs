@@ -348,7 +348,7 @@ fn validate_architecture(meta: &ModelMeta) -> Result<(), String> {
                     "layer {i} is PReLU over {units} units but its input has width {width}"
                 ));
             }
-            LayerSpec::Maxout { pieces } if pieces == 0 || width % pieces != 0 => {
+            LayerSpec::Maxout { pieces } if pieces == 0 || !width.is_multiple_of(pieces) => {
                 return Err(format!(
                     "layer {i} is maxout with {pieces} pieces over width {width}"
                 ));

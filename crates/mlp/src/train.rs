@@ -409,7 +409,7 @@ pub fn fit(
 
         match val_accuracy {
             Some(acc) => {
-                if best.as_ref().map_or(true, |(b, _)| acc > *b) {
+                if best.as_ref().is_none_or(|(b, _)| acc > *b) {
                     best = Some((acc, net.snapshot()));
                     history.best_epoch = epoch + 1;
                     history.best_val_accuracy = Some(acc);

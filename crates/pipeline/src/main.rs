@@ -1,32 +1,38 @@
-//! `pipeline`: the workbench's command-line driver. Thin: parse, dispatch, report.
+//! `pipeline`: the workbench's command line. It parses the flags (`args`), converts them into
+//! the engine's parameters, dispatches to `wb_workbench` and prints the results.
 
-mod atomic;
-mod cli;
-mod compare;
-mod demo;
-mod extract;
-mod feature_args;
-mod font;
-mod gradcheck;
-mod load;
-mod palette;
-mod predict;
+mod args;
 mod progress;
-mod report;
-mod run;
-mod saved;
-mod show;
-mod train;
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
+use wb_workbench::compare::{self, CompareOptions};
+use wb_workbench::demo::{self, DemoParams};
+use wb_workbench::extract::{self, ExtractParams};
+use wb_workbench::gradcheck::{self, GradcheckParams};
+use wb_workbench::predict::{format_predictions, Predictor};
+use wb_workbench::show::{self, ShowParams};
+use wb_workbench::{run, saved, threads, RunParams};
 
-use cli::{Cli, Command};
+use args::{Cli, Command};
+use progress::Terminal;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // A flag the parser refuses is bad input like any other: exit code 1.
+            let _ = e.print();
+            return ExitCode::FAILURE;
+        }
+    };
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -37,15 +43,17 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
+    let terminal = Terminal::default();
     match cli.command {
         Command::Run(args) => {
-            set_threads(args.data.threads)?;
-            let mut output = run::run(&args)?;
+            let params = RunParams::try_from(&args)?;
+            threads::init(args.data.threads)?;
+            let mut output = run::run(&params, &terminal)?;
             let report = &output.report;
             print!("{}", report.table());
             if let Some(dir) = &args.out {
                 let path = dir.join("results.json");
-                atomic::write_json(&path, report)?;
+                wb_io::write_json(&path, report)?;
                 println!("results written to {}", path.display());
                 let preprocessing = saved::Preprocessing::new(
                     report.data.dataset.to_string(),
@@ -61,8 +69,9 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Extract(args) => {
-            set_threads(args.data.threads)?;
-            let done = extract::extract(&args)?;
+            let params = ExtractParams::try_from(&args)?;
+            threads::init(args.data.threads)?;
+            let done = extract::extract(&params, &terminal)?;
             println!(
                 "extracted {} images x {} features in {:.2}s: {:.0} images/s on {} threads",
                 done.images,
@@ -79,42 +88,71 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Show(args) => {
-            set_threads(args.data.threads)?;
-            let written = show::show(&args)?;
-            println!("wrote {} pictures to {}", written.len(), args.out.display());
+            let params = ShowParams::try_from(&args)?;
+            threads::init(args.data.threads)?;
+            let written = show::show(&params, &terminal)?;
+            println!(
+                "wrote {} pictures to {}",
+                written.len(),
+                params.out.display()
+            );
             Ok(())
         }
         Command::Compare(args) => {
-            let report = compare::compare(&args)?;
-            println!("report written to {}", report.display());
+            let done = compare::compare(&CompareOptions::from(&args), &terminal)?;
+            print!("{}", compare::summary_table(&done.results));
+            println!("report written to {}", done.report.display());
             Ok(())
         }
-        Command::Gradcheck(args) => gradcheck::gradcheck(&args),
+        Command::Gradcheck(args) => {
+            let params = GradcheckParams::try_from(&args)?;
+            let (title, checks) = gradcheck::gradcheck(&params)?;
+            println!(
+                "gradient check: {title}; {} samples, {} inputs, {} classes",
+                params.samples, params.input_dim, params.classes
+            );
+            print!("{}", gradcheck::table(&checks));
+            let failed: Vec<&str> = checks
+                .iter()
+                .filter(|c| !gradcheck::passes(c))
+                .map(|c| c.name.as_str())
+                .collect();
+            if !failed.is_empty() {
+                anyhow::bail!(
+                    "gradient check failed for {} (max relative error above {:e}, or no element could be checked)",
+                    failed.join(", "),
+                    gradcheck::TOLERANCE
+                );
+            }
+            println!(
+                "all {} tensors PASS (tolerance {:e})",
+                checks.len(),
+                gradcheck::TOLERANCE
+            );
+            Ok(())
+        }
         Command::Predict(args) => {
-            set_threads(None)?;
-            predict::predict(&args)
+            threads::init(None)?;
+            if args.top == 0 {
+                anyhow::bail!("--top must be at least 1");
+            }
+            let predictor = Predictor::load(&args.model_dir)?;
+            let predictions = predictor.predict_files(&args.images, &terminal)?;
+            print!(
+                "{}",
+                format_predictions(&predictions, predictor.class_names(), args.top)
+            );
+            Ok(())
         }
         Command::Demo(args) => {
-            set_threads(args.threads())?;
-            demo::demo(&args)
+            threads::init(args.threads())?;
+            let report = demo::demo(&DemoParams::from(&args), &terminal)?;
+            print!("{}", report.table());
+            println!(
+                "settings and accuracies written to {}",
+                report.json_path().display()
+            );
+            Ok(())
         }
     }
-}
-
-/// One thread count for rayon (features) and matrixmultiply (GEMM), so runs are reproducible.
-fn set_threads(threads: Option<usize>) -> Result<()> {
-    let n = threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    if n == 0 {
-        anyhow::bail!("--threads must be at least 1");
-    }
-    // matrixmultiply reads this once, at its first product.
-    std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build_global()
-        .map_err(|e| anyhow::anyhow!("cannot start {n} threads: {e}"))
 }

@@ -1,0 +1,148 @@
+//! `pipeline run` and the MLP options it shares with `compare` and `gradcheck`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::Args;
+use wb_features::FeatureSpec;
+use wb_linear::{LossKind, Solver};
+use wb_mlp::{ActivationKind, OptimizerKind, Schedule};
+use wb_workbench::options::parse_mlp_loss;
+use wb_workbench::train::{self, parse_svm_loss};
+use wb_workbench::{FeatureOptions, MlpOptions, ModelKind, RunParams, TrainOptions};
+
+use super::by_name;
+use super::data::DataArgs;
+use super::features::FeatureArgs;
+
+/// `--model svm|softmax|mlp`, listed in `--help`.
+pub fn model_parser() -> impl TypedValueParser<Value = ModelKind> {
+    PossibleValuesParser::new(ModelKind::ALL.map(ModelKind::name))
+        .try_map(|s| s.parse::<ModelKind>())
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Feature extractors, comma separated and concatenated in order (e.g. raw, or raw,raw).
+    #[arg(long, default_value = "raw")]
+    pub features: String,
+    #[command(flatten)]
+    pub feature_options: FeatureArgs,
+    /// Classifier to train: svm (multiclass linear SVM, L2), softmax (multinomial logistic
+    /// regression, L2) or mlp (fully connected network trained by backpropagation).
+    #[arg(long, value_parser = model_parser(), default_value = "softmax")]
+    pub model: ModelKind,
+    /// Training epochs (default: the model's default).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = train::DEFAULT_BATCH_SIZE)]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub mlp: MlpArgs,
+    /// Learning rates to try, comma separated (default: the model's search grid).
+    #[arg(long, value_delimiter = ',')]
+    pub lr: Vec<f64>,
+    /// L2 strengths λ to try, comma separated (default: the model's search grid).
+    #[arg(long, value_delimiter = ',')]
+    pub reg: Vec<f64>,
+    /// SGD momentum (linear models and `--optimizer momentum|nesterov`).
+    #[arg(long, default_value_t = train::DEFAULT_MOMENTUM)]
+    pub momentum: f64,
+    /// Linear models: learning-rate multiplier applied after each epoch.
+    #[arg(long, default_value_t = train::DEFAULT_LR_DECAY)]
+    pub lr_decay: f64,
+    /// Linear models: keep the last SGD iterate instead of each epoch's average of iterates.
+    #[arg(long)]
+    pub no_average: bool,
+    /// SVM loss: ovr-squared-hinge (Coates et al.'s L2-SVM, the default), squared-hinge
+    /// (multiclass L2-SVM) or hinge (the lecture's multiclass SVM; needs `--solver sgd`).
+    #[arg(long, value_name = "LOSS", value_parser = parse_svm_loss)]
+    pub svm_loss: Option<LossKind>,
+    /// Linear models' solver: lbfgs (full batch, to convergence; the SVM's default) or sgd
+    /// (mini-batch SGD with momentum; softmax's default).
+    #[arg(long, value_name = "SOLVER", value_parser = by_name::<Solver>)]
+    pub solver: Option<Solver>,
+    /// L-BFGS: iterations per point of the L2 search [default: 300].
+    #[arg(long, value_name = "N")]
+    pub iterations: Option<usize>,
+    /// Write results.json (every setting and figure) into this folder.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl TryFrom<&RunArgs> for RunParams {
+    type Error = anyhow::Error;
+
+    fn try_from(args: &RunArgs) -> Result<RunParams> {
+        let mut spec = FeatureSpec::parse(&args.features)?;
+        FeatureOptions::from(&args.feature_options).apply(&mut spec)?;
+        let train = TrainOptions {
+            model: args.model,
+            epochs: args.epochs,
+            batch_size: args.batch_size,
+            mlp: MlpOptions::from(&args.mlp),
+            lr: args.lr.clone(),
+            reg: args.reg.clone(),
+            momentum: args.momentum,
+            lr_decay: args.lr_decay,
+            average: !args.no_average,
+            svm_loss: args.svm_loss,
+            solver: args.solver,
+            iterations: args.iterations,
+        };
+        RunParams::new((&args.data).into(), spec, &train)
+    }
+}
+
+/// Options of `--model mlp` (defaults: one hidden layer of 1000 ReLU units, dropout 0.2,
+/// softmax loss, SGD with momentum 0.9, cosine schedule, 30 epochs, early stopping).
+#[derive(Debug, Clone, Args)]
+pub struct MlpArgs {
+    /// Hidden layer widths, comma separated (e.g. 500 or 1024,512).
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Vec<usize>,
+    /// Hidden activation: relu, leaky-relu, prelu, elu, sigmoid, tanh or maxout.
+    #[arg(long, value_parser = by_name::<ActivationKind>)]
+    pub activation: Option<ActivationKind>,
+    /// Slope of leaky ReLU for x < 0 (0.1 gives the lecture's max(0.1x, x)).
+    #[arg(long)]
+    pub leaky_slope: Option<f64>,
+    /// Pieces per maxout unit.
+    #[arg(long)]
+    pub maxout_pieces: Option<usize>,
+    /// Data loss of the MLP: softmax, svm or squared.
+    #[arg(long, value_parser = parse_mlp_loss)]
+    pub loss: Option<LossKind>,
+    /// Optimiser: sgd, momentum, nesterov or adam.
+    #[arg(long, value_parser = by_name::<OptimizerKind>)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Learning-rate schedule: constant, cosine, step or step:EVERY:GAMMA.
+    #[arg(long, value_parser = by_name::<Schedule>)]
+    pub lr_schedule: Option<Schedule>,
+    /// Inverted-dropout probability of dropping a hidden unit (training only).
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Early stopping: epochs without a better validation accuracy before stopping (0 = off).
+    #[arg(long)]
+    pub patience: Option<usize>,
+}
+
+impl From<&MlpArgs> for MlpOptions {
+    fn from(a: &MlpArgs) -> MlpOptions {
+        MlpOptions {
+            hidden: (!a.hidden.is_empty()).then(|| a.hidden.clone()),
+            activation: a.activation,
+            leaky_slope: a.leaky_slope,
+            maxout_pieces: a.maxout_pieces,
+            loss: a.loss,
+            optimizer: a.optimizer,
+            schedule: a.lr_schedule,
+            dropout: a.dropout,
+            patience: a.patience,
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! The workbench engine: everything `pipeline` does, as a library.
+//!
+//! - [`data`]: [`DataParams`] → [`data::load`] → train / validation / test splits.
+//! - [`feature_options`]: every extractor's parameter as an optional setting
+//!   ([`FeatureOptions`]) over a `wb_features::FeatureSpec`.
+//! - [`options`]: the MLP's options ([`MlpOptions`]) and how experiment files read named values.
+//! - [`train`]: the validation search ([`TrainSettings`] → [`train::train`] → a
+//!   [`Classifier`]) shared by single runs and grids.
+//! - [`run`]: one run ([`RunParams`] → [`run::run`] → a [`report::RunReport`] and the model).
+//! - [`report`]: the run report (`results.json`) and its table.
+//! - [`saved`]: a trained model with its preprocessing, saved and loaded; [`predict`] applies
+//!   it to image files.
+//! - [`extract`]: the features file (safetensors, checksummed), also `compare`'s cache.
+//! - [`compare`]: the grid of feature sets x models, its experiment files and report.
+//! - [`show`], [`demo`], [`gradcheck`]: the pictures of the extractors, the lecture's 2-D demos,
+//!   gradient checks.
+//! - [`progress`]: how long work reports to whoever runs it ([`Reporter`]); [`threads`]: the
+//!   one thread count.
+
+pub mod compare;
+pub mod data;
+pub mod demo;
+pub mod extract;
+pub mod feature_options;
+pub mod gradcheck;
+pub mod options;
+pub mod predict;
+pub mod progress;
+pub mod report;
+pub mod run;
+pub mod saved;
+pub mod show;
+pub mod threads;
+pub mod train;
+
+mod font;
+mod palette;
+mod png;
+
+pub use data::{Augment, DataInfo, DataOptions, DataParams};
+pub use feature_options::FeatureOptions;
+pub use options::MlpOptions;
+pub use progress::{Quiet, Reporter, Stage};
+pub use run::RunParams;
+pub use train::{Classifier, ModelKind, TrainOptions, TrainSettings};

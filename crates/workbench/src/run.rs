@@ -1,0 +1,214 @@
+//! One run: load → features → train (validation search) → evaluate → report.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use ndarray::Array2;
+use wb_features::{FeatureSpec, FittedFeatures, Scaler};
+
+use crate::data::{load_announced, DataParams};
+use crate::progress::Reporter;
+use crate::report::{self, ClassReport, Timings};
+use crate::train::Classifier;
+use crate::train::{self, Chatter, SearchData, TrainOptions, TrainSettings};
+
+/// Everything that decides a run, validated.
+#[derive(Debug, Clone)]
+pub struct RunParams {
+    pub data: DataParams,
+    pub features: FeatureSpec,
+    pub train: TrainSettings,
+    /// Settings given that the run ignores, told when it starts.
+    pub warnings: Vec<String>,
+}
+
+impl RunParams {
+    /// The run of `train` options on `data` with `features`, each model's defaults where
+    /// nothing was given; checked before any data is loaded.
+    pub fn new(data: DataParams, features: FeatureSpec, train: &TrainOptions) -> Result<RunParams> {
+        let settings = TrainSettings::from_options(train, data.seed)?;
+        let (default_lr, _) = train::default_grid(train.model, settings.linear.solver);
+        let warnings =
+            train::lr_warning(&train.lr, &default_lr, settings.linear.solver, train.model)
+                .into_iter()
+                .collect();
+        Ok(RunParams {
+            data,
+            features,
+            train: settings,
+            warnings,
+        })
+    }
+}
+
+/// The features of the three splits, normalised with training statistics.
+pub struct FeatureMatrices {
+    pub train: Array2<f32>,
+    pub val: Array2<f32>,
+    pub test: Array2<f32>,
+    pub fitted: FittedFeatures,
+    /// Fitted on the training features; already applied to the three matrices.
+    pub scaler: Scaler,
+}
+
+/// Everything a run produces: the report, and what is needed to save and reapply the model.
+pub struct RunOutput {
+    pub report: report::RunReport,
+    pub model: Classifier,
+    pub fitted: FittedFeatures,
+    pub scaler: Scaler,
+}
+
+/// Runs the whole pipeline; returns the report, the model and its fitted preprocessing.
+pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
+    let spec = &params.features;
+    let settings = &params.train;
+    for w in &params.warnings {
+        reporter.line(w);
+    }
+    let (splits, info, load_s) = load_announced(&params.data, reporter)?;
+
+    let t = Instant::now();
+    let feats = extract(spec, &splits, params.data.seed, reporter)?;
+    let features_s = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let trained = train::train(
+        settings,
+        &SearchData {
+            x_train: feats.train.view(),
+            y_train: &splits.train.labels,
+            x_val: feats.val.view(),
+            y_val: &splits.val.labels,
+            n_classes: info.n_classes,
+        },
+        &Chatter {
+            verbose: true,
+            reporter,
+        },
+    )?;
+    let train_s = t.elapsed().as_secs_f64();
+    let model = trained.model;
+
+    let t = Instant::now();
+    let pred_train = model.predict(feats.train.view());
+    let pred_val = model.predict(feats.val.view());
+    let pred_test = model.predict(feats.test.view());
+    let classes = ClassReport::new(&pred_test, &splits.test.labels, &info.class_names);
+    let evaluate_s = t.elapsed().as_secs_f64();
+
+    let report = report::RunReport {
+        settings: run_settings(params),
+        data: info,
+        features: feature_parts(&feats.fitted),
+        model: settings.model.name().to_string(),
+        chosen: trained.chosen,
+        search: trained.search,
+        history: trained.history,
+        accuracy: report::Accuracy {
+            train: wb_linear::accuracy(&pred_train, &splits.train.labels),
+            val: wb_linear::accuracy(&pred_val, &splits.val.labels),
+            test: wb_linear::accuracy(&pred_test, &splits.test.labels),
+        },
+        timings_s: Timings {
+            load: load_s,
+            features: features_s,
+            train: train_s,
+            evaluate: evaluate_s,
+        },
+        per_class: classes,
+    };
+    Ok(RunOutput {
+        report,
+        model,
+        fitted: feats.fitted,
+        scaler: feats.scaler,
+    })
+}
+
+/// Fits the extractors and the scaler on the training split and transforms all three splits.
+pub fn extract(
+    spec: &FeatureSpec,
+    splits: &wb_data::Splits,
+    seed: u64,
+    reporter: &dyn Reporter,
+) -> Result<FeatureMatrices> {
+    let mut feats = extract_unscaled(spec, splits, seed, Some(reporter))?;
+    for m in [&mut feats.train, &mut feats.val, &mut feats.test] {
+        feats.scaler.transform_inplace(m);
+    }
+    Ok(feats)
+}
+
+/// As [`extract`], but the matrices hold the extractors' raw outputs: the scaler is fitted on
+/// the training features and returned, not applied (`pipeline extract` exports both).
+/// With a `reporter`, the extraction is a progress stage (none when the caller draws its own).
+pub fn extract_unscaled(
+    spec: &FeatureSpec,
+    splits: &wb_data::Splits,
+    seed: u64,
+    reporter: Option<&dyn Reporter>,
+) -> Result<FeatureMatrices> {
+    spec.check(splits.train.images.shape())?;
+    let fitted = spec.fit(&splits.train.images, seed)?;
+    let total = (splits.train.len() + splits.val.len() + splits.test.len()) as u64;
+    let progress = reporter.map(|r| r.start("features", total));
+    let inc = |n| {
+        if let Some(p) = &progress {
+            p.inc(n)
+        }
+    };
+    let train = fitted.transform(&splits.train.images, &inc)?;
+    let val = fitted.transform(&splits.val.images, &inc)?;
+    let test = fitted.transform(&splits.test.images, &inc)?;
+    if let Some(p) = &progress {
+        p.finish();
+    }
+    let blocks: Vec<_> = fitted.parts().iter().map(|&(_, d, n)| (d, n)).collect();
+    let scaler = Scaler::fit(train.view(), &blocks);
+    Ok(FeatureMatrices {
+        train,
+        val,
+        test,
+        fitted,
+        scaler,
+    })
+}
+
+pub fn feature_parts(fitted: &FittedFeatures) -> Vec<report::FeaturePart> {
+    fitted
+        .parts()
+        .into_iter()
+        .map(|(name, dim, norm)| report::FeaturePart {
+            name: name.to_string(),
+            dim,
+            normalization: format!("{norm:?}").to_lowercase(),
+        })
+        .collect()
+}
+
+fn run_settings(params: &RunParams) -> serde_json::Value {
+    let (data, settings) = (&params.data, &params.train);
+    serde_json::json!({
+        "mlp": settings.mlp,
+        "augment": data.augment.name(),
+        "dataset": data.dataset.map(|d| d.to_string()),
+        "data_dir": data.data_dir,
+        "label": data.label.name(),
+        "image_size": data.image_size,
+        "skip_bad_images": data.skip_bad_images,
+        "val_size": data.val_size,
+        "train_limit": data.train_limit,
+        "test_limit": data.test_limit,
+        "seed": data.seed,
+        "threads": rayon::current_num_threads(),
+        "features": params.features,
+        "model": settings.model.name(),
+        "epochs": settings.epochs,
+        "batch_size": settings.batch_size,
+        "lr": settings.lr,
+        "reg": settings.reg,
+        "momentum": settings.momentum,
+        "lr_decay": settings.lr_decay,
+    })
+}
