@@ -13,11 +13,13 @@ pub mod hog;
 pub mod kmeans;
 mod raw;
 mod scaler;
+pub mod simd;
 mod spec;
 
 pub use error::FeatureError;
 pub use raw::Raw;
 pub use scaler::{Normalization, Scaler};
+pub use simd::SimdLevel;
 pub use spec::{FeatureKind, FeatureSpec, FittedFeatures};
 
 use wb_data::{ImageShape, ImageView};
