@@ -8,7 +8,7 @@
 //! unless every image of the dataset is gray (then the batch keeps one channel).
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader, Cursor, Seek};
 use std::path::Path;
 
 use fast_image_resize::Resizer;
@@ -41,11 +41,13 @@ fn bad(path: &Path, reason: impl ToString) -> DataError {
     }
 }
 
-/// Opens a decoder (format guessed from the content, then the extension) and checks the
-/// header's size against [`MAX_DECODED_BYTES`].
-fn open_decoder(path: &Path) -> Result<impl ImageDecoder, DataError> {
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let mut reader = ImageReader::new(BufReader::new(file))
+/// Opens a decoder on `reader` (format guessed from the content, then from the extension of
+/// `path`) and checks the header's size against [`MAX_DECODED_BYTES`].
+fn open_decoder<'a, R: BufRead + Seek + 'a>(
+    path: &Path,
+    reader: R,
+) -> Result<impl ImageDecoder + 'a, DataError> {
+    let mut reader = ImageReader::new(reader)
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
     if reader.format().is_none() {
@@ -56,7 +58,10 @@ fn open_decoder(path: &Path) -> Result<impl ImageDecoder, DataError> {
     let decoder = reader.into_decoder().map_err(|e| bad(path, e))?;
     let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 {
-        return Err(bad(path, format!("the header gives a {width}x{height} image")));
+        return Err(bad(
+            path,
+            format!("the header gives a {width}x{height} image"),
+        ));
     }
     let bytes = decoder.total_bytes();
     if bytes > MAX_DECODED_BYTES {
@@ -70,6 +75,58 @@ fn open_decoder(path: &Path) -> Result<impl ImageDecoder, DataError> {
         ));
     }
     Ok(decoder)
+}
+
+/// Whether JPEG `bytes` reach their end-of-image marker. The JPEG decoder fills a truncated
+/// file's missing part with gray and reports no error (as libjpeg does with a warning), which
+/// would train on half-gray pictures; Pillow refuses such files ("image file is truncated"), and
+/// so does this loader. The segments are walked by their lengths (an EXIF thumbnail's own
+/// markers are inside its APP1 segment and skipped); after each start-of-scan the entropy-coded
+/// data runs to the next `FF xx` that is neither a stuffed `FF 00` nor a restart marker.
+/// Bytes after the end-of-image marker (some phones append a video there) are allowed.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    let mut i = 2; // after SOI
+    loop {
+        // The next marker: skip stray bytes, then fill bytes (FF FF ...).
+        match memchr::memchr(0xFF, &bytes[i.min(n)..]) {
+            Some(k) => i += k,
+            None => return false,
+        }
+        while i < n && bytes[i] == 0xFF {
+            i += 1;
+        }
+        let Some(&marker) = bytes.get(i) else {
+            return false;
+        };
+        i += 1;
+        match marker {
+            0xD9 => return true,
+            0x01 | 0xD0..=0xD8 => continue, // markers without a length
+            _ => {}
+        }
+        let Some(len) = bytes.get(i..i + 2) else {
+            return false;
+        };
+        let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+        i += len;
+        if len < 2 || i > n {
+            return false;
+        }
+        if marker == 0xDA {
+            loop {
+                match memchr::memchr(0xFF, &bytes[i..]) {
+                    Some(k) => i += k,
+                    None => return false,
+                }
+                match bytes.get(i + 1) {
+                    None => return false,
+                    Some(0x00 | 0xD0..=0xD7) => i += 2,
+                    Some(_) => break,
+                }
+            }
+        }
+    }
 }
 
 fn is_gray(color: ColorType) -> bool {
@@ -92,7 +149,8 @@ fn swaps_axes(orientation: Orientation) -> bool {
 /// Reads the header of `path`. The EXIF orientation (a second metadata parse for JPEG) is
 /// looked up only when `orient(width, height)` says it matters.
 pub(crate) fn probe(path: &Path, orient: impl Fn(u32, u32) -> bool) -> Result<Header, DataError> {
-    let mut decoder = open_decoder(path)?;
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut decoder = open_decoder(path, BufReader::new(file))?;
     let (mut width, mut height) = decoder.dimensions();
     let gray = is_gray(decoder.color_type());
     if width != height && orient(width, height) {
@@ -120,7 +178,14 @@ pub(crate) fn decode_into(
     resizer: &mut Resizer,
     out: &mut [u8],
 ) -> Result<(), DataError> {
-    let mut decoder = open_decoder(path)?;
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    if bytes.starts_with(&[0xFF, 0xD8]) && !jpeg_is_complete(&bytes) {
+        return Err(bad(
+            path,
+            "truncated JPEG: the data ends before the end-of-image marker",
+        ));
+    }
+    let mut decoder = open_decoder(path, Cursor::new(bytes.as_slice()))?;
     let orientation = decoder.orientation().map_err(|e| bad(path, e))?;
     let image = DynamicImage::from_decoder(decoder).map_err(|e| bad(path, e))?;
     let (src_w, src_h) = (image.width() as usize, image.height() as usize);
@@ -140,10 +205,26 @@ pub(crate) fn decode_into(
     };
     let channels = shape.channels;
     if orientation == Orientation::NoTransforms {
-        return fit(resizer, &pixels, (src_w, src_h), channels, out, (dst_w, dst_h), mode);
+        return fit(
+            resizer,
+            &pixels,
+            (src_w, src_h),
+            channels,
+            out,
+            (dst_w, dst_h),
+            mode,
+        );
     }
     let mut small = vec![0u8; out.len()];
-    fit(resizer, &pixels, (src_w, src_h), channels, &mut small, (dst_w, dst_h), mode)?;
+    fit(
+        resizer,
+        &pixels,
+        (src_w, src_h),
+        channels,
+        &mut small,
+        (dst_w, dst_h),
+        mode,
+    )?;
     let (w, h) = (dst_w as u32, dst_h as u32);
     let mut oriented = if channels == 1 {
         ImageBuffer::from_raw(w, h, small).map(DynamicImage::ImageLuma8)
@@ -187,4 +268,25 @@ pub fn load_image(path: &Path, shape: ImageShape, mode: ResizeMode) -> Result<Ve
     let mut out = vec![0u8; shape.len()];
     decode_into(path, shape, mode, &mut Resizer::new(), &mut out)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jpeg_is_complete;
+
+    #[test]
+    fn jpeg_completeness_follows_the_segments() {
+        // SOI, APP1 holding a fake thumbnail with its own SOS/EOI, SOS with stuffed FF 00 and
+        // a restart marker in the data, EOI, then trailing bytes.
+        let mut j = vec![0xFF, 0xD8];
+        j.extend_from_slice(&[0xFF, 0xE1, 0x00, 0x08, 0xFF, 0xDA, 0xFF, 0xD9, 0x00, 0x00]);
+        j.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x04, 0x01, 0x02]);
+        j.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD3, 0x56]);
+        let body = j.clone();
+        j.extend_from_slice(&[0xFF, 0xD9, 0x66, 0x77]);
+        assert!(jpeg_is_complete(&j));
+        assert!(!jpeg_is_complete(&body), "cut in the entropy-coded data");
+        assert!(!jpeg_is_complete(&j[..8]), "cut inside the APP1 segment");
+        assert!(!jpeg_is_complete(&[0xFF, 0xD8]));
+    }
 }

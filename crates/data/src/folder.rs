@@ -195,7 +195,7 @@ impl ValidFolderParams {
     pub fn load(
         &self,
         root: &Path,
-        progress: Option<&ProgressFn>,
+        progress: Option<&ProgressFn<'_>>,
     ) -> Result<FolderDataset, DataError> {
         self.scan(root)?.load(progress)
     }
@@ -207,7 +207,7 @@ pub fn load_folder(root: &Path, params: &FolderParams) -> Result<FolderDataset, 
 }
 
 /// Holds out `test_fraction` of each class with the seed: `round(fraction · N)` test images
-/// shared by [`crate::stratified_quotas`], at least one for every class of two or more.
+/// (raised to one per class of two or more images) shared by [`crate::stratified_quotas`].
 fn carve_test(
     files: Vec<LabeledFile>,
     class_names: &[String],
@@ -221,7 +221,11 @@ fn carve_test(
         counts[l] += 1;
     }
     let most: usize = counts.iter().map(|c| c.saturating_sub(1)).sum();
-    let total = ((files.len() as f64 * params.test_fraction).round() as usize).min(most);
+    // Enough for the per-class minimum, so every class of two or more images is tested.
+    let floors = counts.iter().filter(|&&c| c >= 2).count() * TEST_MIN_PER_CLASS;
+    let total = ((files.len() as f64 * params.test_fraction).round() as usize)
+        .max(floors)
+        .min(most);
     if total == 0 {
         return Err(DataError::Invalid(format!(
             "{} image(s) are too few to hold out a test split (need two images in a class)",
@@ -302,7 +306,7 @@ pub struct LoadProgress {
 
 /// A progress callback, called from the decoding threads after every file (so it must be
 /// cheap and thread-safe: an `indicatif::ProgressBar::set_position` is).
-pub type ProgressFn = dyn Fn(LoadProgress) + Sync;
+pub type ProgressFn<'a> = dyn Fn(LoadProgress) + Sync + 'a;
 
 impl FolderScan {
     pub fn layout(&self) -> &FolderLayout {
@@ -347,7 +351,7 @@ impl FolderScan {
 
     /// Reads every header, chooses the working size and the channels, then decodes and resizes
     /// every image in parallel (rayon's current pool), calling `progress` after each file.
-    pub fn load(self, progress: Option<&ProgressFn>) -> Result<FolderDataset, DataError> {
+    pub fn load(self, progress: Option<&ProgressFn<'_>>) -> Result<FolderDataset, DataError> {
         let start = Instant::now();
         let params = &self.params;
         let mut warnings = self.warnings;
@@ -366,9 +370,8 @@ impl FolderScan {
         let total = all.len();
         let done = AtomicUsize::new(0);
         // The orientation matters only to the uniform-size rule, i.e. for small images.
-        let small = |w: u32, h: u32| {
-            params.image_size.is_none() && w.max(h) as usize <= DEFAULT_IMAGE_SIDE
-        };
+        let small =
+            |w: u32, h: u32| params.image_size.is_none() && w.max(h) as usize <= DEFAULT_IMAGE_SIDE;
         let headers: Vec<Result<Header, DataError>> = all
             .par_iter()
             .map(|(path, _)| {
@@ -422,13 +425,17 @@ impl FolderScan {
                 class_names: self.class_names.clone(),
             });
         }
-        let test = decoded.pop().unwrap_or_else(|| empty(shape, &self.class_names));
+        let test = decoded
+            .pop()
+            .unwrap_or_else(|| empty(shape, &self.class_names));
         let val = if self.val.is_some() {
             decoded.pop()
         } else {
             None
         };
-        let train = decoded.pop().unwrap_or_else(|| empty(shape, &self.class_names));
+        let train = decoded
+            .pop()
+            .unwrap_or_else(|| empty(shape, &self.class_names));
         if let Some(class) = train.class_counts().iter().position(|&c| c == 0) {
             return Err(DataError::format(
                 &self.root,

@@ -214,7 +214,9 @@ pub(crate) fn list(
     if splits.is_empty() {
         let mut listing = class_tree(&mut walker, root)?;
         listing.layout = FolderLayout::ClassFolders;
-        listing.warnings.extend(loose_images_warning(root, top.images));
+        listing
+            .warnings
+            .extend(loose_images_warning(root, top.images));
         listing.warnings.extend(walker.warnings());
         return Ok(listing);
     }
@@ -621,7 +623,10 @@ fn read_labels(csv_path: &Path) -> Result<Vec<LabelRow>, DataError> {
         }
         let path = base.join(rel);
         if !path.is_file() {
-            return Err(format(format!("line {line}: {}: not found", path.display())));
+            return Err(format(format!(
+                "line {line}: {}: not found",
+                path.display()
+            )));
         }
         if let Some(first) = seen.insert(path.clone(), line) {
             return Err(format(format!(

@@ -33,5 +33,5 @@ pub use dataset::{
 pub use decode::{load_image, MAX_DECODED_BYTES};
 pub use error::DataError;
 pub use images::{human_bytes, image_bytes, ImageShape, ImageView, Images};
-pub use resize::ResizeMode;
 pub use locate::DatasetKind;
+pub use resize::ResizeMode;

@@ -235,14 +235,20 @@ mod tests {
         // 40x10 scaled to 8x2, rows 3 and 4 of 8.
         for y in 0..8 {
             let expected = if (3..5).contains(&y) { 200 } else { 0 };
-            assert!(out[y * 24..(y + 1) * 24].iter().all(|&v| v == expected), "row {y}");
+            assert!(
+                out[y * 24..(y + 1) * 24].iter().all(|&v| v == expected),
+                "row {y}"
+            );
         }
     }
 
     #[test]
     fn modes_parse_case_insensitively() {
         assert_eq!("Crop".parse::<ResizeMode>().unwrap(), ResizeMode::Crop);
-        assert_eq!("stretch".parse::<ResizeMode>().unwrap(), ResizeMode::Stretch);
+        assert_eq!(
+            "stretch".parse::<ResizeMode>().unwrap(),
+            ResizeMode::Stretch
+        );
         let err = "fill".parse::<ResizeMode>().unwrap_err();
         assert!(err.contains("crop, pad, stretch"), "{err}");
     }
