@@ -13,6 +13,9 @@ use crate::DataError;
 /// An image file and its class index.
 pub(crate) type LabeledFile = (PathBuf, usize);
 
+/// Class folders by name, each with its image files.
+type ClassImages = Vec<(String, Vec<PathBuf>)>;
+
 /// File extensions read as images, compared case-insensitively (`.JPG`, `.Jpeg`).
 pub const IMAGE_EXTENSIONS: [&str; 14] = [
     "jpg", "jpeg", "jpe", "jfif", "png", "webp", "bmp", "gif", "tif", "tiff", "ppm", "pgm", "pbm",
@@ -283,7 +286,7 @@ pub(crate) fn list(
         (Some(v), None) => (None, Some(v)),
         (v, t) => (v, t),
     };
-    let mut by_name: Vec<(Role, PathBuf, Vec<(String, Vec<PathBuf>)>)> = Vec::new();
+    let mut by_name: Vec<(Role, PathBuf, ClassImages)> = Vec::new();
     for (role, dir) in [(Role::Val, val_dir), (Role::Test, test_dir)] {
         if let Some((_, dir)) = dir {
             let classes = walker.class_folders(&dir, false)?;
@@ -453,11 +456,7 @@ impl Walker {
     /// The class folders of `dir` (sorted by name) with their images (sorted by path). With
     /// `need_images`, a class folder without images is an error; without it, an empty folder
     /// is returned with no images (the caller warns).
-    fn class_folders(
-        &mut self,
-        dir: &Path,
-        need_images: bool,
-    ) -> Result<Vec<(String, Vec<PathBuf>)>, DataError> {
+    fn class_folders(&mut self, dir: &Path, need_images: bool) -> Result<ClassImages, DataError> {
         let entries = self.entries(dir)?;
         self.last_loose_images = entries.images;
         if entries.dirs.is_empty() {
