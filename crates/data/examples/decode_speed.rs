@@ -3,10 +3,12 @@
 //!
 //! No photo collection ships with the workbench, so the example makes one: the first `--count`
 //! CIFAR-10 training images, each upscaled to 500x375 (Lanczos3), given photographic detail
-//! (three octaves of value noise at 64, 16 and 4 pixel spacing, amplitudes 10, 6 and 4 levels,
-//! plus per-pixel Gaussian noise of sigma 2.5) and saved as quality-90 4:2:0 JPEG in
-//! `--photos DIR/<class>/NNNNN.jpg` (a temporary folder unless given; kept when given). The
-//! detail matters: a smooth upscale compresses to a few KB and decodes much faster than a photo.
+//! (three octaves of value noise at 32, 8 and 2 pixel spacing, amplitudes 12, 10 and 12 levels,
+//! the same for the three channels, plus per-pixel, per-channel Gaussian noise of sigma 6) and
+//! saved as quality-90 4:2:0 JPEG in `--photos DIR/<class>/NNNNN.jpg` (a temporary folder
+//! unless given; kept when given). The detail matters: JPEG decoding time grows with the
+//! entropy-coded bits, and a smooth upscale compresses to ~1 bit/pixel where these files take
+//! ~2.5 (a mean of ~60 kB), the size of ordinary web photos at this resolution.
 //!
 //! ```sh
 //! cargo run --release -p wb-data --example decode_speed -- \
@@ -36,6 +38,10 @@ use wb_data::DatasetKind;
 const PHOTO_W: u32 = 500;
 const PHOTO_H: u32 = 375;
 const SIDE: u32 = 64;
+/// Texture octaves: (grid spacing in pixels, amplitude in levels).
+const OCTAVES: [(usize, f32); 3] = [(32, 12.0), (8, 10.0), (2, 12.0)];
+/// Per-pixel Gaussian noise, levels.
+const SENSOR_SIGMA: f32 = 6.0;
 
 struct Args {
     data_dir: PathBuf,
@@ -104,11 +110,11 @@ fn make_photo(pixels: &[u8], seed: u64) -> Vec<u8> {
         .expect("upscale");
     let (w, h) = (PHOTO_W as usize, PHOTO_H as usize);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let octaves: Vec<(Vec<f32>, f32)> = [(64, 10.0), (16, 6.0), (4, 4.0)]
+    let octaves: Vec<(Vec<f32>, f32)> = OCTAVES
         .into_iter()
         .map(|(spacing, amplitude)| (value_noise(&mut rng, w, h, spacing), amplitude))
         .collect();
-    let sensor = Normal::new(0.0f32, 2.5).expect("sigma > 0");
+    let sensor = Normal::new(0.0f32, SENSOR_SIGMA).expect("sigma > 0");
     let mut rgb = big.into_vec();
     for (i, px) in rgb.chunks_exact_mut(3).enumerate() {
         let texture: f32 = octaves.iter().map(|(n, a)| n[i] * a).sum();
@@ -216,6 +222,19 @@ fn resize_fir(resizer: &mut fr::Resizer, img: &RgbImage) -> Vec<u8> {
     dst.into_vec()
 }
 
+/// CPU seconds this process has used (user + system, all threads), from /proc/self/stat
+/// (fields 14 and 15, in clock ticks of 1/100 s); 0 where /proc is missing.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The command name (field 2) may hold spaces; count fields after its closing parenthesis.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -285,10 +304,14 @@ fn main() {
     .check()
     .expect("valid parameters");
     let (mut loader, mut decode_only, mut image_rs, mut fir) = (vec![], vec![], vec![], vec![]);
+    let mut per_cpu_second = vec![];
     for round in 0..args.rounds {
+        let cpu = cpu_seconds();
         let loaded = params.load(&dir, None).expect("load the photo folder");
+        let cpu = cpu_seconds() - cpu;
         assert_eq!(loaded.stats.images, files.len());
         loader.push(loaded.stats.images_per_second());
+        per_cpu_second.push(files.len() as f64 / cpu.max(0.01));
 
         let t = Instant::now();
         let decoded: usize = files.par_iter().map(|f| decode(f).width() as usize).sum();
@@ -320,10 +343,11 @@ fn main() {
             run_image(&mut image_rs);
         }
         println!(
-            "round {}: loader {:.0} images/s; decode only {:.0}/s; resize only (1 thread): \
-             image {:.0}/s, fast_image_resize {:.0}/s",
+            "round {}: loader {:.0} images/s ({:.0} per CPU-second); decode only {:.0}/s; \
+             resize only (1 thread): image {:.0}/s, fast_image_resize {:.0}/s",
             round + 1,
             loader[round],
+            per_cpu_second[round],
             decode_only[round],
             image_rs[round],
             fir[round]
@@ -331,11 +355,12 @@ fn main() {
     }
     println!(
         "median of {}: loader (headers + decode + resize to {SIDE}x{SIDE} crop, {} threads) \
-         {:.0} images/s; decode only {:.0}/s; resize only, 1 thread: image::imageops::resize \
-         (Triangle) {:.0}/s, fast_image_resize (Bilinear) {:.0}/s",
+         {:.0} images/s, {:.0} per CPU-second; decode only {:.0}/s; resize only, 1 thread: \
+         image::imageops::resize (Triangle) {:.0}/s, fast_image_resize (Bilinear) {:.0}/s",
         args.rounds,
         rayon::current_num_threads(),
         median(loader),
+        median(per_cpu_second),
         median(decode_only),
         median(image_rs),
         median(fir)

@@ -325,6 +325,12 @@ pub(crate) fn list(
             }
             files.extend(images.into_iter().map(|p| (p, label)));
         }
+        if files.is_empty() {
+            return Err(DataError::format(
+                &dir,
+                format!("holds no {} images in its class folders", role.noun()),
+            ));
+        }
         let missing: Vec<&str> = (0..train.class_names.len())
             .filter(|l| !present.contains(l))
             .map(|l| train.class_names[l].as_str())

@@ -234,6 +234,14 @@ fn train_test_folders_with_aliases() {
         .description()
         .contains("test split from TESTING/"));
 
+    // A test folder whose class folders are all empty is an error, not an empty test split.
+    let empty = tempfile::tempdir().unwrap();
+    let d = mkdir(&empty.path().join("train").join("x"));
+    save_png(&d.join("1.png"), &scene(8, 8, 1));
+    mkdir(&empty.path().join("test").join("x"));
+    let err = message(wb_data::folder::load_folder(empty.path(), &params()).unwrap_err());
+    assert!(err.contains("holds no test images in its class folders"), "{err}");
+
     let moth = mkdir(&testing.join("moth"));
     save_png(&moth.join("m.png"), &scene(30, 30, 1));
     let err = message(wb_data::folder::load_folder(root, &params()).unwrap_err());
