@@ -199,3 +199,59 @@ impl Images {
         self.pixels.extend_from_slice(pixels);
     }
 }
+
+/// The bytes `n_images` images of `shape` take as `u8` pixels (`n · height · width · channels`),
+/// checked: an overflow is an error naming the sizes instead of a wrapped number. Call it
+/// before loading to compare with a memory budget.
+pub fn image_bytes(n_images: usize, shape: ImageShape) -> Result<u64, crate::DataError> {
+    [shape.height, shape.width, shape.channels]
+        .into_iter()
+        .try_fold(n_images as u64, |acc, d| acc.checked_mul(d as u64))
+        .ok_or_else(|| {
+            crate::DataError::Invalid(format!(
+                "{n_images} images of {}x{}x{} overflow a 64-bit byte count",
+                shape.height, shape.width, shape.channels
+            ))
+        })
+}
+
+/// `bytes` for people: "512 MiB", "3.1 GiB", "870 KiB", "12 B" (binary units, one decimal
+/// below 10).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_bytes_multiplies_and_refuses_overflow() {
+        assert_eq!(
+            image_bytes(50_000, ImageShape::new(32, 32, 3)).unwrap(),
+            153_600_000
+        );
+        let err = image_bytes(usize::MAX, ImageShape::new(4096, 4096, 3)).unwrap_err();
+        assert!(err.to_string().contains("overflow"), "{err}");
+    }
+
+    #[test]
+    fn human_bytes_picks_the_unit() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(512 * 1024 * 1024), "512 MiB");
+        assert_eq!(human_bytes(3_300_000_000), "3.1 GiB");
+    }
+}
