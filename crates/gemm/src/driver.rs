@@ -1,0 +1,494 @@
+//! The blocked loop nest around the micro-kernels, and the split over threads.
+
+use std::cell::RefCell;
+
+use crate::kernel::{self, Store, TileBias};
+use crate::pack::{pack_a, pack_b};
+use crate::{Bias, Config, Epilogue, MatMut, MatRef, Simd};
+
+/// A kernel family with its blocking. `KC` steps of a micro-panel of `A` (`MR x KC`) stay in
+/// L1 while the kernel sweeps a block of `B` of `NCP` panels (`KC x NCP·NR`) that stays in L2.
+trait Family {
+    const MR: usize;
+    const NR: usize;
+    const KC: usize;
+    const NCP: usize;
+    /// # Safety
+    /// As the kernel functions in [`crate::kernel`].
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(
+        kc: usize,
+        a: *const f32,
+        a_ks: usize,
+        b: *const f32,
+        b_ks: usize,
+        c: *mut f32,
+        ldc: usize,
+        st: &Store,
+    );
+}
+
+struct Portable;
+impl Family for Portable {
+    const MR: usize = kernel::scalar::MR;
+    const NR: usize = kernel::scalar::NR;
+    const KC: usize = 256;
+    const NCP: usize = 32;
+    unsafe fn tile(
+        kc: usize,
+        a: *const f32,
+        a_ks: usize,
+        b: *const f32,
+        b_ks: usize,
+        c: *mut f32,
+        ldc: usize,
+        st: &Store,
+    ) {
+        kernel::scalar::tile(kc, a, a_ks, b, b_ks, c, ldc, st)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Avx2;
+#[cfg(target_arch = "x86_64")]
+impl Family for Avx2 {
+    const MR: usize = kernel::avx2::MR;
+    const NR: usize = kernel::avx2::NR;
+    // A micro-panel 6 x 256 (6 KB) in L1; a B block of 256 x 256 (256 KB) in L2, which fits
+    // the 512 KB - 1 MB L2 of AVX2-era cores with room for C.
+    const KC: usize = 256;
+    const NCP: usize = 16;
+    unsafe fn tile(
+        kc: usize,
+        a: *const f32,
+        a_ks: usize,
+        b: *const f32,
+        b_ks: usize,
+        c: *mut f32,
+        ldc: usize,
+        st: &Store,
+    ) {
+        kernel::avx2::tile(kc, a, a_ks, b, b_ks, c, ldc, st)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Avx512;
+#[cfg(target_arch = "x86_64")]
+impl Family for Avx512 {
+    const MR: usize = kernel::avx512::MR;
+    const NR: usize = kernel::avx512::NR;
+    // A micro-panel 12 x 384 (18 KB) in L1; a B block of 384 x 640 (960 KB) in L2 (1-2 MB on
+    // AVX-512 cores).
+    const KC: usize = 384;
+    const NCP: usize = 20;
+    unsafe fn tile(
+        kc: usize,
+        a: *const f32,
+        a_ks: usize,
+        b: *const f32,
+        b_ks: usize,
+        c: *mut f32,
+        ldc: usize,
+        st: &Store,
+    ) {
+        kernel::avx512::tile(kc, a, a_ks, b, b_ks, c, ldc, st)
+    }
+}
+
+/// Largest tile of any family, for the edge scratch tile.
+const MAX_TILE: usize = 12 * 32;
+
+#[repr(align(64))]
+#[derive(Clone, Copy)]
+struct Line(#[allow(dead_code)] [f32; 16]);
+
+struct Scratch {
+    a: AlignedVec,
+    b: AlignedVec,
+    tile: Line24,
+}
+
+/// A `Vec` of 64-byte aligned lines.
+#[derive(Default)]
+struct AlignedVec(Vec<Line>);
+
+impl AlignedVec {
+    fn slice(&mut self, len: usize) -> &mut [f32] {
+        let lines = len.div_ceil(16);
+        if self.0.len() < lines {
+            self.0.resize(lines, Line([0.0; 16]));
+        }
+        // SAFETY: `Line` is `[f32; 16]` with a larger alignment; `lines * 16 >= len` values.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<f32>(), len) }
+    }
+}
+
+/// The edge scratch tile, aligned.
+#[repr(align(64))]
+struct Line24([f32; MAX_TILE]);
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = const {
+        RefCell::new(Scratch {
+            a: AlignedVec(Vec::new()),
+            b: AlignedVec(Vec::new()),
+            tile: Line24([0.0; MAX_TILE]),
+        })
+    };
+}
+
+/// `C` as a raw pointer, shared by the threads that write disjoint tiles of it.
+#[derive(Clone, Copy)]
+struct CPtr {
+    ptr: *mut f32,
+    rs: usize,
+    cs: usize,
+}
+// SAFETY: every thread writes a disjoint set of tiles (see `Plan::region`).
+unsafe impl Send for CPtr {}
+unsafe impl Sync for CPtr {}
+
+/// Everything a thread needs to compute its part.
+struct Plan<'a> {
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    beta: f32,
+    a: MatRef<'a>,
+    b: MatRef<'a>,
+    c: CPtr,
+    bias: Bias<'a>,
+    relu: bool,
+    /// Read full micro-panels of A in place (A is column-major).
+    direct_a: bool,
+    /// Read full micro-panels of B in place (B is row-major).
+    direct_b: bool,
+    /// Tiles are numbered row-panel-major (true) or column-panel-major; each thread takes a
+    /// contiguous run of numbers.
+    ir_major: bool,
+    mp: usize,
+    np: usize,
+}
+
+impl Plan<'_> {
+    fn index(&self, ir: usize, jr: usize) -> usize {
+        if self.ir_major {
+            ir * self.np + jr
+        } else {
+            jr * self.mp + ir
+        }
+    }
+
+    /// The row panels and column panels that tiles `t0 .. t1` touch.
+    fn bounds(&self, t0: usize, t1: usize) -> (usize, usize, usize, usize) {
+        let minor = if self.ir_major { self.np } else { self.mp };
+        let (first, last) = (t0 / minor, (t1 - 1) / minor);
+        let (lo, hi) = if first == last {
+            (t0 % minor, (t1 - 1) % minor + 1)
+        } else {
+            (0, minor)
+        };
+        if self.ir_major {
+            (first, last + 1, lo, hi)
+        } else {
+            (lo, hi, first, last + 1)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm(
+    config: &Config,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: MatMut<'_>,
+    epilogue: Epilogue<'_>,
+) {
+    let (m, n, k) = (c.rows, c.cols, a.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 || alpha == 0.0 {
+        scale_only(beta, c, epilogue);
+        return;
+    }
+    // The kernels write rows of C with unit stride; a column-major C is the row-major Cᵀ of
+    // Cᵀ = Bᵀ·Aᵀ, with the bias axis flipped.
+    if c.cs != 1 && c.rs == 1 {
+        let bias = match epilogue.bias {
+            Bias::None => Bias::None,
+            Bias::PerColumn(v) => Bias::PerRow(v),
+            Bias::PerRow(v) => Bias::PerColumn(v),
+        };
+        let flipped = Epilogue { bias, ..epilogue };
+        return gemm(config, alpha, b.t(), a.t(), beta, c.t(), flipped);
+    }
+    match config.simd {
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => run::<Avx512>(config, alpha, a, b, beta, c, epilogue, m, n, k),
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => run::<Avx2>(config, alpha, a, b, beta, c, epilogue, m, n, k),
+        _ => run::<Portable>(config, alpha, a, b, beta, c, epilogue, m, n, k),
+    }
+}
+
+/// `C ← β·C` then the epilogue (no product: `k = 0` or `α = 0`).
+fn scale_only(beta: f32, c: MatMut<'_>, epilogue: Epilogue<'_>) {
+    for i in 0..c.rows {
+        for j in 0..c.cols {
+            let at = i * c.rs + j * c.cs;
+            let mut v = if beta == 0.0 { 0.0 } else { beta * c.data[at] };
+            v += match epilogue.bias {
+                Bias::None => 0.0,
+                Bias::PerColumn(b) => b[j],
+                Bias::PerRow(b) => b[i],
+            };
+            if epilogue.relu && v < 0.0 {
+                v = 0.0;
+            }
+            c.data[at] = v;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run<F: Family>(
+    config: &Config,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: MatMut<'_>,
+    epilogue: Epilogue<'_>,
+    m: usize,
+    n: usize,
+    k: usize,
+) {
+    let mp = m.div_ceil(F::MR);
+    let np = n.div_ceil(F::NR);
+    let direct_a = a.rs == 1 && a.cs > 0;
+    let direct_b = b.cs == 1 && b.rs > 0;
+    // Each thread packs the panels it reads. Numbering tiles row-panel-major gives each thread
+    // its own rows of A but (almost) all of B, so B would be packed once per thread; number
+    // column-panel-major when only B needs packing.
+    let ir_major = match (direct_a, direct_b) {
+        (_, true) => true,
+        (true, false) => false,
+        // Both packed: duplicate the smaller operand (B is k x n, A is m x k).
+        (false, false) => n <= m,
+    };
+    let tiles = mp * np;
+    let work = m.saturating_mul(n).saturating_mul(k);
+    let t = config
+        .threads
+        .min(work / config.min_work_per_thread)
+        .min(tiles)
+        .max(1);
+    let plan = Plan {
+        m,
+        n,
+        k,
+        alpha,
+        beta,
+        a,
+        b,
+        c: CPtr {
+            ptr: c.data.as_mut_ptr(),
+            rs: c.rs,
+            cs: c.cs,
+        },
+        bias: epilogue.bias,
+        relu: epilogue.relu,
+        direct_a,
+        direct_b,
+        ir_major,
+        mp,
+        np,
+    };
+    if t == 1 {
+        part::<F>(&plan, 0, tiles);
+    } else {
+        use rayon::prelude::*;
+        (0..t).into_par_iter().for_each(|i| {
+            let t0 = tiles * i / t;
+            let t1 = tiles * (i + 1) / t;
+            if t0 < t1 {
+                part::<F>(&plan, t0, t1);
+            }
+        });
+    }
+}
+
+/// Computes tiles `t0 .. t1` (in the plan's numbering) for all of `k`.
+fn part<F: Family>(plan: &Plan<'_>, t0: usize, t1: usize) {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        let Scratch {
+            a: abuf,
+            b: bbuf,
+            tile,
+        } = &mut *s;
+        let abuf = abuf.slice(F::MR * F::KC);
+        let bbuf = bbuf.slice(F::KC * F::NCP * F::NR);
+        let tile = &mut tile.0[..F::MR * F::NR];
+        part_in::<F>(plan, t0, t1, abuf, bbuf, tile);
+    });
+}
+
+fn part_in<F: Family>(
+    plan: &Plan<'_>,
+    t0: usize,
+    t1: usize,
+    abuf: &mut [f32],
+    bbuf: &mut [f32],
+    tile: &mut [f32],
+) {
+    let (m, n, k) = (plan.m, plan.n, plan.k);
+    let (ir_lo, ir_hi, jr_lo, jr_hi) = plan.bounds(t0, t1);
+    let general_c = plan.c.cs != 1;
+    let mut jc = jr_lo;
+    while jc < jr_hi {
+        let jc_end = (jc + F::NCP).min(jr_hi);
+        let mut pc = 0;
+        while pc < k {
+            let kc = F::KC.min(k - pc);
+            let first = pc == 0;
+            let last = pc + kc == k;
+            // Pack the panels of this B block that are not read in place.
+            for jr in jc..jc_end {
+                let nr = F::NR.min(n - jr * F::NR);
+                if !(plan.direct_b && nr == F::NR) {
+                    let off = (jr - jc) * kc * F::NR;
+                    pack_b(
+                        &plan.b,
+                        jr * F::NR,
+                        nr,
+                        pc,
+                        kc,
+                        F::NR,
+                        &mut bbuf[off..off + kc * F::NR],
+                    );
+                }
+            }
+            let store = Store {
+                alpha: plan.alpha,
+                beta: if first { plan.beta } else { 1.0 },
+                load_c: !first || plan.beta != 0.0,
+                bias: TileBias::None,
+                relu: last && plan.relu,
+            };
+            for ir in ir_lo..ir_hi {
+                // This row panel's tiles inside the thread's run and the B block.
+                let mut lo = jc;
+                while lo < jc_end && !in_run(plan, ir, lo, t0, t1) {
+                    lo += 1;
+                }
+                let mut hi = lo;
+                while hi < jc_end && in_run(plan, ir, hi, t0, t1) {
+                    hi += 1;
+                }
+                if lo == hi {
+                    continue;
+                }
+                let i0 = ir * F::MR;
+                let mr = F::MR.min(m - i0);
+                let (a_ptr, a_ks) = if plan.direct_a && mr == F::MR {
+                    (plan.a.data[i0 + pc * plan.a.cs..].as_ptr(), plan.a.cs)
+                } else {
+                    pack_a(&plan.a, i0, mr, pc, kc, F::MR, &mut abuf[..F::MR * kc]);
+                    (abuf.as_ptr(), F::MR)
+                };
+                for jr in lo..hi {
+                    let j0 = jr * F::NR;
+                    let nr = F::NR.min(n - j0);
+                    let (b_ptr, b_ks) = if plan.direct_b && nr == F::NR {
+                        (plan.b.data[pc * plan.b.rs + j0..].as_ptr(), plan.b.rs)
+                    } else {
+                        (bbuf[(jr - jc) * kc * F::NR..].as_ptr(), F::NR)
+                    };
+                    let bias = if last {
+                        match plan.bias {
+                            Bias::None => TileBias::None,
+                            Bias::PerColumn(v) => TileBias::Col(v[j0..].as_ptr()),
+                            Bias::PerRow(v) => TileBias::Row(v[i0..].as_ptr()),
+                        }
+                    } else {
+                        TileBias::None
+                    };
+                    let st = Store { bias, ..store };
+                    // SAFETY: the panels hold `kc` steps of MR (NR) readable values (packed, or
+                    // full panels read in place inside the views' bounds); the C tile is inside
+                    // C and written by this thread only; bias pointers have MR / NR values
+                    // because the tile is full.
+                    unsafe {
+                        if mr == F::MR && nr == F::NR && !general_c {
+                            let c = plan.c.ptr.add(i0 * plan.c.rs + j0);
+                            F::tile(kc, a_ptr, a_ks, b_ptr, b_ks, c, plan.c.rs, &st);
+                        } else {
+                            F::tile(
+                                kc,
+                                a_ptr,
+                                a_ks,
+                                b_ptr,
+                                b_ks,
+                                tile.as_mut_ptr(),
+                                F::NR,
+                                &Store::PLAIN,
+                            );
+                            edge(plan, tile, F::NR, i0, mr, j0, nr, &store, last);
+                        }
+                    }
+                }
+            }
+            pc += kc;
+        }
+        jc = jc_end;
+    }
+}
+
+fn in_run(plan: &Plan<'_>, ir: usize, jr: usize, t0: usize, t1: usize) -> bool {
+    let i = plan.index(ir, jr);
+    i >= t0 && i < t1
+}
+
+/// Writes the valid `mr x nr` part of a scratch tile into C with the store's arithmetic.
+///
+/// # Safety
+/// The `mr x nr` block at `(i0, j0)` lies inside C and belongs to the calling thread.
+#[allow(clippy::too_many_arguments)]
+unsafe fn edge(
+    plan: &Plan<'_>,
+    tile: &[f32],
+    ldt: usize,
+    i0: usize,
+    mr: usize,
+    j0: usize,
+    nr: usize,
+    st: &Store,
+    last: bool,
+) {
+    for i in 0..mr {
+        for j in 0..nr {
+            let c = plan.c.ptr.add((i0 + i) * plan.c.rs + (j0 + j) * plan.c.cs);
+            let mut v = st.alpha * tile[i * ldt + j];
+            if st.load_c {
+                v += st.beta * *c;
+            }
+            if last {
+                v += match plan.bias {
+                    Bias::None => 0.0,
+                    Bias::PerColumn(b) => b[j0 + j],
+                    Bias::PerRow(b) => b[i0 + i],
+                };
+            }
+            if st.relu && v < 0.0 {
+                v = 0.0;
+            }
+            *c = v;
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! `C ← α·A·B + β·C` in `f32`, with bias and ReLU fused into the write-out of `C`.
+//!
+//! ```
+//! use wb_gemm::{sgemm, Epilogue, MatMut, MatRef};
+//! // scores (2 x 3) = relu(x (2 x 4) · Wᵀ + b), W stored (3 x 4) row-major like torch.nn.Linear
+//! let x = [1.0, 2.0, 3.0, 4.0, -1.0, -2.0, -3.0, -4.0];
+//! let w = [0.5f32; 12];
+//! let b = [0.0, 1.0, -1.0];
+//! let mut out = [0f32; 6];
+//! sgemm(
+//!     1.0,
+//!     MatRef::row_major(&x, 2, 4)?,
+//!     MatRef::row_major(&w, 3, 4)?.t(),
+//!     0.0,
+//!     MatMut::row_major(&mut out, 2, 3)?,
+//!     Epilogue::bias_cols(&b).relu(),
+//! )?;
+//! assert_eq!(out, [5.0, 6.0, 4.0, 0.0, 0.0, 0.0]);
+//! # Ok::<(), wb_gemm::GemmError>(())
+//! ```
+//!
+//! **Views.** [`MatRef`] / [`MatMut`] are strided views of slices (row stride, column stride,
+//! both in elements); `.t()` swaps them, so `Aᵀ` costs nothing. Row-major is the common case
+//! ([`MatRef::row_major`]).
+//!
+//! **Algorithm.** The BLIS loop nest (Van Zee & van de Geijn, "BLIS: A Framework for Rapidly
+//! Instantiating BLAS Functionality", ACM TOMS 2015; Goto & van de Geijn, "Anatomy of
+//! High-Performance Matrix Multiplication", ACM TOMS 2008): `B` is cut into blocks of `KC`
+//! steps x `NC` columns that stay in L2, `A` into micro-panels of `MR` rows that stay in L1, and a
+//! register-tile micro-kernel computes `MR x NR` of `C` per call. An operand whose `MR` (`NR`)
+//! values per step are already contiguous — a column-major `A`, a row-major `B` — is read in
+//! place instead of packed. The micro-kernel is chosen once per process ([`active`]): AVX-512F
+//! (12 x 32), AVX2 + FMA (6 x 16) or portable Rust (4 x 8); `WB_SIMD=avx512|avx2|scalar`
+//! forces one, so the AVX2 path can be measured on an AVX-512 machine.
+//!
+//! **Threads.** Products big enough are split over the rayon pool
+//! (`rayon::current_num_threads()`): the `MR x NR` tiles of `C` are cut into one contiguous run
+//! per thread, and each thread packs what it reads itself, so there is one fork-join per product
+//! and no barrier. Every element of `C` is summed by one thread in a fixed order (ascending `k`
+//! within blocks of `KC`), so **the result does not depend on the number of threads**; it can
+//! differ in the last bits between SIMD families (different tile shapes, hence different `KC`).
+//!
+//! **Epilogue.** [`Epilogue`] adds a bias per column or per row of `C` and applies
+//! `max(0, ·)` while the tile is still in registers: a linear layer's forward pass is one call
+//! with no extra pass over its output. NaN stays NaN through the ReLU.
+//!
+//! **Allocation.** Packing buffers are per thread and only grow, so a training loop that calls
+//! `sgemm` with the same shapes allocates nothing after its first step.
+
+mod arch;
+mod driver;
+pub mod kernel;
+#[cfg(feature = "ndarray")]
+pub mod nd;
+mod pack;
+
+pub use arch::{active, choice, Simd, SimdChoice};
+
+use thiserror::Error;
+
+/// Shape and layout errors (always the caller's bug; reported instead of a panic).
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum GemmError {
+    #[error("{what}: a {rows} x {cols} view with strides ({rs}, {cs}) needs {need} elements, the slice has {len}")]
+    SliceTooShort {
+        what: &'static str,
+        rows: usize,
+        cols: usize,
+        rs: usize,
+        cs: usize,
+        need: usize,
+        len: usize,
+    },
+    #[error("shapes do not chain: A is {a_rows} x {a_cols}, B is {b_rows} x {b_cols}, C is {c_rows} x {c_cols}")]
+    Shape {
+        a_rows: usize,
+        a_cols: usize,
+        b_rows: usize,
+        b_cols: usize,
+        c_rows: usize,
+        c_cols: usize,
+    },
+    #[error("bias has {len} values, C has {want} {axis}")]
+    BiasLength {
+        len: usize,
+        want: usize,
+        axis: &'static str,
+    },
+    #[error(
+        "a mutable view of {rows} x {cols} with strides ({rs}, {cs}) would alias its own elements"
+    )]
+    Aliasing {
+        rows: usize,
+        cols: usize,
+        rs: usize,
+        cs: usize,
+    },
+}
+
+fn needed(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * rs + (cols - 1) * cs + 1
+    }
+}
+
+/// A read-only strided matrix view: element `(i, j)` is `data[i·rs + j·cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    pub(crate) data: &'a [f32],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) rs: usize,
+    pub(crate) cs: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A `rows x cols` row-major matrix in the first `rows·cols` values of `data`.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Result<Self, GemmError> {
+        Self::strided(data, rows, cols, cols, 1)
+    }
+
+    /// A view with row stride `rs` and column stride `cs` (in elements).
+    pub fn strided(
+        data: &'a [f32],
+        rows: usize,
+        cols: usize,
+        rs: usize,
+        cs: usize,
+    ) -> Result<Self, GemmError> {
+        let need = needed(rows, cols, rs, cs);
+        if need > data.len() {
+            return Err(GemmError::SliceTooShort {
+                what: "matrix",
+                rows,
+                cols,
+                rs,
+                cs,
+                need,
+                len: data.len(),
+            });
+        }
+        Ok(MatRef {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        })
+    }
+
+    /// The transpose (no copy).
+    pub fn t(self) -> Self {
+        MatRef {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
+/// A mutable strided matrix view; its strides must not make two elements share memory.
+#[derive(Debug)]
+pub struct MatMut<'a> {
+    pub(crate) data: &'a mut [f32],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) rs: usize,
+    pub(crate) cs: usize,
+}
+
+impl<'a> MatMut<'a> {
+    /// A `rows x cols` row-major matrix in the first `rows·cols` values of `data`.
+    pub fn row_major(data: &'a mut [f32], rows: usize, cols: usize) -> Result<Self, GemmError> {
+        Self::strided(data, rows, cols, cols, 1)
+    }
+
+    /// A view with row stride `rs` and column stride `cs`; refused if elements would overlap
+    /// (one stride must be at least the extent of the other dimension).
+    pub fn strided(
+        data: &'a mut [f32],
+        rows: usize,
+        cols: usize,
+        rs: usize,
+        cs: usize,
+    ) -> Result<Self, GemmError> {
+        let need = needed(rows, cols, rs, cs);
+        if need > data.len() {
+            return Err(GemmError::SliceTooShort {
+                what: "output matrix",
+                rows,
+                cols,
+                rs,
+                cs,
+                need,
+                len: data.len(),
+            });
+        }
+        let distinct = rows <= 1 && (cols <= 1 || cs > 0)
+            || cols <= 1 && rs > 0
+            || (cs > 0 && rs >= cols * cs)
+            || (rs > 0 && cs >= rows * rs);
+        if !distinct {
+            return Err(GemmError::Aliasing { rows, cols, rs, cs });
+        }
+        Ok(MatMut {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        })
+    }
+
+    /// The transpose (no copy).
+    pub fn t(self) -> Self {
+        MatMut {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            data: self.data,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
+/// A bias added to `C` after the product.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Bias<'a> {
+    #[default]
+    None,
+    /// `C[i][j] += bias[j]` (one value per column: a linear layer's bias with examples as rows).
+    PerColumn(&'a [f32]),
+    /// `C[i][j] += bias[i]`.
+    PerRow(&'a [f32]),
+}
+
+/// What happens to each element of `C` after `α·A·B + β·C`: `+ bias`, then `max(0, ·)`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    pub bias: Bias<'a>,
+    pub relu: bool,
+}
+
+impl<'a> Epilogue<'a> {
+    /// Nothing: the plain product.
+    pub const NONE: Epilogue<'static> = Epilogue {
+        bias: Bias::None,
+        relu: false,
+    };
+
+    /// `C[i][j] += bias[j]`.
+    pub fn bias_cols(bias: &'a [f32]) -> Self {
+        Epilogue {
+            bias: Bias::PerColumn(bias),
+            relu: false,
+        }
+    }
+
+    /// `C[i][j] += bias[i]`.
+    pub fn bias_rows(bias: &'a [f32]) -> Self {
+        Epilogue {
+            bias: Bias::PerRow(bias),
+            relu: false,
+        }
+    }
+
+    /// Also apply `max(0, ·)`.
+    pub fn relu(self) -> Self {
+        Epilogue { relu: true, ..self }
+    }
+}
+
+/// One register tile `c (MR x NR) = Σ_p a[p·MR + i] · b[p·NR + j]` over `kc` steps of packed
+/// panels, for measuring a family's micro-kernel alone (`examples/gemm_bench.rs`).
+///
+/// # Panics
+/// If the slices are shorter than `MR·kc`, `NR·kc` and `MR·NR` of the family, or the CPU
+/// does not support it.
+#[doc(hidden)]
+pub fn kernel_tile(simd: Simd, kc: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let (mr, nr) = (simd.mr(), simd.nr());
+    assert!(a.len() >= mr * kc && b.len() >= nr * kc && c.len() >= mr * nr);
+    assert!(simd.supported());
+    // SAFETY: sizes checked above; the family is supported.
+    unsafe {
+        match simd {
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => kernel::avx512::tile(
+                kc,
+                a.as_ptr(),
+                mr,
+                b.as_ptr(),
+                nr,
+                c.as_mut_ptr(),
+                nr,
+                &kernel::Store::PLAIN,
+            ),
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => kernel::avx2::tile(
+                kc,
+                a.as_ptr(),
+                mr,
+                b.as_ptr(),
+                nr,
+                c.as_mut_ptr(),
+                nr,
+                &kernel::Store::PLAIN,
+            ),
+            _ => kernel::scalar::tile(
+                kc,
+                a.as_ptr(),
+                mr,
+                b.as_ptr(),
+                nr,
+                c.as_mut_ptr(),
+                nr,
+                &kernel::Store::PLAIN,
+            ),
+        }
+    }
+}
+
+/// How a product runs: kernel family, thread cap, and the work below which it stays on one
+/// thread. [`Config::default`] is what [`sgemm`] uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// A family this CPU does not support is replaced by the best one it does.
+    pub simd: Simd,
+    pub threads: usize,
+    /// Multiply-adds per thread below which fewer threads are used (a fork-join costs a few
+    /// microseconds, about what 2^21 multiply-adds take on one core).
+    pub min_work_per_thread: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            simd: active(),
+            threads: rayon::current_num_threads(),
+            min_work_per_thread: 1 << 21,
+        }
+    }
+}
+
+impl Config {
+    pub fn with_simd(self, simd: Simd) -> Self {
+        Config { simd, ..self }
+    }
+    pub fn with_threads(self, threads: usize) -> Self {
+        Config { threads, ..self }
+    }
+}
+
+/// `C ← α·A·B + β·C`, then the epilogue (bias, ReLU) on every element of `C`.
+///
+/// `A` is `m x k`, `B` `k x n`, `C` `m x n`, any strides. With `β = 0`, `C` is only written
+/// (it may hold NaN). `k = 0` gives `C ← β·C` plus the epilogue. Uses the rayon pool's threads
+/// for large products; see the crate docs for determinism.
+pub fn sgemm(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: MatMut<'_>,
+    epilogue: Epilogue<'_>,
+) -> Result<(), GemmError> {
+    sgemm_with(&Config::default(), alpha, a, b, beta, c, epilogue)
+}
+
+/// [`sgemm`] with an explicit [`Config`] (kernel family, threads).
+pub fn sgemm_with(
+    config: &Config,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: MatMut<'_>,
+    epilogue: Epilogue<'_>,
+) -> Result<(), GemmError> {
+    if a.cols != b.rows || a.rows != c.rows || b.cols != c.cols {
+        return Err(GemmError::Shape {
+            a_rows: a.rows,
+            a_cols: a.cols,
+            b_rows: b.rows,
+            b_cols: b.cols,
+            c_rows: c.rows,
+            c_cols: c.cols,
+        });
+    }
+    match epilogue.bias {
+        Bias::PerColumn(v) if v.len() != c.cols => {
+            return Err(GemmError::BiasLength {
+                len: v.len(),
+                want: c.cols,
+                axis: "columns",
+            })
+        }
+        Bias::PerRow(v) if v.len() != c.rows => {
+            return Err(GemmError::BiasLength {
+                len: v.len(),
+                want: c.rows,
+                axis: "rows",
+            })
+        }
+        _ => {}
+    }
+    let config = Config {
+        simd: if config.simd.supported() {
+            config.simd
+        } else {
+            Simd::best()
+        },
+        threads: config.threads.max(1),
+        min_work_per_thread: config.min_work_per_thread.max(1),
+    };
+    driver::gemm(&config, alpha, a, b, beta, c, epilogue);
+    Ok(())
+}
