@@ -1,6 +1,7 @@
 //! The blocked loop nest around the micro-kernels, and the split over threads.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::kernel::{self, Store, TileBias};
 use crate::pack::{pack_a, pack_b};
@@ -140,14 +141,27 @@ thread_local! {
 
 /// `C` as a raw pointer, shared by the threads that write disjoint tiles of it.
 #[derive(Clone, Copy)]
-struct CPtr {
-    ptr: *mut f32,
-    rs: usize,
-    cs: usize,
+pub(crate) struct CPtr {
+    pub(crate) ptr: *mut f32,
+    pub(crate) rs: usize,
+    pub(crate) cs: usize,
 }
 // SAFETY: every thread writes a disjoint set of tiles (see `Plan::region`).
 unsafe impl Send for CPtr {}
 unsafe impl Sync for CPtr {}
+
+/// Where finished tiles go.
+pub(crate) enum Output<'a> {
+    /// Into C (with β, bias and ReLU).
+    C(CPtr),
+    /// To a function of the tile (`i0`, `j0`, rows, columns, values with row stride `NR`),
+    /// whose result is kept per tile in `results` (numbered row-panel-major) so the caller can
+    /// add them in a fixed order. C is never stored.
+    Fold {
+        f: &'a (dyn Fn(usize, usize, usize, usize, &[f32], usize) -> f64 + Sync),
+        results: &'a [AtomicU64],
+    },
+}
 
 /// Everything a thread needs to compute its part.
 struct Plan<'a> {
@@ -158,7 +172,10 @@ struct Plan<'a> {
     beta: f32,
     a: MatRef<'a>,
     b: MatRef<'a>,
-    c: CPtr,
+    out: Output<'a>,
+    /// Steps of `k` per block: the family's `KC`, or all of `k` when folding (a tile must be
+    /// complete before it is handed on).
+    kc: usize,
     bias: Bias<'a>,
     relu: bool,
     /// Read full micro-panels of A in place (A is column-major).
@@ -227,12 +244,71 @@ pub(crate) fn gemm(
         let flipped = Epilogue { bias, ..epilogue };
         return gemm(config, alpha, b.t(), a.t(), beta, c.t(), flipped);
     }
+    let out = Output::C(CPtr {
+        ptr: c.data.as_mut_ptr(),
+        rs: c.rs,
+        cs: c.cs,
+    });
+    dispatch(config, alpha, a, b, beta, out, epilogue, m, n, k);
+}
+
+/// `α·A·B` tile by tile into `fold`; returns the sum of its results in tile order.
+pub(crate) fn gemm_fold(
+    config: &Config,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    fold: &(dyn Fn(usize, usize, usize, usize, &[f32], usize) -> f64 + Sync),
+) -> f64 {
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    if m == 0 || n == 0 {
+        return 0.0;
+    }
+    let (mr, nr) = (config.simd.mr(), config.simd.nr());
+    let tiles = m.div_ceil(mr) * n.div_ceil(nr);
+    let results: Vec<AtomicU64> = (0..tiles).map(|_| AtomicU64::new(0)).collect();
+    if k == 0 || alpha == 0.0 {
+        // Every tile of the product is zero.
+        let zeros = vec![0f32; mr * nr];
+        let mut total = 0.0;
+        for ir in 0..m.div_ceil(mr) {
+            for jr in 0..n.div_ceil(nr) {
+                let (i0, j0) = (ir * mr, jr * nr);
+                total += fold(i0, j0, mr.min(m - i0), nr.min(n - j0), &zeros, nr);
+            }
+        }
+        return total;
+    }
+    let out = Output::Fold {
+        f: fold,
+        results: &results,
+    };
+    dispatch(config, alpha, a, b, 0.0, out, Epilogue::NONE, m, n, k);
+    results
+        .iter()
+        .map(|r| f64::from_bits(r.load(Ordering::Relaxed)))
+        .sum()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dispatch(
+    config: &Config,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    out: Output<'_>,
+    epilogue: Epilogue<'_>,
+    m: usize,
+    n: usize,
+    k: usize,
+) {
     match config.simd {
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => run::<Avx512>(config, alpha, a, b, beta, c, epilogue, m, n, k),
+        Simd::Avx512 => run::<Avx512>(config, alpha, a, b, beta, out, epilogue, m, n, k),
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx2 => run::<Avx2>(config, alpha, a, b, beta, c, epilogue, m, n, k),
-        _ => run::<Portable>(config, alpha, a, b, beta, c, epilogue, m, n, k),
+        Simd::Avx2 => run::<Avx2>(config, alpha, a, b, beta, out, epilogue, m, n, k),
+        _ => run::<Portable>(config, alpha, a, b, beta, out, epilogue, m, n, k),
     }
 }
 
@@ -262,7 +338,7 @@ fn run<F: Family>(
     a: MatRef<'_>,
     b: MatRef<'_>,
     beta: f32,
-    c: MatMut<'_>,
+    out: Output<'_>,
     epilogue: Epilogue<'_>,
     m: usize,
     n: usize,
@@ -296,11 +372,11 @@ fn run<F: Family>(
         beta,
         a,
         b,
-        c: CPtr {
-            ptr: c.data.as_mut_ptr(),
-            rs: c.rs,
-            cs: c.cs,
+        kc: match out {
+            Output::C(_) => F::KC,
+            Output::Fold { .. } => k,
         },
+        out,
         bias: epilogue.bias,
         relu: epilogue.relu,
         direct_a,
@@ -332,8 +408,8 @@ fn part<F: Family>(plan: &Plan<'_>, t0: usize, t1: usize) {
             b: bbuf,
             tile,
         } = &mut *s;
-        let abuf = abuf.slice(F::MR * F::KC);
-        let bbuf = bbuf.slice(F::KC * F::NCP * F::NR);
+        let abuf = abuf.slice(F::MR * plan.kc);
+        let bbuf = bbuf.slice(plan.kc * F::NCP * F::NR);
         let tile = &mut tile.0[..F::MR * F::NR];
         part_in::<F>(plan, t0, t1, abuf, bbuf, tile);
     });
@@ -349,13 +425,17 @@ fn part_in<F: Family>(
 ) {
     let (m, n, k) = (plan.m, plan.n, plan.k);
     let (ir_lo, ir_hi, jr_lo, jr_hi) = plan.bounds(t0, t1);
-    let general_c = plan.c.cs != 1;
+    let c_out = match plan.out {
+        Output::C(c) => Some(c),
+        Output::Fold { .. } => None,
+    };
+    let general_c = c_out.is_some_and(|c| c.cs != 1);
     let mut jc = jr_lo;
     while jc < jr_hi {
         let jc_end = (jc + F::NCP).min(jr_hi);
         let mut pc = 0;
         while pc < k {
-            let kc = F::KC.min(k - pc);
+            let kc = plan.kc.min(k - pc);
             let first = pc == 0;
             let last = pc + kc == k;
             // Pack the panels of this B block that are not read in place.
@@ -425,21 +505,27 @@ fn part_in<F: Family>(
                     // C and written by this thread only; bias pointers have MR / NR values
                     // because the tile is full.
                     unsafe {
-                        if mr == F::MR && nr == F::NR && !general_c {
-                            let c = plan.c.ptr.add(i0 * plan.c.rs + j0);
-                            F::tile(kc, a_ptr, a_ks, b_ptr, b_ks, c, plan.c.rs, &st);
-                        } else {
-                            F::tile(
-                                kc,
-                                a_ptr,
-                                a_ks,
-                                b_ptr,
-                                b_ks,
-                                tile.as_mut_ptr(),
-                                F::NR,
-                                &Store::PLAIN,
-                            );
-                            edge(plan, tile, F::NR, i0, mr, j0, nr, &store, last);
+                        match (&plan.out, c_out) {
+                            (Output::Fold { f, results }, _) => {
+                                let st = Store {
+                                    alpha: plan.alpha,
+                                    ..Store::PLAIN
+                                };
+                                let tp = tile.as_mut_ptr();
+                                F::tile(kc, a_ptr, a_ks, b_ptr, b_ks, tp, F::NR, &st);
+                                let r = f(i0, j0, mr, nr, tile, F::NR);
+                                results[ir * plan.np + jr].store(r.to_bits(), Ordering::Relaxed);
+                            }
+                            (_, Some(c)) if mr == F::MR && nr == F::NR && !general_c => {
+                                let cp = c.ptr.add(i0 * c.rs + j0);
+                                F::tile(kc, a_ptr, a_ks, b_ptr, b_ks, cp, c.rs, &st);
+                            }
+                            (_, Some(c)) => {
+                                let tp = tile.as_mut_ptr();
+                                F::tile(kc, a_ptr, a_ks, b_ptr, b_ks, tp, F::NR, &Store::PLAIN);
+                                edge(plan, c, tile, F::NR, i0, mr, j0, nr, &store, last);
+                            }
+                            (Output::C(_), None) => unreachable!("a C output has a pointer"),
                         }
                     }
                 }
@@ -462,6 +548,7 @@ fn in_run(plan: &Plan<'_>, ir: usize, jr: usize, t0: usize, t1: usize) -> bool {
 #[allow(clippy::too_many_arguments)]
 unsafe fn edge(
     plan: &Plan<'_>,
+    c_out: CPtr,
     tile: &[f32],
     ldt: usize,
     i0: usize,
@@ -473,7 +560,7 @@ unsafe fn edge(
 ) {
     for i in 0..mr {
         for j in 0..nr {
-            let c = plan.c.ptr.add((i0 + i) * plan.c.rs + (j0 + j) * plan.c.cs);
+            let c = c_out.ptr.add((i0 + i) * c_out.rs + (j0 + j) * c_out.cs);
             let mut v = st.alpha * tile[i * ldt + j];
             if st.load_c {
                 v += st.beta * *c;

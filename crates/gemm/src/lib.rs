@@ -56,6 +56,8 @@ mod pack;
 
 pub use arch::{active, choice, Simd, SimdChoice};
 
+use driver::CPtr;
+
 use thiserror::Error;
 
 /// Shape and layout errors (always the caller's bug; reported instead of a panic).
@@ -85,6 +87,15 @@ pub enum GemmError {
         len: usize,
         want: usize,
         axis: &'static str,
+    },
+    #[error("companion matrix {index} is {rows} x {cols} with column stride {cs}; the product is {want_rows} x {want_cols} and companions need column stride 1")]
+    Companion {
+        index: usize,
+        rows: usize,
+        cols: usize,
+        cs: usize,
+        want_rows: usize,
+        want_cols: usize,
     },
     #[error(
         "a mutable view of {rows} x {cols} with strides ({rs}, {cs}) would alias its own elements"
@@ -435,4 +446,103 @@ pub fn sgemm_with(
     };
     driver::gemm(&config, alpha, a, b, beta, c, epilogue);
     Ok(())
+}
+
+/// `G = α·A·B` consumed tile by tile, never stored: an update that needs `G` once (an
+/// optimiser step `w ← w − η·g`) reads each tile while it is still in L1, instead of `G` being
+/// written to memory and read back.
+///
+/// For every row segment of a tile — row `i`, columns `j0 .. j0 + len` of `G` — `f(g, segs)`
+/// is called with `g` those values of `G` and `segs[q]` the same segment of companion matrix
+/// `q` (each `m x n` with unit column stride), mutable. Segments are disjoint and the calls
+/// come from several threads at once. The `f64` values `f` returns are added in a fixed order
+/// (tile by tile, row-panel-major), so the total does not depend on the thread count.
+///
+/// ```
+/// use wb_gemm::{sgemm_fused, Config, MatMut, MatRef};
+/// // w ← w − 0.5·(xᵀ·d): a gradient step without storing the gradient; returns Σ w² before.
+/// let (x, d) = ([1.0f32, 2.0, 3.0, 4.0], [1.0f32, 0.0, 0.0, 1.0]);
+/// let mut w = [1.0f32; 4];
+/// let before = sgemm_fused(
+///     &Config::default(),
+///     1.0,
+///     MatRef::row_major(&x, 2, 2)?.t(),
+///     MatRef::row_major(&d, 2, 2)?,
+///     [MatMut::row_major(&mut w, 2, 2)?],
+///     |g, [w]| {
+///         let mut sq = 0.0;
+///         for (w, &g) in w.iter_mut().zip(g) {
+///             sq += (*w * *w) as f64;
+///             *w -= 0.5 * g;
+///         }
+///         sq
+///     },
+/// )?;
+/// assert_eq!(before, 4.0);
+/// assert_eq!(w, [0.5, -0.5, 0.0, -1.0]);
+/// # Ok::<(), wb_gemm::GemmError>(())
+/// ```
+pub fn sgemm_fused<const N: usize, F>(
+    config: &Config,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    companions: [MatMut<'_>; N],
+    f: F,
+) -> Result<f64, GemmError>
+where
+    F: Fn(&[f32], &mut [&mut [f32]; N]) -> f64 + Sync,
+{
+    let (m, n) = (a.rows, b.cols);
+    if a.cols != b.rows {
+        return Err(GemmError::Shape {
+            a_rows: a.rows,
+            a_cols: a.cols,
+            b_rows: b.rows,
+            b_cols: b.cols,
+            c_rows: m,
+            c_cols: n,
+        });
+    }
+    for (index, c) in companions.iter().enumerate() {
+        if c.rows != m || c.cols != n || (c.cs != 1 && n > 1) {
+            return Err(GemmError::Companion {
+                index,
+                rows: c.rows,
+                cols: c.cols,
+                cs: c.cs,
+                want_rows: m,
+                want_cols: n,
+            });
+        }
+    }
+    let config = Config {
+        simd: if config.simd.supported() {
+            config.simd
+        } else {
+            Simd::best()
+        },
+        threads: config.threads.max(1),
+        min_work_per_thread: config.min_work_per_thread.max(1),
+    };
+    let ptrs: [CPtr; N] = companions.map(|c| CPtr {
+        ptr: c.data.as_mut_ptr(),
+        rs: c.rs,
+        cs: 1,
+    });
+    let fold = |i0: usize, j0: usize, rows: usize, cols: usize, tile: &[f32], ld: usize| -> f64 {
+        let mut total = 0.0;
+        for r in 0..rows {
+            let g = &tile[r * ld..r * ld + cols];
+            // SAFETY: companion q is an m x n view with unit column stride (checked above);
+            // (i0 + r, j0 .. j0 + cols) lies inside it, and the driver hands each tile to one
+            // thread once, so no two live segments overlap.
+            let mut segs: [&mut [f32]; N] = std::array::from_fn(|q| unsafe {
+                std::slice::from_raw_parts_mut(ptrs[q].ptr.add((i0 + r) * ptrs[q].rs + j0), cols)
+            });
+            total += f(g, &mut segs);
+        }
+        total
+    };
+    Ok(driver::gemm_fold(&config, alpha, a, b, &fold))
 }

@@ -7,7 +7,7 @@
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, ShapeBuilder};
 
-use crate::{sgemm_with, Config, Epilogue, GemmError, MatMut, MatRef};
+use crate::{sgemm_fused, sgemm_with, Config, Epilogue, GemmError, MatMut, MatRef};
 
 /// Row and column strides of a view whose elements occupy exactly `rows·cols` consecutive
 /// values (row-major or column-major; strides of length-1 axes do not matter), or `None`.
@@ -87,6 +87,48 @@ pub fn gemm_with(
             Ok(())
         }
     }
+}
+
+/// [`sgemm_fused`](crate::sgemm_fused) on ndarray operands: `G = α·A·B` is handed, row segment
+/// by row segment of each tile, to `f` together with the same segments of the companions
+/// (row-major `m x n` slices). Returns the sum of `f`'s results in a thread-independent order.
+pub fn gemm_fused<const N: usize, F>(
+    config: &Config,
+    alpha: f32,
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    companions: [&mut [f32]; N],
+    f: F,
+) -> Result<f64, GemmError>
+where
+    F: Fn(&[f32], &mut [&mut [f32]; N]) -> f64 + Sync,
+{
+    let a_copy;
+    let a_ref = match as_ref(a.view()) {
+        Some(r) => r,
+        None => {
+            a_copy = a.as_standard_layout().into_owned();
+            as_ref(a_copy.view()).expect("standard layout is contiguous")
+        }
+    };
+    let b_copy;
+    let b_ref = match as_ref(b.view()) {
+        Some(r) => r,
+        None => {
+            b_copy = b.as_standard_layout().into_owned();
+            as_ref(b_copy.view()).expect("standard layout is contiguous")
+        }
+    };
+    let (m, n) = (a_ref.rows(), b_ref.cols());
+    let mut views = Vec::with_capacity(N);
+    for c in companions {
+        views.push(MatMut::row_major(c, m, n)?);
+    }
+    let views: [MatMut<'_>; N] = match views.try_into() {
+        Ok(v) => v,
+        Err(_) => unreachable!("N views were pushed"),
+    };
+    sgemm_fused(config, alpha, a_ref, b_ref, views, f)
 }
 
 fn as_ref<'a>(v: ArrayView2<'a, f32>) -> Option<MatRef<'a>> {

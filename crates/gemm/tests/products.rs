@@ -332,3 +332,84 @@ fn bad_shapes_are_errors() {
         "{err:?}"
     );
 }
+
+#[test]
+fn fused_update_sees_the_product_once_per_element() {
+    use wb_gemm::sgemm_fused;
+    for simd in families() {
+        for &(m, n, k) in &[(1, 1, 1), (13, 70, 9), (300, 97, 200), (64, 33, 500)] {
+            let mut rng = ChaCha8Rng::seed_from_u64((m * n + k) as u64);
+            let a = random(&mut rng, k * m); // stored k x m: A = this transposed
+            let b = random(&mut rng, k * n);
+            let mut want = vec![0f32; m * n];
+            sgemm_with(
+                &cfg(simd, 1),
+                0.5,
+                MatRef::row_major(&a, k, m).unwrap().t(),
+                MatRef::row_major(&b, k, n).unwrap(),
+                0.0,
+                MatMut::row_major(&mut want, m, n).unwrap(),
+                Epilogue::NONE,
+            )
+            .unwrap();
+            let w0 = random(&mut rng, m * n);
+            let mut totals = Vec::new();
+            let mut finals = Vec::new();
+            for threads in [1, 2, 3] {
+                let mut w = w0.clone();
+                let mut seen = vec![0f32; m * n];
+                let total = sgemm_fused(
+                    &cfg(simd, threads),
+                    0.5,
+                    MatRef::row_major(&a, k, m).unwrap().t(),
+                    MatRef::row_major(&b, k, n).unwrap(),
+                    [
+                        MatMut::row_major(&mut w, m, n).unwrap(),
+                        MatMut::row_major(&mut seen, m, n).unwrap(),
+                    ],
+                    |g, [w, seen]| {
+                        let mut sq = 0.0;
+                        for ((w, s), &g) in w.iter_mut().zip(seen.iter_mut()).zip(g) {
+                            sq += (*w as f64) * (*w as f64);
+                            *w -= g;
+                            *s += 1.0;
+                        }
+                        sq
+                    },
+                )
+                .unwrap();
+                assert!(
+                    seen.iter().all(|&s| s == 1.0),
+                    "{simd} {m}x{n}x{k}: each element once"
+                );
+                // Equal to sgemm's product up to rounding (beyond one block of k, sgemm adds the
+                // blocks' partial sums in C, the fused product sums all of k in registers).
+                for ((&w, &w0), &g) in w.iter().zip(&w0).zip(&want) {
+                    let tol = if k <= 256 {
+                        0.0
+                    } else {
+                        1e-5 * (k as f32).sqrt()
+                    };
+                    assert!(
+                        (w - (w0 - g)).abs() <= tol,
+                        "{simd} {m}x{n}x{k}: {w} vs {}",
+                        w0 - g
+                    );
+                }
+                totals.push(total);
+                finals.push(w);
+            }
+            let sq: f64 = w0.iter().map(|&v| (v as f64) * (v as f64)).sum();
+            assert!(
+                (totals[0] - sq).abs() < 1e-9 * sq.max(1.0),
+                "{simd}: {} vs {sq}",
+                totals[0]
+            );
+            assert!(
+                totals.windows(2).all(|t| t[0].to_bits() == t[1].to_bits()),
+                "{simd}: total depends on threads"
+            );
+            assert!(finals.windows(2).all(|f| f[0] == f[1]));
+        }
+    }
+}

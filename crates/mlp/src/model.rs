@@ -314,7 +314,7 @@ impl Mlp {
                 values.push(v);
             }
         }
-        net.restore(&values);
+        net.load_tensors(&values);
         Ok(Mlp {
             net: Mutex::new(net),
             loss: meta.loss,
