@@ -446,6 +446,9 @@ const FUSED_MAX_COLUMNS: usize = 20;
 
 /// Buffers of one mini-batch step (reused across steps: no allocation in the loop).
 struct BatchStep {
+    /// The fused kernel's gradient (accumulated in f64).
+    fused_gw: Vec<f64>,
+    fused_gb: Vec<f64>,
     xb: Array2<f32>,
     yb: Vec<usize>,
     scores: Array2<f32>,
@@ -457,6 +460,8 @@ impl BatchStep {
     fn new(batch: usize, d: usize, kc: usize) -> Self {
         if kc <= FUSED_MAX_COLUMNS {
             return BatchStep {
+                fused_gw: vec![0.0; kc * d],
+                fused_gb: vec![0.0; kc],
                 xb: Array2::zeros((0, d)),
                 yb: Vec::new(),
                 scores: Array2::zeros((0, kc)),
@@ -465,6 +470,8 @@ impl BatchStep {
             };
         }
         BatchStep {
+            fused_gw: Vec::new(),
+            fused_gb: Vec::new(),
             xb: Array2::zeros((batch, d)),
             yb: vec![0; batch],
             scores: Array2::zeros((batch, kc)),
@@ -490,7 +497,10 @@ impl BatchStep {
     ) -> Vec<f64> {
         let kc = bias.len();
         if kc <= FUSED_MAX_COLUMNS {
-            return crate::full_batch::grouped_loss_and_grad(
+            let d = x.ncols();
+            self.fused_gw.resize(kc * d, 0.0);
+            self.fused_gb.resize(kc, 0.0);
+            let losses = crate::full_batch::grouped_loss_and_grad(
                 loss,
                 x,
                 chunk,
@@ -498,10 +508,17 @@ impl BatchStep {
                 c,
                 wt,
                 bias.as_slice().expect("contiguous bias"),
-                dwt,
-                db.as_slice_mut().expect("contiguous bias"),
+                &mut self.fused_gw,
+                &mut self.fused_gb,
             )
             .0;
+            for (o, &g) in dwt.iter_mut().zip(&self.fused_gw) {
+                *o = g as f32;
+            }
+            for (o, &g) in db.iter_mut().zip(&self.fused_gb) {
+                *o = g as f32;
+            }
+            return losses;
         }
         let m = chunk.len();
         gather_rows(x, chunk, &mut self.xb);
