@@ -170,7 +170,9 @@ fn main() {
         let b: Vec<f32> = (0..p.k * p.n).map(|_| rng.gen_range(-1.0..1.0)).collect();
         let mut c = vec![0f32; p.m * p.n];
         let mut c_nd = Array2::<f32>::zeros((p.m, p.n));
-        let variants = families.len() + 1;
+        // Each family with in-place operands where possible, the best family packing every
+        // operand, and matrixmultiply.
+        let variants = families.len() + 2;
         let mut times = vec![Vec::with_capacity(rounds); variants];
         let mut cpu = vec![Vec::with_capacity(rounds); variants];
         // Trials of ≈ 1 ms or one call, so that some of them run uninterrupted on a busy machine.
@@ -230,6 +232,8 @@ fn main() {
             };
             let name = if v < families.len() {
                 format!("wb-gemm {}", families[v])
+            } else if v == families.len() {
+                format!("{} packed", families[0])
             } else {
                 "matrixmultiply".to_string()
             };

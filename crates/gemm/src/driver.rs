@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::kernel::{self, Store, TileBias};
 use crate::pack::{pack_a, pack_b};
-use crate::{Bias, Config, Epilogue, MatMut, MatRef, Simd};
+use crate::{Bias, Config, Direct, Epilogue, MatMut, MatRef, Simd};
 
 /// A kernel family with its blocking. `KC` steps of a micro-panel of `A` (`MR x KC`) stay in
 /// L1 while the kernel sweeps a block of `B` of `NCP` panels (`KC x NCP·NR`) that stays in L2.
@@ -130,6 +130,7 @@ impl AlignedVec {
 struct Line24([f32; MAX_TILE]);
 
 thread_local! {
+    static FOLD_RESULTS: RefCell<Vec<AtomicU64>> = const { RefCell::new(Vec::new()) };
     static SCRATCH: RefCell<Scratch> = const {
         RefCell::new(Scratch {
             a: AlignedVec(Vec::new()),
@@ -266,7 +267,6 @@ pub(crate) fn gemm_fold(
     }
     let (mr, nr) = (config.simd.mr(), config.simd.nr());
     let tiles = m.div_ceil(mr) * n.div_ceil(nr);
-    let results: Vec<AtomicU64> = (0..tiles).map(|_| AtomicU64::new(0)).collect();
     if k == 0 || alpha == 0.0 {
         // Every tile of the product is zero.
         let zeros = vec![0f32; mr * nr];
@@ -279,15 +279,29 @@ pub(crate) fn gemm_fold(
         }
         return total;
     }
-    let out = Output::Fold {
-        f: fold,
-        results: &results,
+    let run = |results: &[AtomicU64]| -> f64 {
+        let out = Output::Fold { f: fold, results };
+        dispatch(config, alpha, a, b, 0.0, out, Epilogue::NONE, m, n, k);
+        results
+            .iter()
+            .map(|r| f64::from_bits(r.load(Ordering::Relaxed)))
+            .sum()
     };
-    dispatch(config, alpha, a, b, 0.0, out, Epilogue::NONE, m, n, k);
-    results
-        .iter()
-        .map(|r| f64::from_bits(r.load(Ordering::Relaxed)))
-        .sum()
+    // One slot per tile, kept per calling thread so a training loop allocates nothing. While
+    // this thread waits for the others it may run another rayon job that folds too; that one
+    // finds the buffer taken and uses its own.
+    FOLD_RESULTS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut results) => {
+            if results.len() < tiles {
+                results.resize_with(tiles, || AtomicU64::new(0));
+            }
+            run(&results[..tiles])
+        }
+        Err(_) => {
+            let results: Vec<AtomicU64> = (0..tiles).map(|_| AtomicU64::new(0)).collect();
+            run(&results)
+        }
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -346,8 +360,9 @@ fn run<F: Family>(
 ) {
     let mp = m.div_ceil(F::MR);
     let np = n.div_ceil(F::NR);
-    let direct_a = a.rs == 1 && a.cs > 0;
-    let direct_b = b.cs == 1 && b.rs > 0;
+    let allowed = config.direct == Direct::Auto;
+    let direct_a = allowed && a.rs == 1 && a.cs > 0 && (a.cs * 4) % 4096 != 0;
+    let direct_b = allowed && b.cs == 1 && b.rs > 0;
     // Each thread packs the panels it reads. Numbering tiles row-panel-major gives each thread
     // its own rows of A but (almost) all of B, so B would be packed once per thread; number
     // column-panel-major when only B needs packing.
@@ -401,17 +416,25 @@ fn run<F: Family>(
 
 /// Computes tiles `t0 .. t1` (in the plan's numbering) for all of `k`.
 fn part<F: Family>(plan: &Plan<'_>, t0: usize, t1: usize) {
-    SCRATCH.with(|s| {
-        let mut s = s.borrow_mut();
+    let run = |s: &mut Scratch| {
         let Scratch {
             a: abuf,
             b: bbuf,
             tile,
-        } = &mut *s;
+        } = s;
         let abuf = abuf.slice(F::MR * plan.kc);
         let bbuf = bbuf.slice(plan.kc * F::NCP * F::NR);
         let tile = &mut tile.0[..F::MR * F::NR];
         part_in::<F>(plan, t0, t1, abuf, bbuf, tile);
+    };
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => run(&mut s),
+        // Only if a fold function itself ran a product on this thread: use fresh buffers.
+        Err(_) => run(&mut Scratch {
+            a: AlignedVec(Vec::new()),
+            b: AlignedVec(Vec::new()),
+            tile: Line24([0.0; MAX_TILE]),
+        }),
     });
 }
 

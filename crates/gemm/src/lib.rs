@@ -61,7 +61,7 @@ use driver::CPtr;
 use thiserror::Error;
 
 /// Shape and layout errors (always the caller's bug; reported instead of a panic).
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum GemmError {
     #[error("{what}: a {rows} x {cols} view with strides ({rs}, {cs}) needs {need} elements, the slice has {len}")]
     SliceTooShort {
@@ -361,6 +361,19 @@ pub struct Config {
     /// Multiply-adds per thread below which fewer threads are used (a fork-join costs a few
     /// microseconds, about what 2^21 multiply-adds take on one core).
     pub min_work_per_thread: usize,
+    /// Which operands may be read in place instead of packed (see [`Direct`]).
+    pub direct: Direct,
+}
+
+/// When an operand is read in place rather than copied into packed panels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direct {
+    /// `B` in place when row-major; `A` in place when column-major with a column stride that
+    /// is not a multiple of 4 KiB (at such strides the `MR`-wide steps of a micro-panel all fall
+    /// in one L1 cache set and evict each other, so packing them is faster).
+    Auto,
+    /// Pack every panel (for measurements).
+    Never,
 }
 
 impl Default for Config {
@@ -369,6 +382,7 @@ impl Default for Config {
             simd: active(),
             threads: rayon::current_num_threads(),
             min_work_per_thread: 1 << 21,
+            direct: Direct::Auto,
         }
     }
 }
@@ -443,6 +457,7 @@ pub fn sgemm_with(
         },
         threads: config.threads.max(1),
         min_work_per_thread: config.min_work_per_thread.max(1),
+        direct: config.direct,
     };
     driver::gemm(&config, alpha, a, b, beta, c, epilogue);
     Ok(())
@@ -524,6 +539,7 @@ where
         },
         threads: config.threads.max(1),
         min_work_per_thread: config.min_work_per_thread.max(1),
+        direct: config.direct,
     };
     let ptrs: [CPtr; N] = companions.map(|c| CPtr {
         ptr: c.data.as_mut_ptr(),

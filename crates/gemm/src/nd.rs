@@ -120,14 +120,11 @@ where
         }
     };
     let (m, n) = (a_ref.rows(), b_ref.cols());
-    let mut views = Vec::with_capacity(N);
-    for c in companions {
-        views.push(MatMut::row_major(c, m, n)?);
+    let views = companions.map(|c| MatMut::row_major(c, m, n));
+    if let Some(e) = views.iter().find_map(|v| v.as_ref().err()) {
+        return Err(e.clone());
     }
-    let views: [MatMut<'_>; N] = match views.try_into() {
-        Ok(v) => v,
-        Err(_) => unreachable!("N views were pushed"),
-    };
+    let views = views.map(|v| v.expect("checked just above"));
     sgemm_fused(config, alpha, a_ref, b_ref, views, f)
 }
 

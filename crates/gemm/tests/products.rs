@@ -3,7 +3,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use wb_gemm::{sgemm_with, Bias, Config, Epilogue, GemmError, MatMut, MatRef, Simd};
+use wb_gemm::{sgemm_with, Bias, Config, Direct, Epilogue, GemmError, MatMut, MatRef, Simd};
 
 /// Every product split over `threads`, however small.
 fn cfg(simd: Simd, threads: usize) -> Config {
@@ -11,6 +11,11 @@ fn cfg(simd: Simd, threads: usize) -> Config {
         simd,
         threads,
         min_work_per_thread: 1,
+        direct: if threads == 3 {
+            Direct::Never
+        } else {
+            Direct::Auto
+        },
     }
 }
 
