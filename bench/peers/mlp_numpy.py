@@ -8,7 +8,9 @@ preallocated buffers:
     dW2 = ds^T h; dh = (ds W2) * [h > 0]; dW1 = dh^T x
     v = 0.9 v - lr (g + 2 lambda W); W += v          (biases: no L2 term)
 
-    python mlp_numpy.py DATA_DIR [--epochs 3] [--threads 2] [--hidden 500]
+    python mlp_numpy.py DATA_DIR [--epochs 3] [--threads 2] [--hidden 500] [--dropout 0.2]
+
+`--dropout P`: inverted dropout on the hidden units, h * mask / (1 - P), as in `mlp_torch.py`.
 
 prints one JSON line: {"peer": "numpy", "seconds_per_epoch": [...], "best_s": ..., ...}.
 """
@@ -30,6 +32,7 @@ def main():
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--reg", type=float, default=2.5e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dropout", type=float, default=0.0)
     args = ap.parse_args()
     # The BLAS reads its thread count when it is loaded, so it is set before numpy is imported.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -58,6 +61,8 @@ def main():
     h = np.empty((batch, hdim), f32)
     s = np.empty((batch, c), f32)
     dh = np.empty((batch, hdim), f32)
+    keep = np.empty((batch, hdim), f32)
+    drop, scale = args.dropout, f32(1.0 / (1.0 - args.dropout))
     tmp = [np.empty_like(p) for p in params]
 
     def step(xb, yb):
@@ -66,6 +71,11 @@ def main():
         np.matmul(xb, w1.T, out=hb)
         hb += b1
         np.maximum(hb, 0.0, out=hb)
+        if drop > 0:
+            kb = keep[:m]
+            np.greater_equal(rng.random((m, hdim), dtype=f32), drop, out=kb)
+            kb *= scale
+            hb *= kb
         np.matmul(hb, w2.T, out=sb)
         sb += b2
         sb -= sb.max(axis=1, keepdims=True)
@@ -78,7 +88,10 @@ def main():
         np.matmul(sb.T, hb, out=grads[2])
         sb.sum(axis=0, out=grads[3])
         np.matmul(sb, w2, out=dhb)
+        # h > 0 exactly where the unit was active and kept (dropped units are 0 after the mask).
         dhb *= hb > 0
+        if drop > 0:
+            dhb *= scale
         np.matmul(dhb.T, xb, out=grads[0])
         dhb.sum(axis=0, out=grads[1])
         for p, v, g, t, dec in zip(params, velocity, grads, tmp, decay):
@@ -117,6 +130,7 @@ def main():
         "rows": n,
         "batch": batch,
         "hidden": hdim,
+        "dropout": drop,
         "seconds_per_epoch": [round(t, 4) for t in seconds],
         "best_s": round(min(seconds), 4),
         "loss_per_epoch": [round(v, 4) for v in losses],

@@ -7,7 +7,10 @@ output layer, biases zero), 49,000 CIFAR-10 rows (pixels / 255 minus the trainin
 shuffled every epoch, batch 200, SGD with momentum 0.9 at lr 0.01, L2 lambda * sum(W^2) on the
 weights only (PyTorch weight_decay = 2 * lambda), f32, 2 threads.
 
-    python mlp_torch.py DATA_DIR [--epochs 3] [--threads 2] [--hidden 500]
+    python mlp_torch.py DATA_DIR [--epochs 3] [--threads 2] [--hidden 500] [--dropout 0.2]
+
+`--dropout P` adds inverted dropout after the ReLU, as `pipeline run --model mlp` trains by
+default (wb-mlp's `MlpParams::default()` has dropout 0.2; the `epoch_speed` example has none).
 
 prints one JSON line: {"peer": "torch", "seconds_per_epoch": [...], "best_s": ..., ...}.
 The timed part is the optimisation steps of each epoch (forward, loss, backward, update), like
@@ -34,6 +37,7 @@ def main():
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--reg", type=float, default=2.5e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dropout", type=float, default=0.0)
     args = ap.parse_args()
 
     import torch
@@ -45,11 +49,13 @@ def main():
     y = torch.from_numpy(y)
     n, d = x.shape
 
-    model = torch.nn.Sequential(
-        torch.nn.Linear(d, args.hidden), torch.nn.ReLU(), torch.nn.Linear(args.hidden, 10)
-    )
+    layers = [torch.nn.Linear(d, args.hidden), torch.nn.ReLU()]
+    if args.dropout > 0:
+        layers.append(torch.nn.Dropout(args.dropout))
+    layers.append(torch.nn.Linear(args.hidden, 10))
+    model = torch.nn.Sequential(*layers)
     with torch.no_grad():
-        first, last = model[0], model[2]
+        first, last = model[0], model[-1]
         first.weight.normal_(0.0, (2.0 / d) ** 0.5)
         last.weight.normal_(0.0, (2.0 / (args.hidden + 10)) ** 0.5)
         first.bias.zero_()
@@ -86,6 +92,7 @@ def main():
         mean_loss = float(total) / steps
         seconds.append(time.perf_counter() - start)
         losses.append(mean_loss)
+    model.eval()
     with torch.no_grad():
         val_acc = float((model(torch.from_numpy(xv)).argmax(1) == torch.from_numpy(yv)).float().mean())
     print(json.dumps({
@@ -95,6 +102,7 @@ def main():
         "rows": n,
         "batch": args.batch,
         "hidden": args.hidden,
+        "dropout": args.dropout,
         "seconds_per_epoch": [round(s, 4) for s in seconds],
         "best_s": round(min(seconds), 4),
         "loss_per_epoch": [round(v, 4) for v in losses],

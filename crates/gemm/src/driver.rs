@@ -151,6 +151,9 @@ pub(crate) struct CPtr {
 unsafe impl Send for CPtr {}
 unsafe impl Sync for CPtr {}
 
+/// A tile consumer: `(i0, j0, rows, columns, values, row stride) -> partial result`.
+pub(crate) type FoldFn<'a> = dyn Fn(usize, usize, usize, usize, &[f32], usize) -> f64 + Sync + 'a;
+
 /// Where finished tiles go.
 pub(crate) enum Output<'a> {
     /// Into C (with β, bias and ReLU).
@@ -159,7 +162,7 @@ pub(crate) enum Output<'a> {
     /// whose result is kept per tile in `results` (numbered row-panel-major) so the caller can
     /// add them in a fixed order. C is never stored.
     Fold {
-        f: &'a (dyn Fn(usize, usize, usize, usize, &[f32], usize) -> f64 + Sync),
+        f: &'a FoldFn<'a>,
         results: &'a [AtomicU64],
     },
 }
@@ -259,7 +262,7 @@ pub(crate) fn gemm_fold(
     alpha: f32,
     a: MatRef<'_>,
     b: MatRef<'_>,
-    fold: &(dyn Fn(usize, usize, usize, usize, &[f32], usize) -> f64 + Sync),
+    fold: &FoldFn<'_>,
 ) -> f64 {
     let (m, n, k) = (a.rows, b.cols, a.cols);
     if m == 0 || n == 0 {
@@ -361,7 +364,7 @@ fn run<F: Family>(
     let mp = m.div_ceil(F::MR);
     let np = n.div_ceil(F::NR);
     let allowed = config.direct == Direct::Auto;
-    let direct_a = allowed && a.rs == 1 && a.cs > 0 && (a.cs * 4) % 4096 != 0;
+    let direct_a = allowed && a.rs == 1 && a.cs > 0 && !(a.cs * 4).is_multiple_of(4096);
     let direct_b = allowed && b.cs == 1 && b.rs > 0;
     // Each thread packs the panels it reads. Numbering tiles row-panel-major gives each thread
     // its own rows of A but (almost) all of B, so B would be packed once per thread; number

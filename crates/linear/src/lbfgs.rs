@@ -83,7 +83,7 @@ pub fn minimize(
         }
         pairs.direction(&g, &mut alpha_buf, &mut p);
         let mut slope = dot(&g, &p);
-        if !(slope < 0.0) {
+        if slope.is_nan() || slope >= 0.0 {
             // Not a descent direction (numerical trouble): restart from steepest descent.
             pairs.clear();
             p.iter_mut().zip(&g).for_each(|(pi, gi)| *pi = -gi);
@@ -191,7 +191,7 @@ impl Pairs {
         }
         let sy = dot(&self.s[slot], &self.y[slot]);
         let yy = dot(&self.y[slot], &self.y[slot]);
-        if !(sy > 1e-12 * yy.max(1e-300)) {
+        if sy.is_nan() || sy <= 1e-12 * yy.max(1e-300) {
             return;
         }
         self.rho[slot] = 1.0 / sy;
@@ -215,10 +215,10 @@ impl Pairs {
             let gamma = dot(&self.s[j], &self.y[j]) / dot(&self.y[j], &self.y[j]);
             p.iter_mut().for_each(|pi| *pi *= gamma);
         }
-        for i in 0..self.len {
+        for (i, &a) in alpha.iter().enumerate().take(self.len) {
             let j = self.slot(i);
             let beta = self.rho[j] * dot(&self.y[j], p);
-            axpy(alpha[i] - beta, &self.s[j], p);
+            axpy(a - beta, &self.s[j], p);
         }
     }
 }

@@ -193,9 +193,7 @@ pub fn search(
             stmax = step + 4.0 * (step - stx);
         }
         step = step.clamp(tol.step_min, tol.step_max);
-        if (brackt && (step <= stmin || step >= stmax))
-            || (brackt && stmax - stmin <= tol.xtol * stmax)
-        {
+        if brackt && (step <= stmin || step >= stmax || stmax - stmin <= tol.xtol * stmax) {
             step = stx;
         }
     }

@@ -37,7 +37,9 @@ pub struct LinearParams {
     /// Mini-batch SGD (the lecture's) or full-batch L-BFGS (trains to convergence).
     pub solver: Solver,
     /// L-BFGS: maximum iterations (each one pass over the training set, plus line-search
-    /// passes). SGD ignores it and uses `epochs`.
+    /// passes; with a validation set a solve stops after `full_batch::PATIENCE` = 50 iterations
+    /// without a better validation accuracy, keeping the best iterate). SGD ignores it and uses
+    /// `epochs`.
     pub iterations: usize,
 }
 
