@@ -562,3 +562,10 @@ where
     };
     Ok(driver::gemm_fold(&config, alpha, a, b, &fold))
 }
+
+/// Packs `a` (rows `0..mr`, steps `0..kc`) as the driver does, for measuring packing alone
+/// (`examples/gemm_bench.rs`).
+#[doc(hidden)]
+pub fn pack_a_panel(a: MatRef<'_>, mr: usize, kc: usize, width: usize, buf: &mut [f32]) {
+    pack::pack_a(&a, 0, mr, 0, kc, width, buf);
+}
