@@ -10,6 +10,9 @@ use crate::{Bias, Config, Direct, Epilogue, MatMut, MatRef, Simd};
 /// A kernel family with its blocking. `KC` steps of a micro-panel of `A` (`MR x KC`) stay in
 /// L1 while the kernel sweeps a block of `B` of `NCP` panels (`KC x NCP·NR`) that stays in L2.
 trait Family {
+    /// Whether packing may use SIMD transposes (the portable family stays portable, so
+    /// `WB_SIMD=scalar` measures a CPU without AVX2).
+    const SIMD_PACK: bool = true;
     const MR: usize;
     const NR: usize;
     const KC: usize;
@@ -31,6 +34,7 @@ trait Family {
 
 struct Portable;
 impl Family for Portable {
+    const SIMD_PACK: bool = false;
     const MR: usize = kernel::scalar::MR;
     const NR: usize = kernel::scalar::NR;
     const KC: usize = 256;
@@ -477,6 +481,7 @@ fn part_in<F: Family>(
                         kc,
                         F::NR,
                         &mut bbuf[off..off + kc * F::NR],
+                        F::SIMD_PACK,
                     );
                 }
             }
@@ -505,7 +510,8 @@ fn part_in<F: Family>(
                 let (a_ptr, a_ks) = if plan.direct_a && mr == F::MR {
                     (plan.a.data[i0 + pc * plan.a.cs..].as_ptr(), plan.a.cs)
                 } else {
-                    pack_a(&plan.a, i0, mr, pc, kc, F::MR, &mut abuf[..F::MR * kc]);
+                    let buf = &mut abuf[..F::MR * kc];
+                    pack_a(&plan.a, i0, mr, pc, kc, F::MR, buf, F::SIMD_PACK);
                     (abuf.as_ptr(), F::MR)
                 };
                 for jr in lo..hi {

@@ -567,5 +567,5 @@ where
 /// (`examples/gemm_bench.rs`).
 #[doc(hidden)]
 pub fn pack_a_panel(a: MatRef<'_>, mr: usize, kc: usize, width: usize, buf: &mut [f32]) {
-    pack::pack_a(&a, 0, mr, 0, kc, width, buf);
+    pack::pack_a(&a, 0, mr, 0, kc, width, buf, true);
 }
