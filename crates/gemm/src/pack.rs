@@ -115,6 +115,7 @@ unsafe fn interleave_avx2(
 }
 
 /// Packs rows `i0 .. i0 + mr` (mr ≤ MR), steps `p0 .. p0 + kc` of `a` into `buf` (`MR·kc` values).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn pack_a(
     a: &MatRef<'_>,
     i0: usize,
@@ -166,6 +167,7 @@ pub(crate) fn pack_a(
 
 /// Packs columns `j0 .. j0 + nr` (nr ≤ NR), steps `p0 .. p0 + kc` of `b` into `buf`
 /// (`NR·kc` values).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn pack_b(
     b: &MatRef<'_>,
     j0: usize,
