@@ -546,21 +546,87 @@ where
         rs: c.rs,
         cs: 1,
     });
+    let simd = config.simd;
     let fold = |i0: usize, j0: usize, rows: usize, cols: usize, tile: &[f32], ld: usize| -> f64 {
-        let mut total = 0.0;
-        for r in 0..rows {
-            let g = &tile[r * ld..r * ld + cols];
-            // SAFETY: companion q is an m x n view with unit column stride (checked above);
-            // (i0 + r, j0 .. j0 + cols) lies inside it, and the driver hands each tile to one
-            // thread once, so no two live segments overlap.
-            let mut segs: [&mut [f32]; N] = std::array::from_fn(|q| unsafe {
-                std::slice::from_raw_parts_mut(ptrs[q].ptr.add((i0 + r) * ptrs[q].rs + j0), cols)
-            });
-            total += f(g, &mut segs);
+        let tile = TileRows {
+            i0,
+            j0,
+            rows,
+            cols,
+            values: tile,
+            ld,
+        };
+        // SAFETY (all arms): see `fold_rows`; the SIMD arms run only on CPUs with the family
+        // (`config.simd` is a supported one).
+        match simd {
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => unsafe { fold_rows_avx512(&f, &ptrs, &tile) },
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => unsafe { fold_rows_avx2(&f, &ptrs, &tile) },
+            _ => unsafe { fold_rows(&f, &ptrs, &tile) },
         }
-        total
     };
     Ok(driver::gemm_fold(&config, alpha, a, b, &fold))
+}
+
+/// A finished tile handed to a fold: rows `i0 .. i0 + rows`, columns `j0 .. j0 + cols` of `G`.
+struct TileRows<'a> {
+    i0: usize,
+    j0: usize,
+    rows: usize,
+    cols: usize,
+    values: &'a [f32],
+    ld: usize,
+}
+
+/// Calls `f` on each row segment of the tile with the matching companion segments.
+///
+/// # Safety
+/// Each companion pointer must address an `m x n` matrix (row stride `rs`, unit column
+/// stride) containing the tile's rows and columns, and no other live reference may overlap
+/// the tile's segments (the driver hands each tile to one thread once).
+#[inline(always)]
+unsafe fn fold_rows<const N: usize, F>(f: &F, ptrs: &[CPtr; N], t: &TileRows<'_>) -> f64
+where
+    F: Fn(&[f32], &mut [&mut [f32]; N]) -> f64,
+{
+    let mut total = 0.0;
+    for r in 0..t.rows {
+        let g = &t.values[r * t.ld..r * t.ld + t.cols];
+        let mut segs: [&mut [f32]; N] = std::array::from_fn(|q| {
+            std::slice::from_raw_parts_mut(ptrs[q].ptr.add((t.i0 + r) * ptrs[q].rs + t.j0), t.cols)
+        });
+        total += f(g, &mut segs);
+    }
+    total
+}
+
+/// [`fold_rows`] compiled with AVX-512 enabled: `f` is inlined here, so the caller's
+/// elementwise update (an optimiser step) is vectorised 16 wide although its crate is built for
+/// the baseline CPU.
+///
+/// # Safety
+/// As [`fold_rows`], and the CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fold_rows_avx512<const N: usize, F>(f: &F, ptrs: &[CPtr; N], t: &TileRows<'_>) -> f64
+where
+    F: Fn(&[f32], &mut [&mut [f32]; N]) -> f64,
+{
+    fold_rows(f, ptrs, t)
+}
+
+/// [`fold_rows`] compiled with AVX2 and FMA enabled (see [`fold_rows_avx512`]).
+///
+/// # Safety
+/// As [`fold_rows`], and the CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fold_rows_avx2<const N: usize, F>(f: &F, ptrs: &[CPtr; N], t: &TileRows<'_>) -> f64
+where
+    F: Fn(&[f32], &mut [&mut [f32]; N]) -> f64,
+{
+    fold_rows(f, ptrs, t)
 }
 
 /// Packs `a` (rows `0..mr`, steps `0..kc`) as the driver does, for measuring packing alone
