@@ -158,6 +158,10 @@ unsafe impl Sync for CPtr {}
 /// A tile consumer: `(i0, j0, rows, columns, values, row stride) -> partial result`.
 pub(crate) type FoldFn<'a> = dyn Fn(usize, usize, usize, usize, &[f32], usize) -> f64 + Sync + 'a;
 
+/// Called with `(i0, j0, rows, columns)` of a tile just before its product is computed, so the
+/// consumer can start fetching the memory it will touch for that tile.
+pub(crate) type PrefetchFn<'a> = dyn Fn(usize, usize, usize, usize) + Sync + 'a;
+
 /// Where finished tiles go.
 pub(crate) enum Output<'a> {
     /// Into C (with β, bias and ReLU).
@@ -167,6 +171,7 @@ pub(crate) enum Output<'a> {
     /// add them in a fixed order. C is never stored.
     Fold {
         f: &'a FoldFn<'a>,
+        prefetch: &'a PrefetchFn<'a>,
         results: &'a [AtomicU64],
     },
 }
@@ -267,6 +272,7 @@ pub(crate) fn gemm_fold(
     a: MatRef<'_>,
     b: MatRef<'_>,
     fold: &FoldFn<'_>,
+    prefetch: &PrefetchFn<'_>,
 ) -> f64 {
     let (m, n, k) = (a.rows, b.cols, a.cols);
     if m == 0 || n == 0 {
@@ -287,7 +293,11 @@ pub(crate) fn gemm_fold(
         return total;
     }
     let run = |results: &[AtomicU64]| -> f64 {
-        let out = Output::Fold { f: fold, results };
+        let out = Output::Fold {
+            f: fold,
+            prefetch,
+            results,
+        };
         dispatch(config, alpha, a, b, 0.0, out, Epilogue::NONE, m, n, k);
         results
             .iter()
@@ -538,11 +548,21 @@ fn part_in<F: Family>(
                     // because the tile is full.
                     unsafe {
                         match (&plan.out, c_out) {
-                            (Output::Fold { f, results }, _) => {
+                            (
+                                Output::Fold {
+                                    f,
+                                    prefetch,
+                                    results,
+                                },
+                                _,
+                            ) => {
                                 let st = Store {
                                     alpha: plan.alpha,
                                     ..Store::PLAIN
                                 };
+                                // The consumer's memory for this tile arrives while the
+                                // kernel computes it (a 200-deep tile takes ~2,400 cycles).
+                                prefetch(i0, j0, mr, nr);
                                 let tp = tile.as_mut_ptr();
                                 F::tile(kc, a_ptr, a_ks, b_ptr, b_ks, tp, F::NR, &st);
                                 let r = f(i0, j0, mr, nr, tile, F::NR);

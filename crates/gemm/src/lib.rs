@@ -566,7 +566,38 @@ where
             _ => unsafe { fold_rows(&f, &ptrs, &tile) },
         }
     };
-    Ok(driver::gemm_fold(&config, alpha, a, b, &fold))
+    let prefetch = |i0: usize, j0: usize, rows: usize, cols: usize| {
+        for c in &ptrs {
+            for r in 0..rows {
+                // SAFETY: the addresses lie inside the companion (see `fold_rows`); a prefetch
+                // never faults anyway.
+                unsafe { prefetch_range(c.ptr.add((i0 + r) * c.rs + j0), cols) };
+            }
+        }
+    };
+    Ok(driver::gemm_fold(&config, alpha, a, b, &fold, &prefetch))
+}
+
+/// Asks the CPU to bring the cache lines of `len` values from `p` into L1 (a hint).
+///
+/// # Safety
+/// `p .. p + len` must lie within one allocation (prefetches do not fault, but the pointer
+/// arithmetic must stay in bounds).
+#[inline(always)]
+unsafe fn prefetch_range(p: *const f32, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let start = p as usize & !63;
+        let end = p.add(len) as usize;
+        let mut line = start;
+        while line < end {
+            _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
+            line += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, len);
 }
 
 /// A finished tile handed to a fold: rows `i0 .. i0 + rows`, columns `j0 .. j0 + cols` of `G`.
