@@ -35,6 +35,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--augment", choices=["flip", "none"], default="flip")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-limit", type=int, default=None,
+                    help="use only the first N training images (a quick check, not a measure)")
     args = ap.parse_args()
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
@@ -51,6 +53,8 @@ def main():
     xt, yt = cifar10.read(folder, [cifar10.TEST_FILE])
     order = np.random.default_rng(args.seed).permutation(len(y))
     val_idx, train_idx = order[:1000], order[1000:]
+    if args.train_limit:
+        train_idx = train_idx[: args.train_limit]
     x = x.astype(np.float32) / 255.0
     xt = xt.astype(np.float32) / 255.0
     xtr, ytr = x[train_idx], y[train_idx]
