@@ -19,9 +19,19 @@ use crate::lbfgs::{self, Settings};
 use crate::model::{accuracy, EpochStats, Fit, Labeled, LinearModel, LinearParams};
 use crate::{LinearError, LossKind};
 
+/// Iterations without a better validation accuracy after which an L2 strength's solve stops.
+///
+/// The iterate with the best validation accuracy is what is kept, so iterating on after it
+/// only matters if a better one comes later. On CIFAR-10 raw pixels (98,000 x 3,072, λ = 1e-3,
+/// 300 iterations, `crates/linear/BENCH.md`) validation accuracy peaked at iteration 111
+/// (0.426) and reached at most 0.425 in the remaining 189 iterations; the longest run without
+/// a new best before the peak was 38 iterations (73 → 111), within this patience.
+pub const PATIENCE: usize = 50;
+
 /// Trains one model per entry of `grid` (which may differ only in `reg` and `iterations`) by
 /// L-BFGS on the exact objective, and keeps for each the iterate with the best validation
-/// accuracy (the last one when there is no validation set).
+/// accuracy (the last one when there is no validation set). With a validation set, a solve
+/// also stops after [`PATIENCE`] iterations without a better validation accuracy.
 ///
 /// The entries are solved from the strongest L2 to the weakest, each starting from the previous
 /// solution (a warm-started regularisation path, as liblinear and glmnet do): the objective is
@@ -40,9 +50,7 @@ pub(crate) fn fit_grid(
     order.sort_by(|&a, &b| grid[b].reg.total_cmp(&grid[a].reg));
     let mut theta = vec![0f64; c * d + c];
     let mut wt = Array2::<f32>::zeros((c, d));
-    let mut grad_wt = Array2::<f32>::zeros((c, d));
     let mut bias = vec![0f32; c];
-    let mut grad_b = vec![0f32; c];
     let mut results: Vec<Option<Result<Fit, LinearError>>> =
         (0..grid.len()).map(|_| None).collect();
     for &k in &order {
@@ -58,32 +66,20 @@ pub(crate) fn fit_grid(
             for (dst, &v) in bias.iter_mut().zip(&th[c * d..]) {
                 *dst = v as f32;
             }
-            let (data, correct) = data_loss_and_grad(
-                params.loss,
-                train.x,
-                train.y,
-                &wt,
-                &bias,
-                &mut grad_wt,
-                &mut grad_b,
-            );
+            let (grad_w, grad_b) = grad.split_at_mut(c * d);
+            let (data, correct) =
+                data_loss_and_grad(params.loss, train.x, train.y, &wt, &bias, grad_w, grad_b);
             last_correct.set(correct);
             let mut l2 = 0.0;
-            for ((g, &gw), &w) in grad[..c * d]
-                .iter_mut()
-                .zip(grad_wt.iter())
-                .zip(&th[..c * d])
-            {
-                *g = gw as f64 + 2.0 * reg * w;
+            for (g, &w) in grad_w.iter_mut().zip(&th[..c * d]) {
+                *g += 2.0 * reg * w;
                 l2 += w * w;
-            }
-            for (g, &gb) in grad[c * d..].iter_mut().zip(&grad_b) {
-                *g = gb as f64;
             }
             data + reg * l2
         };
         let mut history = Vec::new();
         let mut best: Option<(f64, LinearModel)> = None;
+        let mut best_iteration = 0;
         let mut last = Instant::now();
         let mut on_iteration = |iteration: usize, fx: f64, th: &[f64]| -> bool {
             let model = model_from(params.loss, th, c, d);
@@ -105,8 +101,9 @@ pub(crate) fn fit_grid(
             };
             if better {
                 best = Some((val_accuracy.unwrap_or(0.0), model));
+                best_iteration = iteration;
             }
-            true
+            val_accuracy.is_none() || iteration - best_iteration < PATIENCE
         };
         let settings = Settings {
             memory: 20,
@@ -145,17 +142,22 @@ fn model_from(loss: LossKind, theta: &[f64], c: usize, d: usize) -> LinearModel 
 /// Rows scored together (their four rows stay in L1/L2 while every class is visited).
 const ROWS: usize = 4;
 
+/// Blocks of rows whose gradient is summed in `f32` before it is added to the `f64` total
+/// (1,024 rows: the `f32` partial sums stay short, and the flush costs 0.1 % of the work).
+const FLUSH_BLOCKS: usize = 256;
+
 /// Data loss `(1/N) Σ L_i` at weights `wt` (C x D, row k = class k) and `bias`, and how many
 /// rows the scores classify correctly (free: the scores are at hand); the gradient of the data
-/// loss goes into `grad_wt` (C x D) and `grad_b` (C). The L2 term is the caller's.
+/// loss goes into `grad_wt` (C·D, row-major) and `grad_b` (C). The L2 term is the caller's.
+/// Losses and the gradient are accumulated in `f64`.
 pub fn data_loss_and_grad(
     loss: LossKind,
     x: ArrayView2<'_, f32>,
     y: &[usize],
     wt: &Array2<f32>,
     bias: &[f32],
-    grad_wt: &mut Array2<f32>,
-    grad_b: &mut [f32],
+    grad_wt: &mut [f64],
+    grad_b: &mut [f64],
 ) -> (f64, usize) {
     let rows: Vec<usize> = (0..x.nrows()).collect();
     let c = bias.len();
@@ -167,6 +169,11 @@ pub fn data_loss_and_grad(
 /// models side by side: `wt` is (G·C) x D and the loss is applied to each block of `c` score
 /// columns separately; returns each model's mean data loss and count of correctly classified
 /// rows (first maximum wins, as in `argmax_rows`). Rows are read in place (no gather).
+///
+/// Each block of four rows is read from memory once: it is scored against up to five classes
+/// per sweep (AVX-512: 20 accumulators; AVX2: two classes, 8 accumulators), the loss gradient
+/// of its scores computed, and folded into `∂W` in the same way while the rows are in cache.
+/// The kernel family follows `wb_gemm::active()` (so `WB_SIMD` forces it here too).
 #[allow(clippy::too_many_arguments)]
 pub fn grouped_loss_and_grad(
     loss: LossKind,
@@ -176,35 +183,56 @@ pub fn grouped_loss_and_grad(
     c: usize,
     wt: &Array2<f32>,
     bias: &[f32],
-    grad_wt: &mut Array2<f32>,
-    grad_b: &mut [f32],
+    grad_wt: &mut [f64],
+    grad_b: &mut [f64],
+) -> (Vec<f64>, Vec<usize>) {
+    let simd = kernels::Family::of(wb_gemm::active());
+    grouped_with(simd, loss, x, rows, y, c, wt, bias, grad_wt, grad_b)
+}
+
+/// [`grouped_loss_and_grad`] with the kernel family given (tests run every one).
+#[allow(clippy::too_many_arguments)]
+fn grouped_with(
+    simd: kernels::Family,
+    loss: LossKind,
+    x: ArrayView2<'_, f32>,
+    rows: &[usize],
+    y: &[usize],
+    c: usize,
+    wt: &Array2<f32>,
+    bias: &[f32],
+    grad_wt: &mut [f64],
+    grad_b: &mut [f64],
 ) -> (Vec<f64>, Vec<usize>) {
     let n = rows.len();
     let d = x.ncols();
     let k_all = bias.len();
     let groups = k_all / c.max(1);
     debug_assert_eq!(wt.dim(), (k_all, d));
+    debug_assert_eq!(grad_wt.len(), k_all * d);
     let threads = rayon::current_num_threads().max(1);
     // Parts of whole 4-row blocks, at least 32 rows each so tiny batches stay on one thread.
     let part = n.div_ceil(threads).max(32).div_ceil(ROWS) * ROWS;
     let parts: Vec<&[usize]> = rows.chunks(part.max(ROWS)).collect();
     let wt = wt.as_standard_layout();
     let wt = wt.as_slice().expect("standard layout");
-    let inv_n = 1.0 / n.max(1) as f32;
-    type Partial = (Vec<f64>, Vec<usize>, Vec<f32>, Vec<f32>);
+    let inv_n = 1.0 / n.max(1) as f64;
+    type Partial = (Vec<f64>, Vec<usize>, Vec<f64>, Vec<f64>);
     let partials: Vec<Partial> = parts
         .par_iter()
         .map(|part_rows| {
             let mut gw = vec![0f32; k_all * d];
-            let mut gb = vec![0f32; k_all];
-            let mut scores = Array2::<f32>::zeros((ROWS, c));
-            let mut dscores = Array2::<f32>::zeros((ROWS, c));
+            let mut gw64 = vec![0f64; k_all * d];
+            let mut gb = vec![0f64; k_all];
+            let mut scores = Array2::<f64>::zeros((ROWS, c));
+            let mut dscores = Array2::<f64>::zeros((ROWS, c));
+            let mut block_scores = vec![[0f32; ROWS]; k_all];
             let mut dall = vec![[0f32; ROWS]; k_all];
             let mut totals = vec![0f64; groups];
             let mut correct = vec![0usize; groups];
             let mut copies: Vec<Vec<f32>> = vec![vec![0f32; d]; ROWS];
             let mut labels = [0usize; ROWS];
-            for block in part_rows.chunks(ROWS) {
+            for (b, block) in part_rows.chunks(ROWS).enumerate() {
                 let m = block.len();
                 // Rows of a non-contiguous view are copied once; contiguous ones are borrowed.
                 let contiguous = block.iter().all(|&i| x.row(i).as_slice().is_some());
@@ -225,28 +253,12 @@ pub fn grouped_loss_and_grad(
                 for (r, &i) in block.iter().enumerate() {
                     labels[r] = y[i];
                 }
+                kernels::scores(simd, wt, d, views, &mut block_scores);
                 for gi in 0..groups {
-                    // Two classes per pass: each load of the four rows feeds eight FMAs.
-                    let mut k = 0;
-                    while k < c {
-                        let kk = gi * c + k;
-                        if k + 1 < c {
-                            let (a, b) = kernels::dot4x2(
-                                &wt[kk * d..(kk + 1) * d],
-                                &wt[(kk + 1) * d..(kk + 2) * d],
-                                views,
-                            );
-                            for r in 0..ROWS {
-                                scores[[r, k]] = a[r] + bias[kk];
-                                scores[[r, k + 1]] = b[r] + bias[kk + 1];
-                            }
-                            k += 2;
-                        } else {
-                            let dots = kernels::dot4(&wt[kk * d..(kk + 1) * d], views);
-                            for r in 0..ROWS {
-                                scores[[r, k]] = dots[r] + bias[kk];
-                            }
-                            k += 1;
+                    for r in 0..m {
+                        for k in 0..c {
+                            let kk = gi * c + k;
+                            scores[[r, k]] = (block_scores[kk][r] + bias[kk]) as f64;
                         }
                     }
                     for (r, &label) in labels.iter().enumerate().take(m) {
@@ -254,18 +266,24 @@ pub fn grouped_loss_and_grad(
                         let top = (0..c).fold(0, |b, j| if row[j] > row[b] { j } else { b });
                         correct[gi] += usize::from(top == label);
                     }
+                    // In f64: the block's losses are summed exactly enough that the objective
+                    // L-BFGS compares between line-search trials is not f32 noise.
                     let mean = loss.loss_and_grad(
                         scores.slice(ndarray::s![..m, ..]),
                         &labels[..m],
                         &mut dscores,
                     );
-                    totals[gi] += mean as f64 * m as f64;
+                    totals[gi] += mean * m as f64;
                     // loss_and_grad divides by the block's m rows; rescale to 1/n.
-                    let scale = m as f32 * inv_n;
+                    let scale = m as f64 * inv_n;
                     for k in 0..c {
                         let g = &mut dall[gi * c + k];
                         for (r, gr) in g.iter_mut().enumerate() {
-                            *gr = if r < m { dscores[[r, k]] * scale } else { 0.0 };
+                            *gr = if r < m {
+                                (dscores[[r, k]] * scale) as f32
+                            } else {
+                                0.0
+                            };
                         }
                     }
                     if dscores.nrows() != ROWS {
@@ -273,100 +291,250 @@ pub fn grouped_loss_and_grad(
                     }
                 }
                 for (kk, g) in dall.iter().enumerate() {
-                    gb[kk] += g.iter().sum::<f32>();
+                    gb[kk] += g.iter().map(|&v| v as f64).sum::<f64>();
                 }
-                let nonzero = |g: &[f32; ROWS]| g.iter().any(|&v| v != 0.0);
-                let mut kk = 0;
-                while kk < k_all {
-                    let (ga, a_live) = (dall[kk], nonzero(&dall[kk]));
-                    if kk + 1 < k_all && a_live && nonzero(&dall[kk + 1]) {
-                        let (wa, wb) = gw[kk * d..(kk + 2) * d].split_at_mut(d);
-                        kernels::axpy4x2(wa, wb, ga, dall[kk + 1], views);
-                        kk += 2;
-                        continue;
-                    }
-                    if a_live {
-                        kernels::axpy4(&mut gw[kk * d..(kk + 1) * d], ga, views);
-                    }
-                    kk += 1;
+                kernels::accumulate(simd, &mut gw, d, &dall, views);
+                if (b + 1) % FLUSH_BLOCKS == 0 {
+                    flush(&mut gw, &mut gw64);
                 }
             }
-            (totals, correct, gw, gb)
+            flush(&mut gw, &mut gw64);
+            (totals, correct, gw64, gb)
         })
         .collect();
-    grad_wt.fill(0.0);
+    grad_wt.iter_mut().for_each(|g| *g = 0.0);
     grad_b.iter_mut().for_each(|g| *g = 0.0);
     let mut totals = vec![0f64; groups];
     let mut correct = vec![0usize; groups];
-    let gw_out = grad_wt.as_slice_mut().expect("standard layout");
     for (t, right, gw, gb) in partials {
         totals.iter_mut().zip(&t).for_each(|(a, b)| *a += b);
         correct.iter_mut().zip(&right).for_each(|(a, b)| *a += b);
-        gw_out.iter_mut().zip(&gw).for_each(|(o, v)| *o += v);
+        grad_wt.iter_mut().zip(&gw).for_each(|(o, v)| *o += v);
         grad_b.iter_mut().zip(&gb).for_each(|(o, v)| *o += v);
     }
-    (
-        totals.iter().map(|t| t / n.max(1) as f64).collect(),
-        correct,
-    )
+    (totals.iter().map(|t| t * inv_n).collect(), correct)
 }
 
-/// `w · x_r` for four rows, and `dst += Σ_r g_r x_r`: AVX2+FMA when the CPU has them.
+/// Adds the `f32` partial gradient into the `f64` one and clears it.
+fn flush(gw: &mut [f32], gw64: &mut [f64]) {
+    for (a, g) in gw64.iter_mut().zip(gw.iter_mut()) {
+        *a += *g as f64;
+        *g = 0.0;
+    }
+}
+
+/// The two sweeps over a block of four rows: scores `w_k · x_r` for every class `k`, and
+/// `∂w_k += Σ_r g_kr x_r`. Several classes share each load of the rows.
 mod kernels {
     use super::ROWS;
 
-    pub fn dot4(w: &[f32], x: [&[f32]; ROWS]) -> [f32; ROWS] {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    pub enum Family {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            return unsafe { avx2::dot4(w, x) };
-        }
-        let mut out = [0f32; ROWS];
-        for (r, o) in out.iter_mut().enumerate() {
-            *o = w.iter().zip(x[r]).map(|(a, b)| a * b).sum();
-        }
-        out
+        Avx512,
+        #[cfg(target_arch = "x86_64")]
+        Avx2,
+        Portable,
     }
 
-    /// `(wa · x_r, wb · x_r)` for four rows.
-    pub fn dot4x2(wa: &[f32], wb: &[f32], x: [&[f32]; ROWS]) -> ([f32; ROWS], [f32; ROWS]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            return unsafe { avx2::dot4x2(wa, wb, x) };
+    impl Family {
+        /// The kernels matching a wb-gemm family (which is only ever a supported one).
+        pub fn of(simd: wb_gemm::Simd) -> Family {
+            match simd {
+                #[cfg(target_arch = "x86_64")]
+                wb_gemm::Simd::Avx512 => Family::Avx512,
+                #[cfg(target_arch = "x86_64")]
+                wb_gemm::Simd::Avx2 => Family::Avx2,
+                _ => Family::Portable,
+            }
         }
-        (dot4(wa, x), dot4(wb, x))
     }
 
-    /// `da += Σ_r ga_r x_r` and `db += Σ_r gb_r x_r`.
-    pub fn axpy4x2(
-        da: &mut [f32],
-        db: &mut [f32],
-        ga: [f32; ROWS],
-        gb: [f32; ROWS],
-        x: [&[f32]; ROWS],
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            return unsafe { avx2::axpy4x2(da, db, ga, gb, x) };
+    /// `out[k][r] = w_k · x_r` for every row `k` of `w` (k_all x d, row-major).
+    pub fn scores(f: Family, w: &[f32], d: usize, x: [&[f32]; ROWS], out: &mut [[f32; ROWS]]) {
+        let k_all = out.len();
+        let mut k = 0;
+        while k < k_all {
+            let q = match f {
+                #[cfg(target_arch = "x86_64")]
+                Family::Avx512 => (k_all - k).min(5),
+                #[cfg(target_arch = "x86_64")]
+                Family::Avx2 => (k_all - k).min(2),
+                Family::Portable => 1,
+            };
+            let rows = &w[k * d..(k + q) * d];
+            let dst = &mut out[k..k + q];
+            match f {
+                // SAFETY: the family was detected (wb_gemm::active only picks supported ones).
+                #[cfg(target_arch = "x86_64")]
+                Family::Avx512 => unsafe {
+                    match q {
+                        5 => avx512::dot::<5>(rows, d, x, dst),
+                        4 => avx512::dot::<4>(rows, d, x, dst),
+                        3 => avx512::dot::<3>(rows, d, x, dst),
+                        2 => avx512::dot::<2>(rows, d, x, dst),
+                        _ => avx512::dot::<1>(rows, d, x, dst),
+                    }
+                },
+                #[cfg(target_arch = "x86_64")]
+                Family::Avx2 => unsafe {
+                    match q {
+                        2 => avx2::dot::<2>(rows, d, x, dst),
+                        _ => avx2::dot::<1>(rows, d, x, dst),
+                    }
+                },
+                Family::Portable => {
+                    for (r, o) in dst[0].iter_mut().enumerate() {
+                        *o = rows.iter().zip(x[r]).map(|(a, b)| a * b).sum();
+                    }
+                }
+            }
+            k += q;
         }
-        axpy4(da, ga, x);
-        axpy4(db, gb, x);
     }
 
-    pub fn axpy4(dst: &mut [f32], g: [f32; ROWS], x: [&[f32]; ROWS]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            return unsafe { avx2::axpy4(dst, g, x) };
+    /// `gw_k += Σ_r g[k][r] x_r` for every class `k` whose four coefficients are not all zero
+    /// (a hinge loss leaves most classes of most rows at zero).
+    pub fn accumulate(f: Family, gw: &mut [f32], d: usize, g: &[[f32; ROWS]], x: [&[f32]; ROWS]) {
+        let live = |k: usize| g[k].iter().any(|&v| v != 0.0);
+        let k_all = g.len();
+        let max_q = match f {
+            #[cfg(target_arch = "x86_64")]
+            Family::Avx512 => 5,
+            #[cfg(target_arch = "x86_64")]
+            Family::Avx2 => 2,
+            Family::Portable => 1,
+        };
+        let mut k = 0;
+        while k < k_all {
+            if !live(k) {
+                k += 1;
+                continue;
+            }
+            // A run of live classes, at most max_q long.
+            let mut q = 1;
+            while q < max_q && k + q < k_all && live(k + q) {
+                q += 1;
+            }
+            let dst = &mut gw[k * d..(k + q) * d];
+            let coef = &g[k..k + q];
+            match f {
+                // SAFETY: as in `scores`.
+                #[cfg(target_arch = "x86_64")]
+                Family::Avx512 => unsafe {
+                    match q {
+                        5 => avx512::axpy::<5>(dst, d, coef, x),
+                        4 => avx512::axpy::<4>(dst, d, coef, x),
+                        3 => avx512::axpy::<3>(dst, d, coef, x),
+                        2 => avx512::axpy::<2>(dst, d, coef, x),
+                        _ => avx512::axpy::<1>(dst, d, coef, x),
+                    }
+                },
+                #[cfg(target_arch = "x86_64")]
+                Family::Avx2 => unsafe {
+                    match q {
+                        2 => avx2::axpy::<2>(dst, d, coef, x),
+                        _ => avx2::axpy::<1>(dst, d, coef, x),
+                    }
+                },
+                Family::Portable => {
+                    let c = coef[0];
+                    for (j, o) in dst.iter_mut().enumerate() {
+                        *o += c[0] * x[0][j] + c[1] * x[1][j] + c[2] * x[2][j] + c[3] * x[3][j];
+                    }
+                }
+            }
+            k += q;
         }
-        for (j, o) in dst.iter_mut().enumerate() {
-            *o += g[0] * x[0][j] + g[1] * x[1][j] + g[2] * x[2][j] + g[3] * x[3][j];
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod avx512 {
+        use super::ROWS;
+        use std::arch::x86_64::*;
+
+        /// `out[q][r] = w_q · x_r` for `Q` consecutive rows of `w` (each `d` long).
+        #[target_feature(enable = "avx512f")]
+        pub unsafe fn dot<const Q: usize>(
+            w: &[f32],
+            d: usize,
+            x: [&[f32]; ROWS],
+            out: &mut [[f32; ROWS]],
+        ) {
+            let body = d / 16 * 16;
+            let mut acc = [[_mm512_setzero_ps(); ROWS]; Q];
+            let wp = w.as_ptr();
+            let xp = [x[0].as_ptr(), x[1].as_ptr(), x[2].as_ptr(), x[3].as_ptr()];
+            let mut j = 0;
+            while j < body {
+                let xv = [
+                    _mm512_loadu_ps(xp[0].add(j)),
+                    _mm512_loadu_ps(xp[1].add(j)),
+                    _mm512_loadu_ps(xp[2].add(j)),
+                    _mm512_loadu_ps(xp[3].add(j)),
+                ];
+                for (q, aq) in acc.iter_mut().enumerate() {
+                    let wv = _mm512_loadu_ps(wp.add(q * d + j));
+                    for r in 0..ROWS {
+                        aq[r] = _mm512_fmadd_ps(wv, xv[r], aq[r]);
+                    }
+                }
+                j += 16;
+            }
+            for q in 0..Q {
+                for r in 0..ROWS {
+                    let mut s = _mm512_reduce_add_ps(acc[q][r]);
+                    for t in body..d {
+                        s += w[q * d + t] * x[r][t];
+                    }
+                    out[q][r] = s;
+                }
+            }
+        }
+
+        /// `dst_q += Σ_r g[q][r] x_r` for `Q` consecutive rows of `dst` (each `d` long).
+        #[target_feature(enable = "avx512f")]
+        pub unsafe fn axpy<const Q: usize>(
+            dst: &mut [f32],
+            d: usize,
+            g: &[[f32; ROWS]],
+            x: [&[f32]; ROWS],
+        ) {
+            let body = d / 16 * 16;
+            let mut gv = [[_mm512_setzero_ps(); ROWS]; Q];
+            for q in 0..Q {
+                for r in 0..ROWS {
+                    gv[q][r] = _mm512_set1_ps(g[q][r]);
+                }
+            }
+            let dp = dst.as_mut_ptr();
+            let xp = [x[0].as_ptr(), x[1].as_ptr(), x[2].as_ptr(), x[3].as_ptr()];
+            let mut j = 0;
+            while j < body {
+                let xv = [
+                    _mm512_loadu_ps(xp[0].add(j)),
+                    _mm512_loadu_ps(xp[1].add(j)),
+                    _mm512_loadu_ps(xp[2].add(j)),
+                    _mm512_loadu_ps(xp[3].add(j)),
+                ];
+                for (q, gq) in gv.iter().enumerate() {
+                    let p = dp.add(q * d + j);
+                    let mut v = _mm512_loadu_ps(p);
+                    for r in 0..ROWS {
+                        v = _mm512_fmadd_ps(gq[r], xv[r], v);
+                    }
+                    _mm512_storeu_ps(p, v);
+                }
+                j += 16;
+            }
+            for q in 0..Q {
+                for t in body..d {
+                    dst[q * d + t] += g[q][0] * x[0][t]
+                        + g[q][1] * x[1][t]
+                        + g[q][2] * x[2][t]
+                        + g[q][3] * x[3][t];
+                }
+            }
         }
     }
 
@@ -385,144 +553,75 @@ mod kernels {
             _mm_cvtss_f32(s)
         }
 
+        /// As the AVX-512 `dot`, 8 lanes.
         #[target_feature(enable = "avx2,fma")]
-        pub unsafe fn dot4(w: &[f32], x: [&[f32]; ROWS]) -> [f32; ROWS] {
-            let d = w.len();
-            let body = d / 8 * 8;
-            let (mut a0, mut a1, mut a2, mut a3) = (
-                _mm256_setzero_ps(),
-                _mm256_setzero_ps(),
-                _mm256_setzero_ps(),
-                _mm256_setzero_ps(),
-            );
-            let wp = w.as_ptr();
-            let (p0, p1, p2, p3) = (x[0].as_ptr(), x[1].as_ptr(), x[2].as_ptr(), x[3].as_ptr());
-            let mut j = 0;
-            while j < body {
-                let wv = _mm256_loadu_ps(wp.add(j));
-                a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p0.add(j)), a0);
-                a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p1.add(j)), a1);
-                a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p2.add(j)), a2);
-                a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(p3.add(j)), a3);
-                j += 8;
-            }
-            let mut out = [hsum(a0), hsum(a1), hsum(a2), hsum(a3)];
-            for j in body..d {
-                for (r, o) in out.iter_mut().enumerate() {
-                    *o += w[j] * x[r][j];
-                }
-            }
-            out
-        }
-
-        #[target_feature(enable = "avx2,fma")]
-        pub unsafe fn dot4x2(
-            wa: &[f32],
-            wb: &[f32],
+        pub unsafe fn dot<const Q: usize>(
+            w: &[f32],
+            d: usize,
             x: [&[f32]; ROWS],
-        ) -> ([f32; ROWS], [f32; ROWS]) {
-            let d = wa.len();
+            out: &mut [[f32; ROWS]],
+        ) {
             let body = d / 8 * 8;
-            let z = _mm256_setzero_ps();
-            let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
-            let (mut b0, mut b1, mut b2, mut b3) = (z, z, z, z);
-            let (pa, pb) = (wa.as_ptr(), wb.as_ptr());
-            let (p0, p1, p2, p3) = (x[0].as_ptr(), x[1].as_ptr(), x[2].as_ptr(), x[3].as_ptr());
+            let mut acc = [[_mm256_setzero_ps(); ROWS]; Q];
+            let wp = w.as_ptr();
+            let xp = [x[0].as_ptr(), x[1].as_ptr(), x[2].as_ptr(), x[3].as_ptr()];
             let mut j = 0;
             while j < body {
-                let (va, vb) = (_mm256_loadu_ps(pa.add(j)), _mm256_loadu_ps(pb.add(j)));
-                let x0 = _mm256_loadu_ps(p0.add(j));
-                a0 = _mm256_fmadd_ps(va, x0, a0);
-                b0 = _mm256_fmadd_ps(vb, x0, b0);
-                let x1 = _mm256_loadu_ps(p1.add(j));
-                a1 = _mm256_fmadd_ps(va, x1, a1);
-                b1 = _mm256_fmadd_ps(vb, x1, b1);
-                let x2 = _mm256_loadu_ps(p2.add(j));
-                a2 = _mm256_fmadd_ps(va, x2, a2);
-                b2 = _mm256_fmadd_ps(vb, x2, b2);
-                let x3 = _mm256_loadu_ps(p3.add(j));
-                a3 = _mm256_fmadd_ps(va, x3, a3);
-                b3 = _mm256_fmadd_ps(vb, x3, b3);
+                for (q, aq) in acc.iter_mut().enumerate() {
+                    let wv = _mm256_loadu_ps(wp.add(q * d + j));
+                    for r in 0..ROWS {
+                        aq[r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xp[r].add(j)), aq[r]);
+                    }
+                }
                 j += 8;
             }
-            let mut a = [hsum(a0), hsum(a1), hsum(a2), hsum(a3)];
-            let mut b = [hsum(b0), hsum(b1), hsum(b2), hsum(b3)];
-            for j in body..d {
+            for q in 0..Q {
                 for r in 0..ROWS {
-                    a[r] += wa[j] * x[r][j];
-                    b[r] += wb[j] * x[r][j];
+                    let mut s = hsum(acc[q][r]);
+                    for t in body..d {
+                        s += w[q * d + t] * x[r][t];
+                    }
+                    out[q][r] = s;
                 }
             }
-            (a, b)
         }
 
+        /// As the AVX-512 `axpy`, 8 lanes.
         #[target_feature(enable = "avx2,fma")]
-        pub unsafe fn axpy4x2(
-            da: &mut [f32],
-            db: &mut [f32],
-            ga: [f32; ROWS],
-            gb: [f32; ROWS],
+        pub unsafe fn axpy<const Q: usize>(
+            dst: &mut [f32],
+            d: usize,
+            g: &[[f32; ROWS]],
             x: [&[f32]; ROWS],
         ) {
-            let d = da.len();
             let body = d / 8 * 8;
-            let s = |v: f32| _mm256_set1_ps(v);
-            let (ga0, ga1, ga2, ga3) = (s(ga[0]), s(ga[1]), s(ga[2]), s(ga[3]));
-            let (gb0, gb1, gb2, gb3) = (s(gb[0]), s(gb[1]), s(gb[2]), s(gb[3]));
-            let (qa, qb) = (da.as_mut_ptr(), db.as_mut_ptr());
-            let (p0, p1, p2, p3) = (x[0].as_ptr(), x[1].as_ptr(), x[2].as_ptr(), x[3].as_ptr());
-            let mut j = 0;
-            while j < body {
-                let mut va = _mm256_loadu_ps(qa.add(j));
-                let mut vb = _mm256_loadu_ps(qb.add(j));
-                let x0 = _mm256_loadu_ps(p0.add(j));
-                va = _mm256_fmadd_ps(ga0, x0, va);
-                vb = _mm256_fmadd_ps(gb0, x0, vb);
-                let x1 = _mm256_loadu_ps(p1.add(j));
-                va = _mm256_fmadd_ps(ga1, x1, va);
-                vb = _mm256_fmadd_ps(gb1, x1, vb);
-                let x2 = _mm256_loadu_ps(p2.add(j));
-                va = _mm256_fmadd_ps(ga2, x2, va);
-                vb = _mm256_fmadd_ps(gb2, x2, vb);
-                let x3 = _mm256_loadu_ps(p3.add(j));
-                va = _mm256_fmadd_ps(ga3, x3, va);
-                vb = _mm256_fmadd_ps(gb3, x3, vb);
-                _mm256_storeu_ps(qa.add(j), va);
-                _mm256_storeu_ps(qb.add(j), vb);
-                j += 8;
-            }
-            for j in body..d {
+            let mut gv = [[_mm256_setzero_ps(); ROWS]; Q];
+            for q in 0..Q {
                 for r in 0..ROWS {
-                    da[j] += ga[r] * x[r][j];
-                    db[j] += gb[r] * x[r][j];
+                    gv[q][r] = _mm256_set1_ps(g[q][r]);
                 }
             }
-        }
-
-        #[target_feature(enable = "avx2,fma")]
-        pub unsafe fn axpy4(dst: &mut [f32], g: [f32; ROWS], x: [&[f32]; ROWS]) {
-            let d = dst.len();
-            let body = d / 8 * 8;
-            let (g0, g1, g2, g3) = (
-                _mm256_set1_ps(g[0]),
-                _mm256_set1_ps(g[1]),
-                _mm256_set1_ps(g[2]),
-                _mm256_set1_ps(g[3]),
-            );
             let dp = dst.as_mut_ptr();
-            let (p0, p1, p2, p3) = (x[0].as_ptr(), x[1].as_ptr(), x[2].as_ptr(), x[3].as_ptr());
+            let xp = [x[0].as_ptr(), x[1].as_ptr(), x[2].as_ptr(), x[3].as_ptr()];
             let mut j = 0;
             while j < body {
-                let mut v = _mm256_loadu_ps(dp.add(j));
-                v = _mm256_fmadd_ps(g0, _mm256_loadu_ps(p0.add(j)), v);
-                v = _mm256_fmadd_ps(g1, _mm256_loadu_ps(p1.add(j)), v);
-                v = _mm256_fmadd_ps(g2, _mm256_loadu_ps(p2.add(j)), v);
-                v = _mm256_fmadd_ps(g3, _mm256_loadu_ps(p3.add(j)), v);
-                _mm256_storeu_ps(dp.add(j), v);
+                for (q, gq) in gv.iter().enumerate() {
+                    let p = dp.add(q * d + j);
+                    let mut v = _mm256_loadu_ps(p);
+                    for r in 0..ROWS {
+                        v = _mm256_fmadd_ps(gq[r], _mm256_loadu_ps(xp[r].add(j)), v);
+                    }
+                    _mm256_storeu_ps(p, v);
+                }
                 j += 8;
             }
-            for j in body..d {
-                dst[j] += g[0] * x[0][j] + g[1] * x[1][j] + g[2] * x[2][j] + g[3] * x[3][j];
+            for q in 0..Q {
+                for t in body..d {
+                    dst[q * d + t] += g[q][0] * x[0][t]
+                        + g[q][1] * x[1][t]
+                        + g[q][2] * x[2][t]
+                        + g[q][3] * x[3][t];
+                }
             }
         }
     }
@@ -532,10 +631,24 @@ mod kernels {
 mod tests {
     use super::*;
 
-    /// The fused pass equals the two-product reference `S = XW + b`, `∂W = Xᵀ ∂S`.
+    /// The fused pass equals the two-product reference `S = XW + b`, `∂W = Xᵀ ∂S`, for every
+    /// kernel family this CPU has, and class counts that exercise each sweep width.
     #[test]
     fn fused_pass_matches_matrix_products() {
-        let (n, d, c) = (23, 37, 5);
+        for simd in [
+            wb_gemm::Simd::Avx512,
+            wb_gemm::Simd::Avx2,
+            wb_gemm::Simd::Scalar,
+        ] {
+            if simd.supported() {
+                for (n, d, c) in [(23, 37, 5), (9, 48, 10), (41, 19, 3), (5, 64, 2)] {
+                    fused_pass_case(kernels::Family::of(simd), n, d, c);
+                }
+            }
+        }
+    }
+
+    fn fused_pass_case(simd: kernels::Family, n: usize, d: usize, c: usize) {
         let x = Array2::from_shape_fn((n, d), |(i, j)| ((i * 31 + j * 17) % 13) as f32 / 7.0 - 0.9);
         let w = Array2::from_shape_fn((d, c), |(j, k)| ((j * 5 + k * 11) % 9) as f32 / 20.0 - 0.2);
         let b = Array1::from_shape_fn(c, |k| k as f32 * 0.1 - 0.2);
@@ -553,30 +666,35 @@ mod tests {
             let want_gw = x.t().dot(&ds);
             let want_gb = ds.sum_axis(ndarray::Axis(0));
 
-            let mut gw = Array2::zeros((c, d));
-            let mut gb = vec![0f32; c];
+            let mut gw = Array2::<f64>::zeros((c, d));
+            let mut gb = vec![0f64; c];
             let wt = w.t().to_owned();
             let want_correct = crate::argmax_rows(s.view())
                 .iter()
                 .zip(&y)
                 .filter(|(p, t)| p == t)
                 .count();
-            let (got, correct) = data_loss_and_grad(
+            let rows: Vec<usize> = (0..n).collect();
+            let (got, correct) = grouped_with(
+                simd,
                 loss,
                 x.view(),
+                &rows,
                 &y,
+                c,
                 &wt.as_standard_layout().to_owned(),
                 b.as_slice().unwrap(),
-                &mut gw,
+                gw.as_slice_mut().unwrap(),
                 &mut gb,
             );
+            let (got, correct) = (got[0], correct[0]);
             assert!((got - want).abs() < 1e-5 * want.abs().max(1.0), "{loss:?}");
             assert_eq!(correct, want_correct, "{loss:?}");
-            for (a, b) in gw.t().iter().zip(want_gw.iter()) {
-                assert!((a - b).abs() < 1e-5, "{loss:?}: {a} vs {b}");
+            for (a, &b) in gw.t().iter().zip(want_gw.iter()) {
+                assert!((a - b as f64).abs() < 1e-5, "{loss:?}: {a} vs {b}");
             }
-            for (a, b) in gb.iter().zip(want_gb.iter()) {
-                assert!((a - b).abs() < 1e-5, "{loss:?}: {a} vs {b}");
+            for (a, &b) in gb.iter().zip(want_gb.iter()) {
+                assert!((a - b as f64).abs() < 1e-5, "{loss:?}: {a} vs {b}");
             }
         }
     }

@@ -1,10 +1,15 @@
 //! Limited-memory BFGS (Nocedal & Wright, *Numerical Optimization*, 2nd ed., Algorithm 7.4/7.5)
-//! with a backtracking Armijo line search: the full-batch solver Coates, Lee & Ng (2011) used
-//! (through minFunc) to train their L2-SVM to convergence.
+//! with the Moré–Thuente line search ([`crate::line_search`], strong Wolfe conditions with
+//! μ = 1e-4, η = 0.9): the full-batch solver Coates, Lee & Ng (2011) used (through minFunc,
+//! whose default line search is also a strong-Wolfe one) to train their L2-SVM to convergence.
 //!
 //! The direction is `p = −H·g`, `H` the two-loop recursion over the last `memory` pairs
-//! `s = θ_{k+1} − θ_k`, `y = g_{k+1} − g_k`, scaled by `γ = sᵀy / yᵀy`; a pair is kept only if
-//! `sᵀy > 0` (curvature condition), which keeps `H` positive definite.
+//! `s = θ_{k+1} − θ_k`, `y = g_{k+1} − g_k`, scaled by `γ = sᵀy / yᵀy`. The curvature condition
+//! of the line search makes `sᵀy > 0`, so every pair keeps `H` positive definite (a pair that
+//! rounding made non-positive is skipped). The pairs live in a ring of preallocated vectors: an
+//! iteration allocates nothing.
+
+use crate::line_search::{self, Outcome, Tolerances};
 
 /// Stopping rules and memory of the minimiser.
 #[derive(Debug, Clone, Copy)]
@@ -24,126 +29,197 @@ pub enum Stop {
     MaxIterations,
     Gradient,
     Function,
-    /// No step along the direction lowered the objective: converged to working precision.
+    /// The line search found no step that lowers the objective: converged to working precision.
     LineSearch,
     /// The caller asked to stop.
     Caller,
 }
 
+/// What one run did, for reports and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Report {
+    pub value: f64,
+    pub iterations: usize,
+    /// Evaluations of the objective, the first one included (each is a pass over the data).
+    pub evaluations: usize,
+    pub stop: Stop,
+}
+
 /// Minimises `f` from `theta` (updated in place). `f(θ, g)` returns the objective and writes
 /// the gradient into `g`. After each iteration `on_iteration(k, f, θ)` is called; returning
-/// `false` stops. A non-finite objective stops with `Err(f)`.
+/// `false` stops. A non-finite objective at the start stops with `Err(f)`.
 pub fn minimize(
     theta: &mut [f64],
     f: &mut dyn FnMut(&[f64], &mut [f64]) -> f64,
     settings: Settings,
     on_iteration: &mut dyn FnMut(usize, f64, &[f64]) -> bool,
-) -> Result<(f64, usize, Stop), f64> {
+) -> Result<Report, f64> {
     let n = theta.len();
     let mut g = vec![0.0; n];
     let mut fx = f(theta, &mut g);
+    let mut evaluations = 1;
     if !fx.is_finite() {
         return Err(fx);
     }
+    let report = |value, iterations, evaluations, stop| {
+        Ok(Report {
+            value,
+            iterations,
+            evaluations,
+            stop,
+        })
+    };
     let g0 = norm_inf(&g).max(1.0);
-    let mut s_hist: Vec<Vec<f64>> = Vec::new();
-    let mut y_hist: Vec<Vec<f64>> = Vec::new();
-    let mut rho: Vec<f64> = Vec::new();
+    let memory = settings.memory.max(1);
+    let mut pairs = Pairs::new(memory, n);
     let mut p = vec![0.0; n];
     let mut trial = vec![0.0; n];
     let mut g_new = vec![0.0; n];
-    let mut alpha_buf = vec![0.0; settings.memory.max(1)];
+    let mut alpha_buf = vec![0.0; memory];
+    let tolerances = Tolerances::default();
     for k in 1..=settings.max_iterations {
         if norm_inf(&g) <= settings.gradient_tolerance * g0 {
-            return Ok((fx, k - 1, Stop::Gradient));
+            return report(fx, k - 1, evaluations, Stop::Gradient);
         }
-        direction(&g, &s_hist, &y_hist, &rho, &mut alpha_buf, &mut p);
+        pairs.direction(&g, &mut alpha_buf, &mut p);
         let mut slope = dot(&g, &p);
-        if slope >= 0.0 {
+        if slope.is_nan() || slope >= 0.0 {
             // Not a descent direction (numerical trouble): restart from steepest descent.
-            s_hist.clear();
-            y_hist.clear();
-            rho.clear();
+            pairs.clear();
             p.iter_mut().zip(&g).for_each(|(pi, gi)| *pi = -gi);
             slope = dot(&g, &p);
         }
         // The first step has no curvature information: make it of unit length.
-        let mut step = if s_hist.is_empty() {
+        let first_step = if pairs.is_empty() {
             (1.0 / norm2(&p)).min(1.0)
         } else {
             1.0
         };
-        let mut accepted = None;
-        for _ in 0..30 {
+        let last_evaluated = std::cell::Cell::new(f64::NAN);
+        let mut phi = |step: f64| {
             for ((t, &th), &pi) in trial.iter_mut().zip(theta.iter()).zip(&p) {
                 *t = th + step * pi;
             }
-            let f_trial = f(&trial, &mut g_new);
-            if f_trial.is_finite() && f_trial <= fx + 1e-4 * step * slope {
-                accepted = Some(f_trial);
-                break;
-            }
-            // Minimiser of the quadratic through f(0), f'(0) and f(step), kept in [0.1, 0.5]·step.
-            let shrink = if f_trial.is_finite() {
-                let q = -slope * step / (2.0 * (f_trial - fx - slope * step));
-                q.clamp(0.1, 0.5)
-            } else {
-                0.1
-            };
-            step *= shrink;
-        }
-        let Some(f_new) = accepted else {
-            return Ok((fx, k - 1, Stop::LineSearch));
+            let value = f(&trial, &mut g_new);
+            last_evaluated.set(step);
+            (value, dot(&g_new, &p))
         };
-        let s: Vec<f64> = p.iter().map(|pi| step * pi).collect();
-        let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
-        let sy = dot(&s, &y);
-        if sy > 1e-12 * dot(&y, &y).max(1e-300) {
-            if s_hist.len() == settings.memory {
-                s_hist.remove(0);
-                y_hist.remove(0);
-                rho.remove(0);
-            }
-            s_hist.push(s);
-            y_hist.push(y);
-            rho.push(1.0 / sy);
+        let result = line_search::search(fx, slope, first_step, tolerances, &mut phi);
+        evaluations += result.evaluations;
+        if result.step != last_evaluated.get() {
+            // The search fell back to an earlier point: evaluate it again for its gradient.
+            phi(result.step);
+            evaluations += 1;
         }
+        let f_new = result.value;
+        let decreased = f_new.is_finite()
+            && f_new <= fx + tolerances.ftol * result.step * slope
+            && (result.outcome == Outcome::Converged || f_new < fx);
+        if !decreased {
+            return report(fx, k - 1, evaluations, Stop::LineSearch);
+        }
+        pairs.push(result.step, &p, &g_new, &g);
         theta.copy_from_slice(&trial);
         std::mem::swap(&mut g, &mut g_new);
         let decrease = fx - f_new;
         fx = f_new;
         if !on_iteration(k, fx, theta) {
-            return Ok((fx, k, Stop::Caller));
+            return report(fx, k, evaluations, Stop::Caller);
         }
         if decrease <= settings.function_tolerance * fx.abs().max(1.0) {
-            return Ok((fx, k, Stop::Function));
+            return report(fx, k, evaluations, Stop::Function);
         }
     }
-    Ok((fx, settings.max_iterations, Stop::MaxIterations))
+    report(
+        fx,
+        settings.max_iterations,
+        evaluations,
+        Stop::MaxIterations,
+    )
 }
 
-/// Two-loop recursion: `p = −H g`.
-fn direction(
-    g: &[f64],
-    s_hist: &[Vec<f64>],
-    y_hist: &[Vec<f64>],
-    rho: &[f64],
-    alpha: &mut [f64],
-    p: &mut [f64],
-) {
-    p.iter_mut().zip(g).for_each(|(pi, gi)| *pi = -gi);
-    let m = s_hist.len();
-    for i in (0..m).rev() {
-        alpha[i] = rho[i] * dot(&s_hist[i], p);
-        axpy(-alpha[i], &y_hist[i], p);
+/// The last `memory` pairs `(s, y)` with `ρ = 1 / sᵀy`, oldest first, in a ring.
+struct Pairs {
+    s: Vec<Vec<f64>>,
+    y: Vec<Vec<f64>>,
+    rho: Vec<f64>,
+    /// Index of the oldest pair and the number held.
+    start: usize,
+    len: usize,
+}
+
+impl Pairs {
+    fn new(memory: usize, n: usize) -> Self {
+        Pairs {
+            s: vec![vec![0.0; n]; memory],
+            y: vec![vec![0.0; n]; memory],
+            rho: vec![0.0; memory],
+            start: 0,
+            len: 0,
+        }
     }
-    if let (Some(s), Some(y)) = (s_hist.last(), y_hist.last()) {
-        let gamma = dot(s, y) / dot(y, y);
-        p.iter_mut().for_each(|pi| *pi *= gamma);
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
     }
-    for i in 0..m {
-        let beta = rho[i] * dot(&y_hist[i], p);
-        axpy(alpha[i] - beta, &s_hist[i], p);
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Slot of the i-th oldest pair.
+    fn slot(&self, i: usize) -> usize {
+        (self.start + i) % self.s.len()
+    }
+
+    /// Adds `s = step·p`, `y = g_new − g` unless `sᵀy` is not safely positive.
+    fn push(&mut self, step: f64, p: &[f64], g_new: &[f64], g: &[f64]) {
+        let m = self.s.len();
+        let slot = if self.len < m {
+            self.slot(self.len)
+        } else {
+            self.start
+        };
+        {
+            let (s, y) = (&mut self.s[slot], &mut self.y[slot]);
+            for (si, &pi) in s.iter_mut().zip(p) {
+                *si = step * pi;
+            }
+            for ((yi, &a), &b) in y.iter_mut().zip(g_new).zip(g) {
+                *yi = a - b;
+            }
+        }
+        let sy = dot(&self.s[slot], &self.y[slot]);
+        let yy = dot(&self.y[slot], &self.y[slot]);
+        if sy.is_nan() || sy <= 1e-12 * yy.max(1e-300) {
+            return;
+        }
+        self.rho[slot] = 1.0 / sy;
+        if self.len < m {
+            self.len += 1;
+        } else {
+            self.start = (self.start + 1) % m;
+        }
+    }
+
+    /// Two-loop recursion: `p = −H g`.
+    fn direction(&self, g: &[f64], alpha: &mut [f64], p: &mut [f64]) {
+        p.iter_mut().zip(g).for_each(|(pi, gi)| *pi = -gi);
+        for i in (0..self.len).rev() {
+            let j = self.slot(i);
+            alpha[i] = self.rho[j] * dot(&self.s[j], p);
+            axpy(-alpha[i], &self.y[j], p);
+        }
+        if self.len > 0 {
+            let j = self.slot(self.len - 1);
+            let gamma = dot(&self.s[j], &self.y[j]) / dot(&self.y[j], &self.y[j]);
+            p.iter_mut().for_each(|pi| *pi *= gamma);
+        }
+        for (i, &a) in alpha.iter().enumerate().take(self.len) {
+            let j = self.slot(i);
+            let beta = self.rho[j] * dot(&self.y[j], p);
+            axpy(a - beta, &self.s[j], p);
+        }
     }
 }
 
@@ -183,8 +259,10 @@ mod tests {
             gradient_tolerance: 1e-10,
             function_tolerance: 0.0,
         };
-        let (fx, _, _) = minimize(&mut theta, &mut f, settings, &mut |_, _, _| true).unwrap();
-        assert!(fx < 1e-12, "{fx}");
+        let r = minimize(&mut theta, &mut f, settings, &mut |_, _, _| true).unwrap();
+        assert!(r.value < 1e-12, "{r:?}");
+        // With a strong-Wolfe search most iterations take the unit step.
+        assert!(r.evaluations < 2 * r.iterations + 5, "{r:?}");
         assert!((theta[0] - 1.0).abs() < 1e-5 && (theta[1] - 1.0).abs() < 1e-5);
     }
 }

@@ -9,6 +9,7 @@
 mod error;
 mod full_batch;
 mod lbfgs;
+mod line_search;
 pub mod loss;
 mod model;
 mod real;

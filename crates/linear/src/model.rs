@@ -4,12 +4,12 @@
 //! with the multiclass hinge (SVM) or softmax data loss from [`crate::loss`]. The bias is not
 //! regularised.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr_free::normal;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{LinearError, LossKind, Real};
@@ -37,7 +37,9 @@ pub struct LinearParams {
     /// Mini-batch SGD (the lecture's) or full-batch L-BFGS (trains to convergence).
     pub solver: Solver,
     /// L-BFGS: maximum iterations (each one pass over the training set, plus line-search
-    /// passes). SGD ignores it and uses `epochs`.
+    /// passes; with a validation set a solve stops after `full_batch::PATIENCE` = 50 iterations
+    /// without a better validation accuracy, keeping the best iterate). SGD ignores it and uses
+    /// `epochs`.
     pub iterations: usize,
 }
 
@@ -171,8 +173,17 @@ impl LinearModel {
 
     /// Class scores, N x C.
     pub fn scores(&self, x: ArrayView2<'_, f32>) -> Array2<f32> {
-        let mut s = x.dot(&self.weights);
-        s += &self.bias;
+        let mut s = Array2::<f32>::zeros((x.nrows(), self.weights.ncols()));
+        let bias = self.bias.as_slice().expect("contiguous bias");
+        f32::gemm(
+            1.0,
+            &x,
+            &self.weights.view(),
+            0.0,
+            &mut s.view_mut(),
+            Some(bias),
+            false,
+        );
         s
     }
 
@@ -297,6 +308,9 @@ impl LinearModel {
         let mut histories: Vec<Vec<EpochStats>> = vec![Vec::with_capacity(first.epochs); g];
         let mut best: Vec<Option<(f64, LinearModel)>> = vec![None; g];
         let mut diverged: Vec<Option<LinearError>> = (0..g).map(|_| None).collect();
+        // Models already diverged: their rows are held at zero, not updated.
+        let mut diverged_now = vec![false; g];
+        let mut square_sums = vec![0f64; g];
         for epoch in 1..=first.epochs {
             let start = std::time::Instant::now();
             order.shuffle(&mut rng);
@@ -306,43 +320,61 @@ impl LinearModel {
                 let data = step.run(
                     first.loss, train.x, train.y, chunk, c, &wt, &bias, &mut dwt, &mut db,
                 );
+                // Each model's weights are c consecutive rows of `wt`: one contiguous run of
+                // c·d values, updated in parallel, model by model.
+                let cd = c * d;
+                let wt_s = wt.as_slice_mut().expect("standard layout");
+                let vel_s = velocity_w.as_slice_mut().expect("standard layout");
+                let dwt_s = dwt.as_slice().expect("standard layout");
+                let avg_s = avg_w.as_slice_mut().expect("standard layout");
+                let t = 1.0 / (batches + 1) as f32;
+                let average = first.average;
+                wt_s.par_chunks_mut(cd)
+                    .zip(vel_s.par_chunks_mut(cd))
+                    .zip(dwt_s.par_chunks(cd))
+                    .zip(avg_s.par_chunks_mut(cd))
+                    .zip(square_sums.par_iter_mut())
+                    .enumerate()
+                    .for_each(|(k, ((((w, v), gw), a), sq))| {
+                        // L2 of the weights this step's scores used (before the update).
+                        *sq = sum_of_squares(w);
+                        if diverged_now[k] || !data[k].is_finite() {
+                            return;
+                        }
+                        let (mu, step) = (grid[k].momentum as f32, lr[k] as f32);
+                        let two_reg = 2.0 * grid[k].reg as f32;
+                        for (((w, v), &gw), a) in w.iter_mut().zip(v).zip(gw).zip(a) {
+                            *v = mu * *v - step * (gw + two_reg * *w);
+                            *w += *v;
+                            if average {
+                                // Running mean of this epoch's iterates: a ← a + (w − a) / t.
+                                *a += (*w - *a) * t;
+                            }
+                        }
+                    });
                 for k in 0..g {
-                    let rows = s![k * c..(k + 1) * c, ..];
-                    let reg = grid[k].reg as f32;
-                    let l2 = if reg > 0.0 {
-                        reg * wt.slice(rows).iter().map(|w| w * w).sum::<f32>()
-                    } else {
-                        0.0
-                    };
-                    let loss = data[k] as f32 + l2;
+                    let loss = data[k] + grid[k].reg * square_sums[k];
                     if !loss.is_finite() && diverged[k].is_none() {
                         diverged[k] = Some(LinearError::Diverged {
                             epoch,
-                            loss: loss as f64,
+                            loss,
                             lr: lr[k],
                         });
                     }
-                    loss_sum[k] += loss as f64;
+                    loss_sum[k] += loss;
                 }
                 batches += 1;
                 for k in 0..g {
-                    let rows = s![k * c..(k + 1) * c, ..];
                     let brows = s![k * c..(k + 1) * c];
                     if diverged[k].is_some() {
                         // Keep a diverged model's NaNs out of the shared buffers.
-                        wt.slice_mut(rows).fill(0.0);
+                        wt.slice_mut(s![k * c..(k + 1) * c, ..]).fill(0.0);
+                        velocity_w.slice_mut(s![k * c..(k + 1) * c, ..]).fill(0.0);
                         bias.slice_mut(brows).fill(0.0);
+                        diverged_now[k] = true;
                         continue;
                     }
                     let (mu, step) = (grid[k].momentum as f32, lr[k] as f32);
-                    let two_reg = 2.0 * grid[k].reg as f32;
-                    Zip::from(velocity_w.slice_mut(rows))
-                        .and(dwt.slice(rows))
-                        .and(wt.slice_mut(rows))
-                        .for_each(|v, &gw, w| {
-                            *v = mu * *v - step * (gw + two_reg * *w);
-                            *w += *v;
-                        });
                     Zip::from(velocity_b.slice_mut(brows))
                         .and(db.slice(brows))
                         .and(bias.slice_mut(brows))
@@ -352,11 +384,7 @@ impl LinearModel {
                         });
                 }
                 if first.average {
-                    // Running mean of this epoch's iterates: a ← a + (w − a) / t.
                     let t = 1.0 / batches as f32;
-                    Zip::from(&mut avg_w)
-                        .and(&wt)
-                        .for_each(|a, &w| *a += (w - *a) * t);
                     Zip::from(&mut avg_b)
                         .and(&bias)
                         .for_each(|a, &b| *a += (b - *a) * t);
@@ -423,6 +451,30 @@ impl LinearModel {
     }
 }
 
+/// `Σ w²` in f64, in eight independent lanes (a single running sum would not vectorise).
+fn sum_of_squares(w: &[f32]) -> f64 {
+    let mut acc = [0f32; 8];
+    let mut chunks = w.chunks_exact(8);
+    let mut total = 0f64;
+    // f32 lanes, flushed to f64 every 4,096 values so the partial sums stay short.
+    for (i, ch) in chunks.by_ref().enumerate() {
+        for (a, &v) in acc.iter_mut().zip(ch) {
+            *a += v * v;
+        }
+        if i % 512 == 511 {
+            total += acc.iter().map(|&a| a as f64).sum::<f64>();
+            acc = [0.0; 8];
+        }
+    }
+    total += acc.iter().map(|&a| a as f64).sum::<f64>();
+    total
+        + chunks
+            .remainder()
+            .iter()
+            .map(|&v| (v * v) as f64)
+            .sum::<f64>()
+}
+
 /// Predictions of each of the `g` models whose transposed weights are stacked in `wt`.
 fn predict_blocks(
     x: ArrayView2<'_, f32>,
@@ -431,8 +483,17 @@ fn predict_blocks(
     g: usize,
     c: usize,
 ) -> Vec<Vec<usize>> {
-    let mut scores = x.dot(&wt.t());
-    scores += bias;
+    let mut scores = Array2::<f32>::zeros((x.nrows(), wt.nrows()));
+    let bias = bias.as_slice().expect("contiguous bias");
+    f32::gemm(
+        1.0,
+        &x,
+        &wt.t(),
+        0.0,
+        &mut scores.view_mut(),
+        Some(bias),
+        false,
+    );
     (0..g)
         .map(|k| argmax_rows(scores.slice(s![.., k * c..(k + 1) * c])))
         .collect()
@@ -446,6 +507,9 @@ const FUSED_MAX_COLUMNS: usize = 20;
 
 /// Buffers of one mini-batch step (reused across steps: no allocation in the loop).
 struct BatchStep {
+    /// The fused kernel's gradient (accumulated in f64).
+    fused_gw: Vec<f64>,
+    fused_gb: Vec<f64>,
     xb: Array2<f32>,
     yb: Vec<usize>,
     scores: Array2<f32>,
@@ -457,6 +521,8 @@ impl BatchStep {
     fn new(batch: usize, d: usize, kc: usize) -> Self {
         if kc <= FUSED_MAX_COLUMNS {
             return BatchStep {
+                fused_gw: vec![0.0; kc * d],
+                fused_gb: vec![0.0; kc],
                 xb: Array2::zeros((0, d)),
                 yb: Vec::new(),
                 scores: Array2::zeros((0, kc)),
@@ -465,6 +531,8 @@ impl BatchStep {
             };
         }
         BatchStep {
+            fused_gw: Vec::new(),
+            fused_gb: Vec::new(),
             xb: Array2::zeros((batch, d)),
             yb: vec![0; batch],
             scores: Array2::zeros((batch, kc)),
@@ -490,7 +558,10 @@ impl BatchStep {
     ) -> Vec<f64> {
         let kc = bias.len();
         if kc <= FUSED_MAX_COLUMNS {
-            return crate::full_batch::grouped_loss_and_grad(
+            let d = x.ncols();
+            self.fused_gw.resize(kc * d, 0.0);
+            self.fused_gb.resize(kc, 0.0);
+            let losses = crate::full_batch::grouped_loss_and_grad(
                 loss,
                 x,
                 chunk,
@@ -498,10 +569,17 @@ impl BatchStep {
                 c,
                 wt,
                 bias.as_slice().expect("contiguous bias"),
-                dwt,
-                db.as_slice_mut().expect("contiguous bias"),
+                &mut self.fused_gw,
+                &mut self.fused_gb,
             )
             .0;
+            for (o, &g) in dwt.iter_mut().zip(&self.fused_gw) {
+                *o = g as f32;
+            }
+            for (o, &g) in db.iter_mut().zip(&self.fused_gb) {
+                *o = g as f32;
+            }
+            return losses;
         }
         let m = chunk.len();
         gather_rows(x, chunk, &mut self.xb);
@@ -510,8 +588,8 @@ impl BatchStep {
         }
         let xm = self.xb.slice(s![..m, ..]);
         let mut sm = self.scores.slice_mut(s![..m, ..]);
-        general_mat_mul(1.0, &xm, &wt.t(), 0.0, &mut sm);
-        sm += bias;
+        let bias = bias.as_slice().expect("contiguous bias");
+        f32::gemm(1.0, &xm, &wt.t(), 0.0, &mut sm, Some(bias), false);
         let mut losses = Vec::with_capacity(kc / c);
         for k in 0..kc / c {
             let cols = s![..m, k * c..(k + 1) * c];
@@ -522,8 +600,11 @@ impl BatchStep {
         }
         let ds = self.dscores.slice(s![..m, ..]);
         // dWᵀ = dSᵀ·X
-        general_mat_mul(1.0, &ds.t(), &xm, 0.0, dwt);
-        db.assign(&ds.sum_axis(Axis(0)));
+        f32::gemm(1.0, &ds.t(), &xm, 0.0, &mut dwt.view_mut(), None, false);
+        db.fill(0.0);
+        for row in ds.rows() {
+            Zip::from(&mut *db).and(&row).for_each(|b, &g| *b += g);
+        }
         losses
     }
 }
@@ -549,11 +630,20 @@ pub fn loss_and_gradients<F: Real>(
     (data + reg * l2, dw, db)
 }
 
-/// Copies the rows `idx` of `x` into the first rows of `out`.
+/// Copies the rows `idx` of `x` into the first rows of `out`, in parallel blocks of rows (the
+/// rows are scattered over the whole training set, so the copy waits on memory).
 pub fn gather_rows(x: ArrayView2<'_, f32>, idx: &[usize], out: &mut Array2<f32>) {
-    for (mut dst, &i) in out.rows_mut().into_iter().zip(idx) {
-        dst.assign(&x.row(i));
-    }
+    const ROWS_PER_TASK: usize = 16;
+    let n = idx.len().min(out.nrows());
+    out.slice_mut(s![..n, ..])
+        .axis_chunks_iter_mut(Axis(0), ROWS_PER_TASK)
+        .into_par_iter()
+        .zip(idx[..n].par_chunks(ROWS_PER_TASK))
+        .for_each(|(mut rows, ids)| {
+            for (mut dst, &i) in rows.rows_mut().into_iter().zip(ids) {
+                dst.assign(&x.row(i));
+            }
+        });
 }
 
 /// Index of the largest value in each row (first on ties).

@@ -150,15 +150,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let cpu_now = cpu_seconds();
             let cpu = cpu_now.zip(cpu_before).map_or(f64::NAN, |(a, b)| a - b);
             cpu_before = cpu_now;
+            let steps = y_train.len().div_ceil(params.batch_size);
             println!(
-            "epoch {:>3}  loss {:.4}  train acc {:.4}  val acc {:.4}  lr {:.2e}  train {:.2}s  epoch {:.2}s  cpu {cpu:.2}s",
+            "epoch {:>3}  loss {:.4}  train acc {:.4}  val acc {:.4}  lr {:.2e}  train {:.2}s  epoch {:.2}s  cpu {cpu:.2}s  step min {:.2}ms median {:.2}ms (x{steps} = {:.2}s)",
             s.epoch,
             s.loss,
             s.train_accuracy,
             s.val_accuracy.unwrap_or(f64::NAN),
             s.learning_rate,
             s.train_seconds,
-            s.seconds
+            s.seconds,
+            s.fastest_step_seconds * 1e3,
+            s.median_step_seconds * 1e3,
+            s.fastest_step_seconds * steps as f64,
         );
         },
     )?;

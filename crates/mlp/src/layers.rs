@@ -9,11 +9,14 @@
 //! Buffers are owned by the layers and only grow, so a training loop allocates nothing after
 //! the first mini-batch.
 
-use ndarray::linalg::general_mat_mul;
+use std::borrow::Cow;
+
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Zip};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use wb_linear::Real;
+
+use crate::optim::Updater;
 
 /// One trainable tensor with its gradient, as the optimiser sees it.
 pub struct ParamMut<'a, F> {
@@ -25,11 +28,12 @@ pub struct ParamMut<'a, F> {
     pub decay: bool,
 }
 
-/// One tensor for saving: name suffix, shape (PyTorch convention) and row-major data.
-pub struct ParamView<'a, F> {
+/// One tensor for saving: name suffix, shape (PyTorch convention) and row-major data (borrowed
+/// when the layer stores it that way, copied when it stores it transposed).
+pub struct ParamView<'a, F: Clone> {
     pub name: &'static str,
     pub shape: Vec<usize>,
-    pub value: &'a [F],
+    pub value: Cow<'a, [F]>,
 }
 
 /// A node of the graph. See the module docs for the contract.
@@ -44,11 +48,46 @@ pub trait Layer<F: Real>: Send {
     fn backward(&mut self, x: ArrayView2<'_, F>, dout: ArrayView2<'_, F>, need_dx: bool);
     /// `∂L/∂x` from the last backward with `need_dx`.
     fn input_grad(&self) -> ArrayView2<'_, F>;
-    /// Visits each trainable tensor with its gradient, in a fixed order.
+    /// [`Layer::backward`] followed by one optimiser step on every tensor (in `visit_params`
+    /// order). A layer may fuse the step into its gradient product; its parameter gradients are
+    /// then not stored, and `∂L/∂x` is still computed from the weights before the step.
+    fn backward_update(
+        &mut self,
+        x: ArrayView2<'_, F>,
+        dout: ArrayView2<'_, F>,
+        need_dx: bool,
+        updater: &mut Updater<'_, F>,
+    ) {
+        self.backward(x, dout, need_dx);
+        self.visit_params(&mut |p| updater.apply(p));
+    }
+    /// Visits each trainable tensor with its gradient, in a fixed order, in the layer's own
+    /// storage layout (elementwise consumers — optimisers, snapshots, gradient checks — do not
+    /// care which; [`Layer::params`] and [`Layer::load_params`] use PyTorch's).
     fn visit_params(&mut self, _f: &mut dyn FnMut(ParamMut<'_, F>)) {}
-    /// The trainable tensors, in the same order as `visit_params`.
+    /// The trainable tensors in PyTorch's layout, in the same order as `visit_params`.
     fn params(&self) -> Vec<ParamView<'_, F>> {
         Vec::new()
+    }
+    /// Overwrites the trainable tensors from values in [`Layer::params`] layout and order.
+    fn load_params(&mut self, values: &mut dyn Iterator<Item = &[F]>) {
+        self.visit_params(&mut |p| {
+            if let Some(v) = values.next() {
+                p.value.copy_from_slice(v);
+            }
+        });
+    }
+    /// Asks the layer to apply `max(0, ·)` to its own output (the next layer is a ReLU);
+    /// returns whether it will. Only an affine layer can: its product applies it in registers.
+    fn fuse_relu(&mut self) -> bool {
+        false
+    }
+    /// Told by the network that its input is already rectified (see [`Layer::fuse_relu`]).
+    /// A ReLU then passes its input through unchanged; other layers ignore it.
+    fn set_input_rectified(&mut self) {}
+    /// Whether the forward output is the input itself (no buffer of its own).
+    fn passes_input_through(&self) -> bool {
+        false
     }
     /// A fingerprint of which linear piece each unit is on (ReLU side, maxout winner...), so a
     /// gradient check can tell when a finite-difference step crossed a kink.
@@ -74,30 +113,6 @@ fn rows_of<F: Real>(buf: &Array2<F>, rows: usize) -> ArrayView2<'_, F> {
     buf.slice(s![..rows, ..])
 }
 
-/// `c ← α a b + β c`, computed as `cᵀ ← α bᵀ aᵀ + β cᵀ` when `c` has fewer rows than columns.
-///
-/// matrixmultiply (ndarray's GEMM) splits only the rows of `c` between its threads, and packs
-/// each block of `b` on one thread while the others wait. Putting the longer side of `c` on the
-/// row axis therefore gives the threads more, evener row blocks and makes the serially packed
-/// operand the smaller one. For the 3072→500 layer with batch 200 this takes the forward product
-/// from ≈ 7 to ≈ 5.5 ms and `∂W` from ≈ 5.6 to ≈ 4.6 ms on 2 threads (crates/mlp/BENCH.md).
-/// Both orientations do the same multiply-adds; only the blocking (and so the rounding of the
-/// sums) can differ, and the choice depends on the shapes alone, so results stay deterministic.
-pub(crate) fn gemm_long_rows<F: Real>(
-    alpha: F,
-    a: &ArrayView2<'_, F>,
-    b: &ArrayView2<'_, F>,
-    beta: F,
-    c: &mut ArrayViewMut2<'_, F>,
-) {
-    if c.nrows() < c.ncols() {
-        let mut ct = c.view_mut().reversed_axes();
-        general_mat_mul(alpha, &b.t(), &a.t(), beta, &mut ct);
-    } else {
-        general_mat_mul(alpha, a, b, beta, c);
-    }
-}
-
 fn hash_bits(bits: impl Iterator<Item = bool>) -> u64 {
     // FNV-1a over the bit pattern; collisions only matter for a diagnostic, never for training.
     let mut h = 0xcbf2_9ce4_8422_2325u64;
@@ -108,31 +123,46 @@ fn hash_bits(bits: impl Iterator<Item = bool>) -> u64 {
     h
 }
 
-/// Fully connected layer `y = x Wᵀ + b`, W stored as (out x in) like `torch.nn.Linear`.
+/// Fully connected layer `y = x Wᵀ + b`, with W (out x in) as in `torch.nn.Linear`.
 ///
-/// Backward: `∂L/∂W = doutᵀ x`, `∂L/∂b = Σ_rows dout`, `∂L/∂x = dout W`.
+/// W is stored transposed, `Wᵀ` (in x out) row-major: the forward product `x·Wᵀ` then reads it
+/// in place as the B operand of wb-gemm (a row-major B needs no packing, so the 1.5 M weights of
+/// a 3072 → 500 layer are not copied every step), and `∂L/∂Wᵀ = xᵀ·dout` comes out in the same
+/// layout as the weights, so the optimiser's elementwise sweep lines up. The bias (and, before a
+/// ReLU, `max(0, ·)`) is applied by the product while each tile is in registers.
+///
+/// Backward: `∂L/∂Wᵀ = xᵀ dout`, `∂L/∂b = Σ_rows dout`, `∂L/∂x = dout W`.
 pub struct Affine<F: Real> {
-    pub weight: Array2<F>,
+    weight_t: Array2<F>,
     pub bias: Array1<F>,
-    dweight: Array2<F>,
+    dweight_t: Array2<F>,
     dbias: Array1<F>,
     out: Array2<F>,
     dx: Array2<F>,
     rows: usize,
+    relu: bool,
 }
 
 impl<F: Real> Affine<F> {
+    /// `weight` is (out x in), like `torch.nn.Linear.weight`.
     pub fn new(weight: Array2<F>, bias: Array1<F>) -> Self {
         assert_eq!(weight.nrows(), bias.len(), "one bias per output unit");
+        let weight_t = weight.t().as_standard_layout().into_owned();
         Affine {
-            dweight: Array2::zeros(weight.dim()),
+            dweight_t: Array2::zeros(weight_t.dim()),
             dbias: Array1::zeros(bias.len()),
-            weight,
+            weight_t,
             bias,
             out: Array2::zeros((0, 0)),
             dx: Array2::zeros((0, 0)),
             rows: 0,
+            relu: false,
         }
+    }
+
+    /// W (out x in), copied out of the transposed storage.
+    pub fn weight(&self) -> Array2<F> {
+        self.weight_t.t().as_standard_layout().into_owned()
     }
 }
 
@@ -140,16 +170,18 @@ impl<F: Real> Layer<F> for Affine<F> {
     fn forward(&mut self, x: ArrayView2<'_, F>, _train: bool) {
         let n = x.nrows();
         self.rows = n;
-        ensure(&mut self.out, n, self.weight.nrows());
+        ensure(&mut self.out, n, self.weight_t.ncols());
         let mut out = rows_mut(&mut self.out, n);
-        // The bias goes in first so the GEMM adds onto it (beta = 1): no separate pass.
-        out.assign(
-            &self
-                .bias
-                .broadcast((n, self.bias.len()))
-                .expect("bias width"),
+        let bias = self.bias.as_slice().expect("standard layout");
+        F::gemm(
+            F::one(),
+            &x,
+            &self.weight_t.view(),
+            F::zero(),
+            &mut out,
+            Some(bias),
+            self.relu,
         );
-        gemm_long_rows(F::one(), &x, &self.weight.t(), F::one(), &mut out);
     }
 
     fn output(&self) -> ArrayView2<'_, F> {
@@ -157,12 +189,14 @@ impl<F: Real> Layer<F> for Affine<F> {
     }
 
     fn backward(&mut self, x: ArrayView2<'_, F>, dout: ArrayView2<'_, F>, need_dx: bool) {
-        gemm_long_rows(
+        F::gemm(
             F::one(),
-            &dout.t(),
-            &x,
+            &x.t(),
+            &dout,
             F::zero(),
-            &mut self.dweight.view_mut(),
+            &mut self.dweight_t.view_mut(),
+            None,
+            false,
         );
         self.dbias.fill(F::zero());
         for row in dout.rows() {
@@ -172,9 +206,17 @@ impl<F: Real> Layer<F> for Affine<F> {
         }
         if need_dx {
             let n = dout.nrows();
-            ensure(&mut self.dx, n, self.weight.ncols());
+            ensure(&mut self.dx, n, self.weight_t.nrows());
             let mut dx = rows_mut(&mut self.dx, n);
-            gemm_long_rows(F::one(), &dout, &self.weight.view(), F::zero(), &mut dx);
+            F::gemm(
+                F::one(),
+                &dout,
+                &self.weight_t.t(),
+                F::zero(),
+                &mut dx,
+                None,
+                false,
+            );
         }
     }
 
@@ -182,11 +224,60 @@ impl<F: Real> Layer<F> for Affine<F> {
         rows_of(&self.dx, self.rows)
     }
 
+    fn backward_update(
+        &mut self,
+        x: ArrayView2<'_, F>,
+        dout: ArrayView2<'_, F>,
+        need_dx: bool,
+        updater: &mut Updater<'_, F>,
+    ) {
+        if need_dx {
+            let n = dout.nrows();
+            ensure(&mut self.dx, n, self.weight_t.nrows());
+            let mut dx = rows_mut(&mut self.dx, n);
+            F::gemm(
+                F::one(),
+                &dout,
+                &self.weight_t.t(),
+                F::zero(),
+                &mut dx,
+                None,
+                false,
+            );
+        }
+        // ∂L/∂Wᵀ = xᵀ·dout goes straight into the update, tile by tile.
+        let (rule, two_reg, first, second) = updater.next_slot(true);
+        let w = self.weight_t.as_slice_mut().expect("standard layout");
+        let square_sum = F::gemm_update(
+            F::one(),
+            &x.t(),
+            &dout,
+            w,
+            first,
+            second,
+            &mut self.dweight_t,
+            |g, w, m, v| rule.apply(two_reg, w, g, m, v),
+        );
+        updater.add_square_sum(square_sum);
+        self.dbias.fill(F::zero());
+        for row in dout.rows() {
+            Zip::from(&mut self.dbias)
+                .and(&row)
+                .for_each(|b, &d| *b += d);
+        }
+        updater.apply(ParamMut {
+            name: "bias",
+            value: self.bias.as_slice_mut().expect("standard layout"),
+            grad: self.dbias.as_slice().expect("standard layout"),
+            decay: false,
+        });
+    }
+
     fn visit_params(&mut self, f: &mut dyn FnMut(ParamMut<'_, F>)) {
         f(ParamMut {
             name: "weight",
-            value: self.weight.as_slice_mut().expect("standard layout"),
-            grad: self.dweight.as_slice().expect("standard layout"),
+            value: self.weight_t.as_slice_mut().expect("standard layout"),
+            grad: self.dweight_t.as_slice().expect("standard layout"),
             decay: true,
         });
         f(ParamMut {
@@ -201,15 +292,47 @@ impl<F: Real> Layer<F> for Affine<F> {
         vec![
             ParamView {
                 name: "weight",
-                shape: vec![self.weight.nrows(), self.weight.ncols()],
-                value: self.weight.as_slice().expect("standard layout"),
+                shape: vec![self.weight_t.ncols(), self.weight_t.nrows()],
+                value: Cow::Owned(self.weight().into_raw_vec_and_offset().0),
             },
             ParamView {
                 name: "bias",
                 shape: vec![self.bias.len()],
-                value: self.bias.as_slice().expect("standard layout"),
+                value: Cow::Borrowed(self.bias.as_slice().expect("standard layout")),
             },
         ]
+    }
+
+    fn load_params(&mut self, values: &mut dyn Iterator<Item = &[F]>) {
+        let (inputs, outputs) = self.weight_t.dim();
+        if let Some(w) = values.next() {
+            // (out x in) row-major → the transposed storage.
+            for (j, row) in w.chunks_exact(inputs).take(outputs).enumerate() {
+                for (k, &v) in row.iter().enumerate() {
+                    self.weight_t[[k, j]] = v;
+                }
+            }
+        }
+        if let Some(b) = values.next() {
+            self.bias
+                .as_slice_mut()
+                .expect("standard layout")
+                .copy_from_slice(b);
+        }
+    }
+
+    fn fuse_relu(&mut self) -> bool {
+        self.relu = true;
+        true
+    }
+
+    fn piece_signature(&self) -> u64 {
+        // With the ReLU fused, this layer's output shows which side of the kink each unit is on.
+        if self.relu {
+            hash_bits(self.output().iter().map(|&v| v > F::zero()))
+        } else {
+            0
+        }
     }
 }
 
@@ -234,6 +357,9 @@ pub struct Activation<F: Real> {
     out: Array2<F>,
     dx: Array2<F>,
     rows: usize,
+    /// A ReLU after an affine layer that already applied `max(0, ·)`: forward is the identity
+    /// and the network reads the affine layer's output instead of a copy.
+    rectified_input: bool,
 }
 
 impl<F: Real> Activation<F> {
@@ -243,7 +369,12 @@ impl<F: Real> Activation<F> {
             out: Array2::zeros((0, 0)),
             dx: Array2::zeros((0, 0)),
             rows: 0,
+            rectified_input: false,
         }
+    }
+
+    fn is_pass_through(&self) -> bool {
+        self.rectified_input && self.kind == Pointwise::Relu
     }
 }
 
@@ -251,13 +382,17 @@ impl<F: Real> Layer<F> for Activation<F> {
     fn forward(&mut self, x: ArrayView2<'_, F>, _train: bool) {
         let (n, d) = x.dim();
         self.rows = n;
+        if self.is_pass_through() {
+            return;
+        }
         ensure(&mut self.out, n, d);
         let out = rows_mut(&mut self.out, n);
         let zero = F::zero();
         let one = F::one();
         let z = Zip::from(out).and(&x);
         match self.kind {
-            Pointwise::Relu => z.for_each(|y, &v| *y = if v > zero { v } else { zero }),
+            // `max(0, v)` keeping NaN, as the fused product does.
+            Pointwise::Relu => z.for_each(|y, &v| *y = if v < zero { zero } else { v }),
             Pointwise::LeakyRelu { slope } => {
                 let a = F::of(slope);
                 z.for_each(|y, &v| *y = if v > zero { v } else { a * v })
@@ -282,12 +417,20 @@ impl<F: Real> Layer<F> for Activation<F> {
         let (n, d) = dout.dim();
         ensure(&mut self.dx, n, d);
         let dx = rows_mut(&mut self.dx, n);
-        let y = rows_of(&self.out, n);
         let zero = F::zero();
         let one = F::one();
+        if self.kind == Pointwise::Relu {
+            // Needs only the input (rectified or not: the sign is the same), never the output.
+            Zip::from(dx)
+                .and(&dout)
+                .and(&x)
+                .for_each(|g, &up, &v| *g = if v > zero { up } else { zero });
+            return;
+        }
+        let y = rows_of(&self.out, n);
         let z = Zip::from(dx).and(&dout).and(&x).and(&y);
         match self.kind {
-            Pointwise::Relu => z.for_each(|g, &up, &v, _| *g = if v > zero { up } else { zero }),
+            Pointwise::Relu => unreachable!("handled above"),
             Pointwise::LeakyRelu { slope } => {
                 let a = F::of(slope);
                 z.for_each(|g, &up, &v, _| *g = if v > zero { up } else { a * up })
@@ -307,12 +450,24 @@ impl<F: Real> Layer<F> for Activation<F> {
     }
 
     fn piece_signature(&self) -> u64 {
+        if self.is_pass_through() {
+            // The affine layer before it reports the kinks.
+            return 0;
+        }
         match self.kind {
             Pointwise::Relu | Pointwise::LeakyRelu { .. } | Pointwise::Elu { .. } => {
                 hash_bits(self.output().iter().map(|&v| v > F::zero()))
             }
             Pointwise::Sigmoid | Pointwise::Tanh => 0,
         }
+    }
+
+    fn set_input_rectified(&mut self) {
+        self.rectified_input = true;
+    }
+
+    fn passes_input_through(&self) -> bool {
+        self.is_pass_through()
     }
 }
 
@@ -407,7 +562,7 @@ impl<F: Real> Layer<F> for Prelu<F> {
         vec![ParamView {
             name: "weight",
             shape: vec![self.slope.len()],
-            value: self.slope.as_slice().expect("standard layout"),
+            value: Cow::Borrowed(self.slope.as_slice().expect("standard layout")),
         }]
     }
 
@@ -510,6 +665,9 @@ impl<F: Real> Layer<F> for Maxout<F> {
 pub struct Dropout<F: Real> {
     pub p: f64,
     rng: ChaCha8Rng,
+    /// One uniform 32-bit draw per element, filled in bulk (a unit is kept when its draw is
+    /// below `(1 − p)·2³²`): one ChaCha block per 16 units instead of one f64 per unit.
+    draws: Vec<u32>,
     mask: Array2<F>,
     out: Array2<F>,
     dx: Array2<F>,
@@ -522,6 +680,7 @@ impl<F: Real> Dropout<F> {
         Dropout {
             p,
             rng: ChaCha8Rng::seed_from_u64(seed),
+            draws: Vec::new(),
             mask: Array2::zeros((0, 0)),
             out: Array2::zeros((0, 0)),
             dx: Array2::zeros((0, 0)),
@@ -545,15 +704,17 @@ impl<F: Real> Layer<F> for Dropout<F> {
         ensure(&mut self.mask, n, d);
         let keep = 1.0 - self.p;
         let scale = F::of(1.0 / keep);
-        let rng = &mut self.rng;
+        // P(draw < threshold) = threshold / 2³² = keep, to 2⁻³².
+        let threshold = (keep * 4_294_967_296.0).round().min(u32::MAX as f64) as u32;
+        if self.draws.len() < n * d {
+            self.draws.resize(n * d, 0);
+        }
+        let draws = &mut self.draws[..n * d];
+        self.rng.fill(draws);
         let mut mask = rows_mut(&mut self.mask, n);
-        mask.iter_mut().for_each(|m| {
-            *m = if rng.gen::<f64>() < keep {
-                scale
-            } else {
-                F::zero()
-            }
-        });
+        for (m, &r) in mask.iter_mut().zip(draws.iter()) {
+            *m = if r < threshold { scale } else { F::zero() };
+        }
         Zip::from(out)
             .and(&x)
             .and(&mask)

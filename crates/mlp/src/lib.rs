@@ -19,6 +19,7 @@ pub mod gradcheck;
 pub mod layers;
 mod model;
 mod net;
+mod optim;
 mod params;
 mod train;
 
@@ -26,6 +27,7 @@ pub use gradcheck::{gradcheck, TensorCheck};
 pub use layers::{Layer, ParamMut, ParamView, Pointwise};
 pub use model::{Mlp, ModelMeta, FORMAT_VERSION, META_FILE, WEIGHTS_FILE};
 pub use net::{Init, LayerSpec, Network, PRELU_INIT_SLOPE};
+pub use optim::{Rule, Updater};
 pub use params::{ActivationKind, MlpError, MlpParams, OptimizerKind, Schedule};
 pub use train::{fit, EpochStats, History};
 pub use wb_linear::LossKind;

@@ -361,7 +361,7 @@ impl Mlp {
         // Every tensor has been checked against the file, so building the network allocates no
         // more than the file holds.
         let mut net = Network::<f32>::zeros(meta.input_dim, meta.layers.clone(), 0);
-        net.restore(&values);
+        net.load_tensors(&values);
         Ok(Mlp {
             net: Mutex::new(net),
             loss: meta.loss,

@@ -1,5 +1,7 @@
 //! The graph: a stack of layers, its architecture description and its initialisation.
 
+use std::borrow::Cow;
+
 use ndarray::{Array1, Array2, ArrayView2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -8,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use wb_linear::{LossKind, Real};
 
 use crate::layers::{Activation, Affine, Dropout, Layer, Maxout, ParamMut, Pointwise, Prelu};
+use crate::optim::Updater;
 
 /// One node of the architecture, as stored in the model's JSON metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,12 +139,24 @@ fn build_layer<F: Real>(spec: &LayerSpec, index: usize, seed: u64) -> Box<dyn La
 
 impl<F: Real> Network<F> {
     /// Builds the layers with zero weights (for loading) — see [`Network::init`] for training.
+    ///
+    /// An affine layer followed by a ReLU applies the ReLU inside its product, and the ReLU
+    /// then passes that output through (forward costs no extra pass; backward is unchanged,
+    /// since a rectified value is positive exactly where its pre-activation was).
     pub fn zeros(input_dim: usize, specs: Vec<LayerSpec>, seed: u64) -> Self {
-        let layers = specs
+        let mut layers: Vec<Box<dyn Layer<F>>> = specs
             .iter()
             .enumerate()
             .map(|(i, s)| build_layer(s, i, seed))
             .collect();
+        for i in 1..layers.len() {
+            if specs[i] == LayerSpec::Relu
+                && matches!(specs[i - 1], LayerSpec::Affine { .. })
+                && layers[i - 1].fuse_relu()
+            {
+                layers[i].set_input_rectified();
+            }
+        }
         Network {
             specs,
             layers,
@@ -149,7 +164,8 @@ impl<F: Real> Network<F> {
         }
     }
 
-    /// Builds the layers and draws the initial weights from `seed`.
+    /// Builds the layers and draws the initial weights from `seed` (row by row of each
+    /// (out x in) weight matrix, in layer order).
     pub fn init(input_dim: usize, specs: Vec<LayerSpec>, init: Init, seed: u64) -> Self {
         let mut net = Self::zeros(input_dim, specs, seed);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -158,13 +174,11 @@ impl<F: Real> Network<F> {
             if let LayerSpec::Affine { inputs, outputs } = specs[i] {
                 let std = init_std(init, specs.get(i + 1), inputs, outputs);
                 let normal = Normal::new(0.0, std).expect("finite positive std");
-                layer.visit_params(&mut |p| {
-                    if p.name == "weight" {
-                        p.value
-                            .iter_mut()
-                            .for_each(|w| *w = F::of(normal.sample(&mut rng)));
-                    }
-                });
+                let weight: Vec<F> = (0..inputs * outputs)
+                    .map(|_| F::of(normal.sample(&mut rng)))
+                    .collect();
+                let bias = vec![F::zero(); outputs];
+                layer.load_params(&mut [weight.as_slice(), bias.as_slice()].into_iter());
             }
         }
         net
@@ -188,22 +202,40 @@ impl<F: Real> Network<F> {
         &self.layers
     }
 
+    /// The output of the layers before `end` (exclusive): the last one that has its own, or
+    /// `x` when every earlier layer passes its input through.
+    fn output_before<'a>(
+        layers: &'a [Box<dyn Layer<F>>],
+        x: ArrayView2<'a, F>,
+        end: usize,
+    ) -> ArrayView2<'a, F> {
+        match layers[..end]
+            .iter()
+            .rposition(|l| !l.passes_input_through())
+        {
+            Some(j) => layers[j].output(),
+            None => x,
+        }
+    }
+
     /// Forward pass; the scores are in [`Network::scores`] afterwards.
     pub fn forward(&mut self, x: ArrayView2<'_, F>, train: bool) {
         for i in 0..self.layers.len() {
             let (before, rest) = self.layers.split_at_mut(i);
-            let input = if i == 0 {
-                x.view()
-            } else {
-                before[i - 1].output()
-            };
+            let input = Self::output_before(before, x.view(), i);
             rest[0].forward(input, train);
         }
     }
 
     /// The scores of the last forward pass.
     pub fn scores(&self) -> ArrayView2<'_, F> {
-        self.layers.last().expect("at least one layer").output()
+        let n = self.layers.len();
+        assert!(n > 0, "at least one layer");
+        let last = self.layers[..n]
+            .iter()
+            .rposition(|l| !l.passes_input_through())
+            .expect("the output layer is affine");
+        self.layers[last].output()
     }
 
     /// Backward pass from `dscores = ∂L/∂scores`; `x` must be the input of the last forward.
@@ -218,17 +250,38 @@ impl<F: Real> Network<F> {
         for i in (0..n).rev() {
             let (before, rest) = self.layers.split_at_mut(i);
             let (current, after) = rest.split_first_mut().expect("i < n");
-            let input = if i == 0 {
-                x.view()
-            } else {
-                before[i - 1].output()
-            };
+            let input = Self::output_before(before, x.view(), i);
             let dout = if i + 1 == n {
                 dscores.view()
             } else {
                 after[0].input_grad()
             };
             current.backward(input, dout, i > 0 || need_input_grad);
+        }
+    }
+
+    /// Backward pass from `dscores` with one optimiser step applied to each layer as soon as
+    /// its gradients exist (each layer's `∂L/∂x` is computed from its weights before the
+    /// step). `x` must be the input of the last forward. Parameter gradients of layers that
+    /// fuse the step into their products are not stored.
+    pub fn backward_update(
+        &mut self,
+        x: ArrayView2<'_, F>,
+        dscores: ArrayView2<'_, F>,
+        updater: &mut Updater<'_, F>,
+    ) {
+        let n = self.layers.len();
+        for i in (0..n).rev() {
+            let (before, rest) = self.layers.split_at_mut(i);
+            let (current, after) = rest.split_first_mut().expect("i < n");
+            let input = Self::output_before(before, x.view(), i);
+            let dout = if i + 1 == n {
+                dscores.view()
+            } else {
+                after[0].input_grad()
+            };
+            updater.begin_layer(i);
+            current.backward_update(input, dout, i > 0, updater);
         }
     }
 
@@ -275,8 +328,9 @@ impl<F: Real> Network<F> {
         total
     }
 
-    /// All tensors as `(state-dict name, shape, values)`, e.g. `layers.0.weight`.
-    pub fn named_tensors(&self) -> Vec<(String, Vec<usize>, &[F])> {
+    /// All tensors as `(state-dict name, shape, values)` in PyTorch's layout, e.g.
+    /// `layers.0.weight` (out x in).
+    pub fn named_tensors(&self) -> Vec<(String, Vec<usize>, Cow<'_, [F]>)> {
         let mut out = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
             for p in layer.params() {
@@ -293,7 +347,15 @@ impl<F: Real> Network<F> {
         out
     }
 
-    /// Overwrites the parameters from a [`Network::snapshot`] (or an equivalent copy).
+    /// Overwrites the parameters from tensors in [`Network::named_tensors`] layout and order.
+    pub fn load_tensors(&mut self, values: &[Vec<F>]) {
+        let mut it = values.iter().map(Vec::as_slice);
+        for layer in &mut self.layers {
+            layer.load_params(&mut it);
+        }
+    }
+
+    /// Overwrites the parameters from a [`Network::snapshot`] (same storage layout).
     pub fn restore(&mut self, values: &[Vec<F>]) {
         let mut it = values.iter();
         self.visit_params(&mut |_, p| {

@@ -8,11 +8,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use wb_linear::Real;
 
 use crate::model::Mlp;
 use crate::net::Network;
-use crate::params::{MlpError, MlpParams, OptimizerKind};
+use crate::optim::Optimizer;
+use crate::params::{MlpError, MlpParams};
 
 /// What happened in one epoch (also what the `progress` callback receives).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +27,13 @@ pub struct EpochStats {
     pub learning_rate: f64,
     /// Wall time of the optimisation steps alone.
     pub train_seconds: f64,
+    /// Fastest and median wall time of one optimisation step (mini-batch) in the epoch. On a
+    /// machine shared with other work, `fastest_step_seconds × steps` estimates what the epoch
+    /// takes on idle cores: short steps are often not interrupted, whole epochs rarely.
+    #[serde(default)]
+    pub fastest_step_seconds: f64,
+    #[serde(default)]
+    pub median_step_seconds: f64,
     /// Wall time of the whole epoch, evaluation included.
     pub seconds: f64,
 }
@@ -40,155 +47,6 @@ pub struct History {
     pub best_val_accuracy: Option<f64>,
     pub stopped_early: bool,
     pub seconds: f64,
-}
-
-/// Optimiser state for one tensor.
-struct Slot<F> {
-    first: Vec<F>,
-    second: Vec<F>,
-}
-
-/// Elements per parallel chunk: large enough to amortise scheduling, fixed so the reduction order
-/// (and so every number) does not depend on how rayon splits the work.
-const CHUNK: usize = 1 << 15;
-
-struct Optimizer<F: Real> {
-    kind: OptimizerKind,
-    momentum: F,
-    beta1: F,
-    beta2: F,
-    epsilon: F,
-    step: i32,
-    slots: Vec<Slot<F>>,
-    partial_sums: Vec<f64>,
-}
-
-impl<F: Real> Optimizer<F> {
-    fn new(params: &MlpParams, net: &mut Network<F>) -> Self {
-        let mut slots = Vec::new();
-        // Both moments are allocated whatever the rule, so every rule shares one chunked sweep.
-        net.visit_params(&mut |_, p| {
-            let n = p.value.len();
-            slots.push(Slot {
-                first: vec![F::zero(); n],
-                second: vec![F::zero(); n],
-            });
-        });
-        Optimizer {
-            kind: params.optimizer,
-            momentum: F::of(params.momentum),
-            beta1: F::of(params.adam_beta1),
-            beta2: F::of(params.adam_beta2),
-            epsilon: F::of(params.adam_epsilon),
-            step: 0,
-            slots,
-            partial_sums: Vec::new(),
-        }
-    }
-
-    /// One update of every tensor with gradient `g + 2λW` (the L2 term only on weights).
-    /// Returns `Σ W²` of the weights *before* the update (the ones the forward pass used), computed
-    /// in the same sweep so the L2 loss costs no extra pass over memory.
-    fn update(&mut self, net: &mut Network<F>, lr: f64, reg: f64) -> f64 {
-        self.step += 1;
-        let kind = self.kind;
-        let lr = F::of(lr);
-        let mu = self.momentum;
-        let (b1, b2, eps) = (self.beta1, self.beta2, self.epsilon);
-        // Bias corrections of Adam folded into the step size.
-        let t = self.step;
-        let c1 = F::one() - b1.powi(t);
-        let c2 = F::one() - b2.powi(t);
-        let adam_lr = lr * c2.sqrt() / c1;
-        let mut index = 0;
-        let mut square_sum = 0.0;
-        let slots = &mut self.slots;
-        let partial = &mut self.partial_sums;
-        net.visit_params(&mut |_, p| {
-            let slot = &mut slots[index];
-            index += 1;
-            let two_reg = F::of(if p.decay { 2.0 * reg } else { 0.0 });
-            let decay = p.decay;
-            let n = p.value.len();
-            let chunks = n.div_ceil(CHUNK);
-            let first = &mut slot.first;
-            let second = &mut slot.second;
-            let kernel = |w: &mut [F], g: &[F], m: &mut [F], v: &mut [F]| -> f64 {
-                match kind {
-                    OptimizerKind::Sgd => sweep(w, g, m, v, |w, g, _, _| {
-                        *w -= lr * (g + two_reg * *w);
-                    }),
-                    OptimizerKind::Momentum => sweep(w, g, m, v, |w, g, m, _| {
-                        *m = mu * *m - lr * (g + two_reg * *w);
-                        *w += *m;
-                    }),
-                    OptimizerKind::Nesterov => sweep(w, g, m, v, |w, g, m, _| {
-                        let prev = *m;
-                        *m = mu * *m - lr * (g + two_reg * *w);
-                        *w += (F::one() + mu) * *m - mu * prev;
-                    }),
-                    OptimizerKind::Adam => sweep(w, g, m, v, |w, g, m, v| {
-                        let g = g + two_reg * *w;
-                        *m = b1 * *m + (F::one() - b1) * g;
-                        *v = b2 * *v + (F::one() - b2) * g * g;
-                        *w -= adam_lr * *m / (v.sqrt() + eps);
-                    }),
-                }
-            };
-            let sum = if chunks <= 1 {
-                kernel(p.value, p.grad, first, second)
-            } else {
-                p.value
-                    .par_chunks_mut(CHUNK)
-                    .zip(p.grad.par_chunks(CHUNK))
-                    .zip(first.par_chunks_mut(CHUNK))
-                    .zip(second.par_chunks_mut(CHUNK))
-                    .map(|(((w, g), m), v)| kernel(w, g, m, v))
-                    .collect_into_vec(partial);
-                partial.iter().sum()
-            };
-            if decay {
-                square_sum += sum;
-            }
-        });
-        square_sum
-    }
-}
-
-/// Applies `update(w, g, m, v)` to every element and returns `Σ w²` of the values before the
-/// update. The sum runs in `LANES` independent accumulators: a single running sum is a serial
-/// dependency that keeps the compiler from vectorising the whole loop.
-#[inline(always)]
-fn sweep<F: Real>(
-    w: &mut [F],
-    g: &[F],
-    m: &mut [F],
-    v: &mut [F],
-    update: impl Fn(&mut F, F, &mut F, &mut F),
-) -> f64 {
-    const LANES: usize = 8;
-    let full = w.len() / LANES * LANES;
-    let mut acc = [F::zero(); LANES];
-    let (w_body, w_tail) = w.split_at_mut(full);
-    let (m_body, m_tail) = m.split_at_mut(full);
-    let (v_body, v_tail) = v.split_at_mut(full);
-    for (((wc, gc), mc), vc) in w_body
-        .chunks_exact_mut(LANES)
-        .zip(g[..full].chunks_exact(LANES))
-        .zip(m_body.chunks_exact_mut(LANES))
-        .zip(v_body.chunks_exact_mut(LANES))
-    {
-        for k in 0..LANES {
-            acc[k] += wc[k] * wc[k];
-            update(&mut wc[k], gc[k], &mut mc[k], &mut vc[k]);
-        }
-    }
-    let mut total: f64 = acc.iter().map(|a| a.to_f64().unwrap_or(f64::NAN)).sum();
-    for (((w, &g), m), v) in w_tail.iter_mut().zip(&g[full..]).zip(m_tail).zip(v_tail) {
-        total += (*w * *w).to_f64().unwrap_or(f64::NAN);
-        update(w, g, m, v);
-    }
-    total
 }
 
 /// Copies the rows `indices` of `x` into the first rows of `buf`, the rows split between the rayon
@@ -342,6 +200,7 @@ pub fn fit(
     let x_eval = x_train.select(Axis(0), &eval_idx);
     let y_eval: Vec<usize> = eval_idx.iter().map(|&i| y_train[i]).collect();
     let mut pred = Vec::new();
+    let mut step_times: Vec<f64> = Vec::with_capacity(n.div_ceil(batch));
 
     let mut history = History {
         epochs: Vec::new(),
@@ -361,7 +220,9 @@ pub fn fit(
         order.shuffle(&mut rng);
         let mut loss_sum = 0.0;
         let mut batches = 0usize;
+        step_times.clear();
         for chunk in order.chunks(batch) {
+            let step_start = Instant::now();
             let m = chunk.len();
             gather(&x_train, chunk, &mut xb);
             for (dst, &i) in yb.iter_mut().zip(chunk) {
@@ -373,9 +234,11 @@ pub fn fit(
                 &mut dscores_tail
             };
             let xv = xb.slice(ndarray::s![..m, ..]);
-            let data_loss =
-                net.forward_backward(xv, &yb[..m], params.loss, dscores, true, false) as f64;
-            let square_sum = optimizer.update(&mut net, lr, params.reg);
+            net.forward(xv, true);
+            let data_loss = params.loss.loss_and_grad(net.scores(), &yb[..m], dscores) as f64;
+            let mut updater = optimizer.step(lr, params.reg);
+            net.backward_update(xv, dscores.view(), &mut updater);
+            let square_sum = updater.square_sum();
             let loss = data_loss + params.reg * square_sum;
             if !loss.is_finite() {
                 return Err(MlpError::Diverged {
@@ -386,8 +249,12 @@ pub fn fit(
             }
             loss_sum += loss;
             batches += 1;
+            step_times.push(step_start.elapsed().as_secs_f64());
         }
         let train_seconds = epoch_start.elapsed().as_secs_f64();
+        step_times.sort_unstable_by(f64::total_cmp);
+        let fastest_step_seconds = step_times.first().copied().unwrap_or(0.0);
+        let median_step_seconds = step_times.get(step_times.len() / 2).copied().unwrap_or(0.0);
 
         predict_into(&mut net, x_eval.view(), &mut pred);
         let train_accuracy = accuracy(&pred, &y_eval);
@@ -402,6 +269,8 @@ pub fn fit(
             val_accuracy,
             learning_rate: lr,
             train_seconds,
+            fastest_step_seconds,
+            median_step_seconds,
             seconds: epoch_start.elapsed().as_secs_f64(),
         };
         history.epochs.push(stats.clone());
