@@ -17,7 +17,7 @@ mod spec;
 
 pub use error::FeatureError;
 pub use raw::Raw;
-pub use scaler::{Normalization, Scaler};
+pub use scaler::{ColumnSums, Normalization, Scaler};
 pub use spec::{FeatureKind, FeatureSpec, FittedFeatures};
 
 use wb_data::{ImageShape, ImageView};

@@ -424,7 +424,7 @@ impl LinearModel {
 }
 
 /// Predictions of each of the `g` models whose transposed weights are stacked in `wt`.
-fn predict_blocks(
+pub(crate) fn predict_blocks(
     x: ArrayView2<'_, f32>,
     wt: &Array2<f32>,
     bias: &Array1<f32>,
@@ -445,7 +445,7 @@ fn predict_blocks(
 const FUSED_MAX_COLUMNS: usize = 20;
 
 /// Buffers of one mini-batch step (reused across steps: no allocation in the loop).
-struct BatchStep {
+pub(crate) struct BatchStep {
     xb: Array2<f32>,
     yb: Vec<usize>,
     scores: Array2<f32>,
@@ -454,7 +454,7 @@ struct BatchStep {
 }
 
 impl BatchStep {
-    fn new(batch: usize, d: usize, kc: usize) -> Self {
+    pub(crate) fn new(batch: usize, d: usize, kc: usize) -> Self {
         if kc <= FUSED_MAX_COLUMNS {
             return BatchStep {
                 xb: Array2::zeros((0, d)),
@@ -476,7 +476,7 @@ impl BatchStep {
     /// Mean data loss of each of the models stacked in `wt` on the rows `chunk`, with the data
     /// gradients in `dwt` and `db`.
     #[allow(clippy::too_many_arguments)]
-    fn run(
+    pub(crate) fn run(
         &mut self,
         loss: LossKind,
         x: ArrayView2<'_, f32>,
@@ -581,7 +581,7 @@ pub fn accuracy(pred: &[usize], truth: &[usize]) -> f64 {
     pred.iter().zip(truth).filter(|(p, t)| p == t).count() as f64 / truth.len() as f64
 }
 
-mod rand_distr_free {
+pub(crate) mod rand_distr_free {
     use rand::Rng;
 
     /// A standard normal sample (Box–Muller), so this crate needs no extra dependency.

@@ -52,7 +52,7 @@ struct Slot<F> {
 /// (and so every number) does not depend on how rayon splits the work.
 const CHUNK: usize = 1 << 15;
 
-struct Optimizer<F: Real> {
+pub(crate) struct Optimizer<F: Real> {
     kind: OptimizerKind,
     momentum: F,
     beta1: F,
@@ -64,7 +64,7 @@ struct Optimizer<F: Real> {
 }
 
 impl<F: Real> Optimizer<F> {
-    fn new(params: &MlpParams, net: &mut Network<F>) -> Self {
+    pub(crate) fn new(params: &MlpParams, net: &mut Network<F>) -> Self {
         let mut slots = Vec::new();
         // Both moments are allocated whatever the rule, so every rule shares one chunked sweep.
         net.visit_params(&mut |_, p| {
@@ -89,7 +89,7 @@ impl<F: Real> Optimizer<F> {
     /// One update of every tensor with gradient `g + 2λW` (the L2 term only on weights).
     /// Returns `Σ W²` of the weights *before* the update (the ones the forward pass used), computed
     /// in the same sweep so the L2 loss costs no extra pass over memory.
-    fn update(&mut self, net: &mut Network<F>, lr: f64, reg: f64) -> f64 {
+    pub(crate) fn update(&mut self, net: &mut Network<F>, lr: f64, reg: f64) -> f64 {
         self.step += 1;
         let kind = self.kind;
         let lr = F::of(lr);
@@ -195,7 +195,7 @@ fn sweep<F: Real>(
 /// threads. The source rows are scattered over the whole training set, so the copy waits on memory;
 /// on one thread it took ≈ 0.17 s of a 4.5 s CIFAR-10 epoch, on two ≈ 0.11–0.15 s (BENCH.md).
 /// A pure copy, so the split cannot change any number.
-fn gather(x: &ArrayView2<'_, f32>, indices: &[usize], buf: &mut Array2<f32>) {
+pub(crate) fn gather(x: &ArrayView2<'_, f32>, indices: &[usize], buf: &mut Array2<f32>) {
     const ROWS_PER_TASK: usize = 16;
     let d = buf.ncols();
     let dst = buf
@@ -239,14 +239,14 @@ pub(crate) fn argmax(values: impl Iterator<Item = f32>) -> usize {
     best
 }
 
-fn accuracy(pred: &[usize], labels: &[usize]) -> f64 {
+pub(crate) fn accuracy(pred: &[usize], labels: &[usize]) -> f64 {
     if labels.is_empty() {
         return 0.0;
     }
     pred.iter().zip(labels).filter(|(p, y)| p == y).count() as f64 / labels.len() as f64
 }
 
-fn check_data(
+pub(crate) fn check_data(
     x: &ArrayView2<'_, f32>,
     y: &[usize],
     n_classes: usize,
