@@ -14,7 +14,7 @@
 # the end, also on failure. Takes about a minute once the packages are installed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-pipeline=${1:-$root/target/release/pipeline}
+pipeline=$(realpath -m "${1:-$root/target/release/pipeline}")
 if [[ ! -x $pipeline ]]; then
     echo "slurm-test: $pipeline is not an executable (build it first)" >&2
     exit 1
@@ -134,7 +134,8 @@ extract_job=$(sbatch --parsable --array=0-3 --cpus-per-task=1 \
     "$root/scripts/slurm/extract.sbatch")
 echo "extraction array job $extract_job"
 train_job_status=0
-timeout 600 sbatch --wait --dependency=afterok:"$extract_job" --cpus-per-task="$(nproc)" \
+timeout 600 sbatch --wait --dependency=afterok:"$extract_job" --kill-on-invalid-dep=yes \
+    --cpus-per-task="$(nproc)" \
     --export=ALL,PIPELINE="$pipeline",SHARDS="$tmp/shards",OUT="$tmp/run",TRAIN_ARGS="${train_args[*]}" \
     "$root/scripts/slurm/train.sbatch" || train_job_status=$?
 scontrol show job "$extract_job" | grep -E "JobId|JobState" || true

@@ -18,7 +18,14 @@
 //! order), `dataset`, `seed`, `split_sizes` (JSON), `image_shape` (JSON `[h, w, c]`),
 //! `class_names` (JSON), `train_mirrored`, `train_shifted`, `data` (JSON split settings), `scaling`, and
 //! `checksum` (64-bit FNV-1a over every tensor's name and values, hex), which
-//! [`read_features`] checks so that a damaged file is never read as features.
+//! [`read_features`] checks so that a damaged file is never read as features, and
+//! `tensor_checksums` (JSON: each tensor's own FNV-1a), so that a reader streaming one tensor
+//! can check it alone.
+//!
+//! Shard files (`pipeline extract --shard I/N`, [`crate::shards`]) are features files of their
+//! rows with two more tensors, `train.sum` and `train.sum_sq` (F64, D: per-column Σx and Σx² of
+//! the shard's training rows), listed in the metadata's `extra_tensors` and covered by the
+//! `checksum`, and the metadata `shard` and `fitted_checksum`.
 
 use std::borrow::Cow;
 use std::collections::HashMap;

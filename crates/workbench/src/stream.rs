@@ -358,6 +358,23 @@ impl BlockSource for SplitStream<'_> {
     }
 }
 
+/// The monitoring subset (training accuracy per epoch) holds at most this many bytes of
+/// features: the 5,000 rows of an in-memory run, fewer for very wide features.
+const MONITOR_BYTES: usize = 64 << 20;
+
+/// Rows of the monitoring subset for `d` features.
+fn monitor_limit(d: usize) -> usize {
+    (MONITOR_BYTES / (4 * d.max(1))).clamp(1, 5000)
+}
+
+/// At most `max` of `rows`, evenly spaced (sorted rows stay sorted).
+fn cap_rows(rows: Vec<usize>, max: usize) -> Vec<usize> {
+    if rows.len() <= max {
+        return rows;
+    }
+    (0..max).map(|i| rows[i * rows.len() / max]).collect()
+}
+
 /// What a streamed run holds in memory, by part (bytes).
 #[derive(Debug, Clone)]
 pub struct MemoryEstimate {
@@ -378,9 +395,10 @@ impl MemoryEstimate {
     }
 }
 
-/// The program itself, its threads' stacks and the allocator's slack: measured as the peak RSS
-/// of a streamed run on a tiny shard set (BENCHMARKS.md), rounded up.
-const PROCESS_BYTES: u64 = 48 << 20;
+/// The program itself, its threads' stacks and the allocator's slack: the peak RSS of a
+/// streamed softmax run on the 5,000-row synthetic HOG + colour shards is 20 MiB
+/// (BENCHMARKS.md), of which the data and model are 11 MiB; rounded up.
+const PROCESS_BYTES: u64 = 32 << 20;
 
 /// Estimates the memory of a run of `params` on `set`, before anything is read.
 pub fn estimate(set: &ShardSet, params: &StreamParams) -> MemoryEstimate {
@@ -399,7 +417,7 @@ pub fn estimate(set: &ShardSet, params: &StreamParams) -> MemoryEstimate {
     // The largest tensor read into memory beside the buffers: labels, and the read chunk.
     parts.push(("reads".into(), (1 << 20) + 16 * m.shards.iter().map(|s| s.rows(Split::Train)).max().unwrap_or(0) as u64));
     let settings = &params.train;
-    let monitor = 5000u64.min(train_rows);
+    let monitor = (monitor_limit(set.dim()) as u64).min(train_rows);
     parts.push(("monitoring subset".into(), monitor * (d * 4 + 8)));
     let model = match &settings.mlp {
         Some(mlp) => {
@@ -476,10 +494,13 @@ pub fn run_from_shards(params: &StreamParams, reporter: &dyn Reporter) -> Result
     let fitted = set.fitted_features()?;
     let scaler = set.scaler()?;
     let n_train = m.rows(Split::Train);
-    let monitor_rows = match &settings.mlp {
-        Some(mlp) => wb_mlp::stream::monitor_rows(mlp, n_train),
-        None => wb_linear::stream::monitor_rows(n_train),
-    };
+    let monitor_rows = cap_rows(
+        match &settings.mlp {
+            Some(mlp) => wb_mlp::stream::monitor_rows(mlp, n_train),
+            None => wb_linear::stream::monitor_rows(n_train),
+        },
+        monitor_limit(m.dim),
+    );
     let (xm, ym) = set.gather_train_rows(&monitor_rows, &scaler)?;
     let load_s = t.elapsed().as_secs_f64();
 
@@ -827,6 +848,15 @@ fn train_mlp(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_monitoring_subset_is_capped_evenly() {
+        assert_eq!(cap_rows((0..10).collect(), 20), (0..10).collect::<Vec<_>>());
+        assert_eq!(cap_rows((0..10).collect(), 5), vec![0, 2, 4, 6, 8]);
+        assert_eq!(monitor_limit(334), 5000);
+        assert_eq!(monitor_limit(6400), (64 << 20) / (4 * 6400));
+        assert!(monitor_limit(usize::MAX / 8) >= 1);
+    }
 
     #[test]
     fn sizes_parse_in_powers_of_1024() {
