@@ -18,7 +18,7 @@ mod spec;
 
 pub use error::FeatureError;
 pub use raw::Raw;
-pub use scaler::{Normalization, Scaler};
+pub use scaler::{ColumnSums, Normalization, Scaler};
 pub use simd::SimdLevel;
 pub use spec::{FeatureKind, FeatureSpec, FittedFeatures};
 

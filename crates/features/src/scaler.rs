@@ -1,4 +1,4 @@
-use ndarray::{s, Array1, Array2, ArrayView2, Zip};
+use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Zip};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -18,23 +18,39 @@ pub struct Scaler {
     pub inv_std: Vec<f32>,
 }
 
-impl Scaler {
-    /// Fits on `train` (rows = samples). `blocks` gives consecutive column ranges
-    /// (lengths summing to the column count) and how each is normalised.
-    pub fn fit(train: ArrayView2<'_, f32>, blocks: &[(usize, Normalization)]) -> Scaler {
-        let n = train.nrows().max(1) as f64;
-        let cols = train.ncols();
-        // Partial sums over fixed blocks of rows, in parallel, then added in block order: the
-        // result does not depend on the thread count.
+/// Per-column count, sum and sum of squares of training features, in `f64`: all a [`Scaler`]
+/// needs, and additive, so the statistics of feature shards combine without holding the rows
+/// (`(Σx, Σx², n)` of the union is the sum of each shard's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnSums {
+    pub count: u64,
+    pub sum: Vec<f64>,
+    pub sum_sq: Vec<f64>,
+}
+
+impl ColumnSums {
+    /// No rows yet, `cols` columns.
+    pub fn zeros(cols: usize) -> ColumnSums {
+        ColumnSums {
+            count: 0,
+            sum: vec![0.0; cols],
+            sum_sq: vec![0.0; cols],
+        }
+    }
+
+    /// The sums of the rows of `x`. Partial sums over fixed blocks of rows run in parallel and
+    /// are added in block order: the result does not depend on the thread count.
+    pub fn of(x: ArrayView2<'_, f32>) -> ColumnSums {
+        let cols = x.ncols();
         const BLOCK: usize = 1024;
-        let starts: Vec<usize> = (0..train.nrows()).step_by(BLOCK).collect();
+        let starts: Vec<usize> = (0..x.nrows()).step_by(BLOCK).collect();
         let partials: Vec<(Vec<f64>, Vec<f64>)> = starts
             .par_iter()
             .map(|&r0| {
                 let mut sum = vec![0f64; cols];
                 let mut sum_sq = vec![0f64; cols];
-                let r1 = (r0 + BLOCK).min(train.nrows());
-                for row in train.slice(s![r0..r1, ..]).rows() {
+                let r1 = (r0 + BLOCK).min(x.nrows());
+                for row in x.slice(s![r0..r1, ..]).rows() {
                     for ((s, q), &v) in sum.iter_mut().zip(sum_sq.iter_mut()).zip(row.iter()) {
                         let v = v as f64;
                         *s += v;
@@ -44,14 +60,45 @@ impl Scaler {
                 (sum, sum_sq)
             })
             .collect();
-        let mut sum = vec![0f64; cols];
-        let mut sum_sq = vec![0f64; cols];
+        let mut total = ColumnSums::zeros(cols);
+        total.count = x.nrows() as u64;
         for (ps, pq) in &partials {
             for j in 0..cols {
-                sum[j] += ps[j];
-                sum_sq[j] += pq[j];
+                total.sum[j] += ps[j];
+                total.sum_sq[j] += pq[j];
             }
         }
+        total
+    }
+
+    /// Adds `other`'s rows; `None` if the column counts differ.
+    pub fn add(&mut self, other: &ColumnSums) -> Option<()> {
+        if other.sum.len() != self.sum.len() || other.sum_sq.len() != self.sum_sq.len() {
+            return None;
+        }
+        self.count += other.count;
+        self.sum.iter_mut().zip(&other.sum).for_each(|(a, b)| *a += b);
+        self.sum_sq
+            .iter_mut()
+            .zip(&other.sum_sq)
+            .for_each(|(a, b)| *a += b);
+        Some(())
+    }
+}
+
+impl Scaler {
+    /// Fits on `train` (rows = samples). `blocks` gives consecutive column ranges
+    /// (lengths summing to the column count) and how each is normalised.
+    pub fn fit(train: ArrayView2<'_, f32>, blocks: &[(usize, Normalization)]) -> Scaler {
+        Scaler::from_sums(&ColumnSums::of(train), blocks)
+    }
+
+    /// The scaler of the rows summed in `sums`: mean `Σx / n`, standard deviation
+    /// `sqrt(max(0, Σx²/n − mean²))` for standardised blocks.
+    pub fn from_sums(sums: &ColumnSums, blocks: &[(usize, Normalization)]) -> Scaler {
+        let n = sums.count.max(1) as f64;
+        let cols = sums.sum.len();
+        let (sum, sum_sq) = (&sums.sum, &sums.sum_sq);
         let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
         let mut inv_std = vec![1f32; cols];
         let mut start = 0;
@@ -83,6 +130,11 @@ impl Scaler {
 
     /// Normalises `x` in place.
     pub fn transform_inplace(&self, x: &mut Array2<f32>) {
+        self.transform_view(x.view_mut());
+    }
+
+    /// Normalises the rows of a view in place (e.g. part of a reused buffer).
+    pub fn transform_view(&self, mut x: ArrayViewMut2<'_, f32>) {
         let mean = Array1::from(self.mean.clone());
         let inv = Array1::from(self.inv_std.clone());
         Zip::from(x.rows_mut()).par_for_each(|mut row| {

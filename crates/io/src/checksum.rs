@@ -47,6 +47,14 @@ impl Fnv64 {
         }
     }
 
+    /// The length, then each value's bits.
+    pub fn add_f64s(&mut self, values: &[f64]) {
+        self.add_word(values.len() as u64);
+        for v in values {
+            self.add_word(v.to_bits());
+        }
+    }
+
     /// The length, then each value.
     pub fn add_i64s(&mut self, values: &[i64]) {
         self.add_word(values.len() as u64);

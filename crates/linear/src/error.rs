@@ -17,4 +17,6 @@ pub enum LinearError {
          large for f32"
     )]
     NonFiniteObjective(f64),
+    #[error("reading the training data: {0}")]
+    Source(Box<dyn std::error::Error + Send + Sync>),
 }

@@ -3,6 +3,8 @@
 //! - [`loss`]: multiclass hinge (SVM), softmax cross-entropy and squared error on scores.
 //! - [`LinearParams`] → [`LinearModel::fit`] → [`LinearModel`] (`predict`, `scores`), trained by
 //!   mini-batch SGD or full-batch L-BFGS ([`Solver`]).
+//! - [`stream`]: the same SGD over rows streamed in blocks ([`stream::BlockSource`]), for
+//!   feature sets larger than memory.
 //! - [`Real`]: `f32` / `f64`, so gradient checks run in double precision.
 //! - [`LinearError`]: invalid parameters, invalid data, divergence.
 
@@ -13,6 +15,7 @@ mod line_search;
 pub mod loss;
 mod model;
 mod real;
+pub mod stream;
 
 pub use error::LinearError;
 pub use loss::LossKind;

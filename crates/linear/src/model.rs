@@ -476,7 +476,7 @@ fn sum_of_squares(w: &[f32]) -> f64 {
 }
 
 /// Predictions of each of the `g` models whose transposed weights are stacked in `wt`.
-fn predict_blocks(
+pub(crate) fn predict_blocks(
     x: ArrayView2<'_, f32>,
     wt: &Array2<f32>,
     bias: &Array1<f32>,
@@ -506,7 +506,7 @@ fn predict_blocks(
 const FUSED_MAX_COLUMNS: usize = 20;
 
 /// Buffers of one mini-batch step (reused across steps: no allocation in the loop).
-struct BatchStep {
+pub(crate) struct BatchStep {
     /// The fused kernel's gradient (accumulated in f64).
     fused_gw: Vec<f64>,
     fused_gb: Vec<f64>,
@@ -518,7 +518,7 @@ struct BatchStep {
 }
 
 impl BatchStep {
-    fn new(batch: usize, d: usize, kc: usize) -> Self {
+    pub(crate) fn new(batch: usize, d: usize, kc: usize) -> Self {
         if kc <= FUSED_MAX_COLUMNS {
             return BatchStep {
                 fused_gw: vec![0.0; kc * d],
@@ -544,7 +544,7 @@ impl BatchStep {
     /// Mean data loss of each of the models stacked in `wt` on the rows `chunk`, with the data
     /// gradients in `dwt` and `db`.
     #[allow(clippy::too_many_arguments)]
-    fn run(
+    pub(crate) fn run(
         &mut self,
         loss: LossKind,
         x: ArrayView2<'_, f32>,
@@ -671,7 +671,7 @@ pub fn accuracy(pred: &[usize], truth: &[usize]) -> f64 {
     pred.iter().zip(truth).filter(|(p, t)| p == t).count() as f64 / truth.len() as f64
 }
 
-mod rand_distr_free {
+pub(crate) mod rand_distr_free {
     use rand::Rng;
 
     /// A standard normal sample (Box–Muller), so this crate needs no extra dependency.

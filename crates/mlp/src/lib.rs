@@ -4,6 +4,8 @@
 //! - [`layers`]: affine, ReLU, leaky ReLU, PReLU, ELU, sigmoid, tanh, maxout, dropout — each with
 //!   `forward` and `backward` (upstream gradient in, input and parameter gradients out).
 //! - [`Network`]: the stack of layers; [`MlpParams`] → [`fit`] → [`Mlp`] (predict / save / load).
+//! - [`stream::fit_stream`]: the same training on rows streamed in blocks (data larger than
+//!   memory).
 //! - [`gradcheck()`]: centred finite differences in `f64` against backprop for every tensor.
 //!
 //! Saved models are a directory with `mlp.safetensors` (f32 tensors named like a PyTorch
@@ -21,6 +23,7 @@ mod model;
 mod net;
 mod optim;
 mod params;
+pub mod stream;
 mod train;
 
 pub use gradcheck::{gradcheck, TensorCheck};

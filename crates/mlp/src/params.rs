@@ -32,6 +32,8 @@ pub enum MlpError {
     },
     #[error("{}: {reason}", path.display())]
     Format { path: PathBuf, reason: String },
+    #[error("reading the training data: {0}")]
+    Source(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl MlpError {

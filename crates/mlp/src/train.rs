@@ -53,7 +53,7 @@ pub struct History {
 /// threads. The source rows are scattered over the whole training set, so the copy waits on memory;
 /// on one thread it took ≈ 0.17 s of a 4.5 s CIFAR-10 epoch, on two ≈ 0.11–0.15 s (BENCH.md).
 /// A pure copy, so the split cannot change any number.
-fn gather(x: &ArrayView2<'_, f32>, indices: &[usize], buf: &mut Array2<f32>) {
+pub(crate) fn gather(x: &ArrayView2<'_, f32>, indices: &[usize], buf: &mut Array2<f32>) {
     const ROWS_PER_TASK: usize = 16;
     let d = buf.ncols();
     let dst = buf
@@ -97,14 +97,14 @@ pub(crate) fn argmax(values: impl Iterator<Item = f32>) -> usize {
     best
 }
 
-fn accuracy(pred: &[usize], labels: &[usize]) -> f64 {
+pub(crate) fn accuracy(pred: &[usize], labels: &[usize]) -> f64 {
     if labels.is_empty() {
         return 0.0;
     }
     pred.iter().zip(labels).filter(|(p, y)| p == y).count() as f64 / labels.len() as f64
 }
 
-fn check_data(
+pub(crate) fn check_data(
     x: &ArrayView2<'_, f32>,
     y: &[usize],
     n_classes: usize,

@@ -10,12 +10,16 @@ use anyhow::Result;
 use clap::Parser;
 use wb_workbench::compare::{self, CompareOptions};
 use wb_workbench::demo::{self, DemoParams};
-use wb_workbench::extract::{self, ExtractParams};
+use wb_workbench::extract;
+use wb_workbench::fitted::{self, FitParams};
+use wb_workbench::shards;
+use wb_workbench::stream::{self, StreamParams};
 use wb_workbench::gradcheck::{self, GradcheckParams};
 use wb_workbench::predict::{format_predictions, Predictor};
 use wb_workbench::show::{self, ShowParams};
 use wb_workbench::{run, saved, threads, RunParams};
 
+use args::extract::ExtractJob;
 use args::{Cli, Command};
 use progress::Terminal;
 
@@ -46,9 +50,15 @@ fn dispatch(cli: Cli) -> Result<()> {
     let terminal = Terminal::default();
     match cli.command {
         Command::Run(args) => {
-            let params = RunParams::try_from(&args)?;
-            threads::init(args.data.threads)?;
-            let mut output = run::run(&params, &terminal)?;
+            let mut output = if args.features_from.is_some() {
+                let params = StreamParams::try_from(&args)?;
+                threads::init(args.data.threads)?;
+                stream::run_from_shards(&params, &terminal)?
+            } else {
+                let params = RunParams::try_from(&args)?;
+                threads::init(args.data.threads)?;
+                run::run(&params, &terminal)?
+            };
             let report = &output.report;
             print!("{}", report.table());
             if let Some(dir) = &args.out {
@@ -69,7 +79,31 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Extract(args) => {
-            let params = ExtractParams::try_from(&args)?;
+            let params = match ExtractJob::try_from(&args)? {
+                ExtractJob::Whole(params) => params,
+                ExtractJob::Shard(params) => {
+                    threads::init(args.data.threads)?;
+                    let done = shards::extract_shard(&params, &terminal)?;
+                    println!(
+                        "extracted shard {} ({} train, {} val, {} test images x {} features) \
+                         in {:.2}s: {:.0} images/s on {} threads",
+                        params.shard,
+                        done.rows.train,
+                        done.rows.val,
+                        done.rows.test,
+                        done.dim,
+                        done.seconds,
+                        done.images_per_second(),
+                        rayon::current_num_threads()
+                    );
+                    println!(
+                        "wrote {} ({:.1} MB)",
+                        done.path.display(),
+                        done.bytes as f64 / 1e6
+                    );
+                    return Ok(());
+                }
+            };
             threads::init(args.data.threads)?;
             let done = extract::extract(&params, &terminal)?;
             println!(
@@ -84,6 +118,24 @@ fn dispatch(cli: Cli) -> Result<()> {
                 "wrote {} ({:.1} MB)",
                 done.path.display(),
                 done.bytes as f64 / 1e6
+            );
+            Ok(())
+        }
+        Command::FitFeatures(args) => {
+            let params = FitParams::try_from(&args)?;
+            threads::init(args.data.threads)?;
+            let done = fitted::fit_features(&params, &terminal)?;
+            println!(
+                "fitted {} features ({} dimensions) on {} training images in {:.2}s",
+                params.features.label(),
+                done.dim,
+                done.train_images,
+                done.seconds
+            );
+            println!(
+                "wrote {} (checksum {})",
+                done.path.display(),
+                done.checksum
             );
             Ok(())
         }

@@ -18,7 +18,14 @@
 //! order), `dataset`, `seed`, `split_sizes` (JSON), `image_shape` (JSON `[h, w, c]`),
 //! `class_names` (JSON), `train_mirrored`, `train_shifted`, `data` (JSON split settings), `scaling`, and
 //! `checksum` (64-bit FNV-1a over every tensor's name and values, hex), which
-//! [`read_features`] checks so that a damaged file is never read as features.
+//! [`read_features`] checks so that a damaged file is never read as features, and
+//! `tensor_checksums` (JSON: each tensor's own FNV-1a), so that a reader streaming one tensor
+//! can check it alone.
+//!
+//! Shard files (`pipeline extract --shard I/N`, [`crate::shards`]) are features files of their
+//! rows with two more tensors, `train.sum` and `train.sum_sq` (F64, D: per-column Σx and Σx² of
+//! the shard's training rows), listed in the metadata's `extra_tensors` and covered by the
+//! `checksum`, and the metadata `shard` and `fitted_checksum`.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -134,17 +141,7 @@ pub fn metadata(
         ),
         ("train_mirrored".into(), info.flipped.to_string()),
         ("train_shifted".into(), info.shifted.to_string()),
-        (
-            "data".into(),
-            json(serde_json::json!({
-                "val_size": data.val_size,
-                "train_limit": data.train_limit,
-                "test_limit": data.test_limit,
-                "augment": data.augment.name(),
-                "label": data.label.name(),
-                "image_size": data.image_size,
-            })),
-        ),
+        ("data".into(), json(data_settings(data))),
         (
             "scaling".into(),
             "x holds unscaled features; models see (x - scaler.mean) * scaler.inv_std, \
@@ -154,21 +151,48 @@ pub fn metadata(
     ]))
 }
 
+/// The split settings of `data` recorded with features (the `data` metadata entry).
+pub fn data_settings(data: &DataParams) -> serde_json::Value {
+    serde_json::json!({
+        "val_size": data.val_size,
+        "train_limit": data.train_limit,
+        "test_limit": data.test_limit,
+        "augment": data.augment.name(),
+        "label": data.label.name(),
+        "image_size": data.image_size,
+    })
+}
+
 /// Writes the unscaled features of the three splits, their labels and the scaler (the tensors
 /// of the module docs) with `metadata` plus a `checksum` of every tensor's bytes, atomically.
 pub fn write_features(
     path: &Path,
     feats: &run::FeatureMatrices,
     splits: &wb_data::Splits,
-    mut metadata: HashMap<String, String>,
+    metadata: HashMap<String, String>,
 ) -> Result<()> {
+    write_features_with(path, feats, splits, metadata, &[]).map(|_| ())
+}
+
+/// [`write_features`] with `extra` F64 tensors after the standard ones (shard files add the
+/// training columns' sums, see [`crate::shards`]), named in the metadata's `extra_tensors`
+/// (JSON list) and covered by the `checksum`. Every tensor's own checksum (FNV-1a of its name
+/// and values, as it enters the file's) is in `tensor_checksums` (JSON object), so a reader
+/// that streams one tensor can check it alone.
+pub fn write_features_with(
+    path: &Path,
+    feats: &run::FeatureMatrices,
+    splits: &wb_data::Splits,
+    mut metadata: HashMap<String, String>,
+    extra: &[(&str, &[f64])],
+) -> Result<String> {
     let y = |labels: &[usize]| labels.iter().map(|&l| l as i64).collect::<Vec<_>>();
     let (y_train, y_val, y_test) = (
         y(&splits.train.labels),
         y(&splits.val.labels),
         y(&splits.test.labels),
     );
-    let tensors = vec![
+    let mut tensors = vec![
         ("train.x", Tensor::matrix(&feats.train)?),
         ("train.y", Tensor::labels(&y_train)),
         ("val.x", Tensor::matrix(&feats.val)?),
@@ -178,23 +202,48 @@ pub fn write_features(
         ("scaler.mean", Tensor::vector(&feats.scaler.mean)),
         ("scaler.inv_std", Tensor::vector(&feats.scaler.inv_std)),
     ];
-    let mut sum = Fnv64::new();
-    for (name, t) in &tensors {
-        sum.add_bytes(name.as_bytes());
-        match t.data {
-            Data::F32(v) => sum.add_f32s(v),
-            Data::I64(v) => sum.add_i64s(v),
-        }
+    for &(name, values) in extra {
+        tensors.push((
+            name,
+            Tensor {
+                shape: vec![values.len()],
+                data: Data::F64(values),
+            },
+        ));
     }
-    metadata.insert("checksum".into(), sum.hex());
+    if !extra.is_empty() {
+        let names: Vec<&str> = extra.iter().map(|(name, _)| *name).collect();
+        metadata.insert("extra_tensors".into(), serde_json::to_string(&names)?);
+    }
+    let mut sum = Fnv64::new();
+    let mut each = serde_json::Map::new();
+    for (name, t) in &tensors {
+        let mut own = Fnv64::new();
+        for h in [&mut sum, &mut own] {
+            h.add_bytes(name.as_bytes());
+            match t.data {
+                Data::F32(v) => h.add_f32s(v),
+                Data::I64(v) => h.add_i64s(v),
+                Data::F64(v) => h.add_f64s(v),
+            }
+        }
+        each.insert(name.to_string(), own.hex().into());
+    }
+    let checksum = sum.hex();
+    metadata.insert("checksum".into(), checksum.clone());
+    metadata.insert(
+        "tensor_checksums".into(),
+        serde_json::Value::Object(each).to_string(),
+    );
     // Streamed to the temporary file by path: the k-means features alone are 2.8 GB.
-    Ok(wb_io::write_atomic(path, |tmp| {
+    wb_io::write_atomic(path, |tmp| {
         Ok(safetensors::serialize_to_file(
             tensors,
             &Some(metadata),
             tmp.path(),
         )?)
-    })?)
+    })?;
+    Ok(checksum)
 }
 
 /// A features file read back: the tensors [`write_features`] writes, and its metadata.
@@ -271,6 +320,28 @@ pub fn read_features(path: &Path) -> Result<FeaturesFile> {
     }
     let (_, mean) = f32s(&mut sum, "scaler.mean", 1)?;
     let (_, inv_std) = f32s(&mut sum, "scaler.inv_std", 1)?;
+    let extra: Vec<String> = match metadata.get("extra_tensors") {
+        Some(list) => serde_json::from_str(list)
+            .map_err(|e| bad(format!("its extra_tensors metadata is not a JSON list: {e}")))?,
+        None => Vec::new(),
+    };
+    for name in &extra {
+        let t = file.tensor(name).map_err(|e| bad(format!("{name}: {e}")))?;
+        if t.dtype() != Dtype::F64 {
+            return Err(bad(format!("{name} is not an F64 tensor")));
+        }
+        let v: Vec<f64> = t
+            .data()
+            .chunks_exact(8)
+            .map(|b| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                f64::from_le_bytes(a)
+            })
+            .collect();
+        sum.add_bytes(name.as_bytes());
+        sum.add_f64s(&v);
+    }
     if metadata.get("checksum") != Some(&sum.hex()) {
         return Err(bad(
             "its checksum does not match its contents (damaged file)".into(),
@@ -310,6 +381,7 @@ struct Tensor<'a> {
 enum Data<'a> {
     F32(&'a [f32]),
     I64(&'a [i64]),
+    F64(&'a [f64]),
 }
 
 impl<'a> Tensor<'a> {
@@ -343,6 +415,7 @@ impl View for Tensor<'_> {
         match self.data {
             Data::F32(_) => Dtype::F32,
             Data::I64(_) => Dtype::I64,
+            Data::F64(_) => Dtype::F64,
         }
     }
 
@@ -354,6 +427,7 @@ impl View for Tensor<'_> {
         Cow::Owned(match self.data {
             Data::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Data::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Data::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         })
     }
 
@@ -361,6 +435,7 @@ impl View for Tensor<'_> {
         match self.data {
             Data::F32(v) => v.len() * 4,
             Data::I64(v) => v.len() * 8,
+            Data::F64(v) => v.len() * 8,
         }
     }
 }

@@ -11,6 +11,9 @@
 //! - [`saved`]: a trained model with its preprocessing, saved and loaded; [`predict`] applies
 //!   it to image files.
 //! - [`extract`]: the features file (safetensors, checksummed), also `compare`'s cache.
+//! - [`fitted`], [`shards`], [`stream`]: past one machine — the fitted features saved once
+//!   (`fit-features`), extraction in shards of a job array (`extract --shard I/N`), training
+//!   streamed from a folder of shards under a memory bound (`run --features-from DIR`).
 //! - [`compare`]: the grid of feature sets x models, its experiment files and report.
 //! - [`show`], [`demo`], [`gradcheck`]: the pictures of the extractors, the lecture's 2-D demos,
 //!   gradient checks.
@@ -22,6 +25,7 @@ pub mod data;
 pub mod demo;
 pub mod extract;
 pub mod feature_options;
+pub mod fitted;
 pub mod gradcheck;
 pub mod options;
 pub mod predict;
@@ -29,7 +33,9 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod saved;
+pub mod shards;
 pub mod show;
+pub mod stream;
 pub mod threads;
 pub mod train;
 

@@ -381,7 +381,7 @@ impl TrainSettings {
             .collect()
     }
 
-    fn linear_params(&self, lr: f64, reg: f64) -> LinearParams {
+    pub(crate) fn linear_params(&self, lr: f64, reg: f64) -> LinearParams {
         LinearParams {
             loss: match self.model {
                 ModelKind::Svm => self.linear.loss,

@@ -6,6 +6,7 @@ pub mod data;
 pub mod demo;
 pub mod extract;
 pub mod features;
+pub mod fit_features;
 pub mod gradcheck;
 pub mod predict;
 pub mod run;
@@ -38,6 +39,9 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Extract the features of every split and save them (with labels and the scaler) as safetensors.
     Extract(extract::ExtractArgs),
+    /// Fit what a feature set learns from the training split (the k-means dictionary and its
+    /// whitening; nothing for the others) and save it, for `extract --shard I/N --fitted FILE`.
+    FitFeatures(fit_features::FitFeaturesArgs),
     /// Draw what the extractors see (HOG glyphs, colour histogram, Gabor bank, k-means atoms) as PNGs.
     Show(show::ShowArgs),
     /// The lecture's two 2-D pictures: `demo rings` (feature transformation) and `demo spiral`

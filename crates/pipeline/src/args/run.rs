@@ -9,6 +9,7 @@ use wb_features::FeatureSpec;
 use wb_linear::{LossKind, Solver};
 use wb_mlp::{ActivationKind, OptimizerKind, Schedule};
 use wb_workbench::options::parse_mlp_loss;
+use wb_workbench::stream::{self, StreamParams};
 use wb_workbench::train::{self, parse_svm_loss};
 use wb_workbench::{FeatureOptions, MlpOptions, ModelKind, RunParams, TrainOptions};
 
@@ -72,6 +73,39 @@ pub struct RunArgs {
     /// Write results.json (every setting and figure) into this folder.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Train from a folder of feature shards (`pipeline extract --shard I/N --out DIR`) read a
+    /// few at a time, instead of loading a dataset; the data and feature options are then the
+    /// shards' own. Linear models need --solver sgd.
+    #[arg(long, value_name = "DIR", help_heading = "Training from feature shards")]
+    pub features_from: Option<PathBuf>,
+    /// With --features-from: shards read into memory and shuffled together.
+    #[arg(long, value_name = "N", default_value_t = stream::DEFAULT_BUFFER_SHARDS, help_heading = "Training from feature shards")]
+    pub buffer_shards: usize,
+    /// With --features-from: refuse to start if the memory estimate exceeds this (e.g. 512M,
+    /// 4G; powers of 1024).
+    #[arg(long, value_name = "SIZE", value_parser = stream::parse_bytes, help_heading = "Training from feature shards")]
+    pub max_memory: Option<u64>,
+}
+
+impl TryFrom<&RunArgs> for StreamParams {
+    type Error = anyhow::Error;
+
+    fn try_from(args: &RunArgs) -> Result<StreamParams> {
+        let Some(dir) = &args.features_from else {
+            anyhow::bail!("--features-from DIR is not set");
+        };
+        if args.buffer_shards == 0 {
+            anyhow::bail!("--buffer-shards must be at least 1");
+        }
+        let run = RunParams::try_from(args)?;
+        Ok(StreamParams {
+            dir: dir.clone(),
+            train: run.train,
+            buffer_shards: args.buffer_shards,
+            max_memory: args.max_memory,
+            warnings: run.warnings,
+        })
+    }
 }
 
 impl TryFrom<&RunArgs> for RunParams {
