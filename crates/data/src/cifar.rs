@@ -242,7 +242,7 @@ mod tests {
         let path = dir.path().join("test.bin");
         std::fs::write(&path, vec![0u8; len]).unwrap();
         let names: Vec<String> = (0..100).map(|i| i.to_string()).collect();
-        let message = read_batches(&[path.clone()], 2, 1, &names)
+        let message = read_batches(std::slice::from_ref(&path), 2, 1, &names)
             .unwrap_err()
             .to_string();
         assert!(
