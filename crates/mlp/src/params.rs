@@ -32,6 +32,9 @@ pub enum MlpError {
     },
     #[error("{}: {reason}", path.display())]
     Format { path: PathBuf, reason: String },
+    /// Saving failed (the message names the file); the earlier file is left in place.
+    #[error(transparent)]
+    Write(#[from] wb_io::IoError),
 }
 
 impl MlpError {
