@@ -9,9 +9,16 @@ use tempfile::NamedTempFile;
 /// Any error a writer callback may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A file could not be written; the message names it (and the folder, when that failed).
+/// A file could not be written (the message names it, and the folder when that failed), or a
+/// path named inside a file leads out of its folder ([`crate::confined`]).
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
+    #[error("file entry `{entry}` in {}: {reason}", dir.display())]
+    Outside {
+        entry: String,
+        dir: PathBuf,
+        reason: String,
+    },
     #[error("cannot write {}: cannot create the folder {}: {source}", path.display(), dir.display())]
     CreateDir {
         path: PathBuf,

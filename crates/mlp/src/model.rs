@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use ndarray::{Array2, ArrayView2};
@@ -221,11 +221,11 @@ impl Mlp {
             safetensors::serialize(views, &Some(info))
                 .map_err(|e| format_error(&weights_path, format!("cannot serialise: {e}")))?
         };
-        write_atomic(&weights_path, &bytes)?;
+        wb_io::write_bytes(&weights_path, &bytes)?;
         let meta_path = dir.join(META_FILE);
         let json = serde_json::to_vec_pretty(&self.meta())
             .map_err(|e| format_error(&meta_path, format!("cannot serialise metadata: {e}")))?;
-        write_atomic(&meta_path, &json)
+        Ok(wb_io::write_bytes(&meta_path, &json)?)
     }
 
     /// Reads a model written by [`Mlp::save`]. Errors name the offending file: unreadable,
@@ -265,8 +265,9 @@ impl Mlp {
         let n_parameters =
             validate_architecture(&meta).map_err(|reason| format_error(&meta_path, reason))?;
 
-        let weights_path = confined_path(dir, &meta.weights_file)
-            .map_err(|reason| format_error(&meta_path, reason))?;
+        // The weights must lie inside the model folder (no `..`, absolute path or link out).
+        let weights_path = wb_io::confined(dir, &meta.weights_file)
+            .map_err(|e| format_error(&meta_path, e.to_string()))?;
         // The file must hold at least the f32 values the architecture needs; checked on its
         // length before it is read and before any tensor is allocated.
         let needed = n_parameters
@@ -403,35 +404,6 @@ fn is_expected_tensor(layers: &[LayerSpec], name: &str) -> bool {
     })
 }
 
-/// `dir/entry` for a file named inside a saved model, refused unless it stays inside `dir`: the
-/// entry must be a relative path of plain names (no `..`, no root, no drive prefix), and when
-/// the file exists its real path (symlinks resolved) must lie under the folder's real path.
-/// The error names the entry.
-fn confined_path(dir: &Path, entry: &str) -> Result<PathBuf, String> {
-    use std::path::Component;
-    let relative = Path::new(entry);
-    let plain = relative
-        .components()
-        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-    if entry.is_empty() || !plain || relative.components().next().is_none() {
-        return Err(format!(
-            "file entry `{entry}` must be a relative path inside the model folder (no `..`, \
-             no absolute path)"
-        ));
-    }
-    let joined = dir.join(relative);
-    if let (Ok(real_dir), Ok(real_file)) = (dir.canonicalize(), joined.canonicalize()) {
-        if !real_file.starts_with(&real_dir) {
-            return Err(format!(
-                "file entry `{entry}` resolves to {}, outside the model folder {} (a symlink?)",
-                real_file.display(),
-                real_dir.display()
-            ));
-        }
-    }
-    Ok(joined)
-}
-
 fn format_error(path: &Path, reason: impl Into<String>) -> MlpError {
     MlpError::Format {
         path: path.to_path_buf(),
@@ -493,32 +465,6 @@ fn validate_architecture(meta: &ModelMeta) -> Result<usize, String> {
         ));
     }
     Ok(n_parameters)
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), MlpError> {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp: PathBuf = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-    let io = |source| MlpError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    // Flushed to disk before the rename, so the new name never points at unwritten data.
-    let written = fs::File::create(&tmp).and_then(|mut f| {
-        use std::io::Write;
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io(e));
-    }
-    fs::rename(&tmp, path).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        io(e)
-    })
 }
 
 #[cfg(test)]

@@ -34,6 +34,9 @@ pub enum MlpError {
     Format { path: PathBuf, reason: String },
     #[error("reading the training data: {0}")]
     Source(Box<dyn std::error::Error + Send + Sync>),
+    /// Saving failed (the message names the file); the earlier file is left in place.
+    #[error(transparent)]
+    Write(#[from] wb_io::IoError),
 }
 
 impl MlpError {

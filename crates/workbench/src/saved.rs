@@ -244,7 +244,38 @@ fn load_linear(dir: &Path) -> Result<Loaded> {
             meta.format
         );
     }
-    let weights_path = dir.join(&meta.weights_file);
+    // The weights must lie inside the model folder (no `..`, absolute path or link out).
+    let weights_path = wb_io::confined(dir, &meta.weights_file)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", meta_path.display()))?;
+    let (d, c) = (meta.n_features, meta.n_classes);
+    if d == 0 || c < 2 {
+        bail!(
+            "{}: a model of {d} features and {c} classes cannot classify anything",
+            meta_path.display()
+        );
+    }
+    // The file must hold the D x C weights and C biases: checked on its length (with checked
+    // arithmetic) before it is read, so absurd sizes in model.json cost nothing.
+    let needed = d
+        .checked_mul(c)
+        .and_then(|n| n.checked_add(c))
+        .and_then(|n| n.checked_mul(4))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: {d} features x {c} classes are more weights than can be counted",
+                meta_path.display()
+            )
+        })?;
+    let on_disk = std::fs::metadata(&weights_path)
+        .with_context(|| format!("cannot read {}", weights_path.display()))?
+        .len();
+    if on_disk < needed as u64 {
+        bail!(
+            "{}: holds {on_disk} bytes but {LINEAR_META} needs {d} x {c} weights and {c} biases \
+             ({needed} bytes of f32): truncated or from another model",
+            weights_path.display()
+        );
+    }
     let bytes = std::fs::read(&weights_path)
         .with_context(|| format!("cannot read {}", weights_path.display()))?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| {
@@ -253,7 +284,18 @@ fn load_linear(dir: &Path) -> Result<Loaded> {
             weights_path.display()
         )
     })?;
-    let (d, c) = (meta.n_features, meta.n_classes);
+    if st.len() != 2 {
+        let mut extra: Vec<&String> = st
+            .names()
+            .into_iter()
+            .filter(|n| *n != "weight" && *n != "bias")
+            .collect();
+        extra.sort();
+        bail!(
+            "{}: tensors {extra:?} are not part of a linear model (expected `weight` and `bias`)",
+            weights_path.display()
+        );
+    }
     let tensor = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
         let t = st.tensor(name).map_err(|_| {
             anyhow::anyhow!("{}: tensor `{name}` is missing", weights_path.display())
