@@ -314,34 +314,13 @@ fn hsv_to_rgb(h: f64, s: f64, v: f64) -> [f32; 3] {
     [r as f32, g as f32, b as f32]
 }
 
-/// A bar chart of the histogram of `image`, `width x height` pixels on a dark background: one
-/// bar per bin, height proportional to its fraction over the largest, coloured by the bin's
-/// centre (hue bars in full-saturation hue; saturation bars from gray to red; value bars in
-/// gray levels; joint boxes in their own HSV colour). Groups of the per-channel mode are
-/// separated by a gap.
-pub fn render_histogram(
-    image: ImageView<'_>,
-    params: &Params,
-    width: u32,
-    height: u32,
-) -> Result<image::RgbImage, FeatureError> {
-    let hist = ColorHistogram::new(params.clone(), image.shape)?;
-    let dim = params.dim();
-    if width < dim as u32 + 2 || height < 8 || width > 16_384 || height > 16_384 {
-        return Err(FeatureError::invalid(
-            "size",
-            format!(
-                "a {width}x{height} chart cannot show {dim} bars (need width >= {} and \
-                 8 <= height, both <= 16384)",
-                dim + 2
-            ),
-        ));
-    }
-    let mut values = vec![0f32; dim];
-    hist.extract(image, &mut values);
-    let nb = params.bins;
+/// The colour of every bin's centre, in feature order, for drawing the histogram: hue bins in
+/// full-saturation hue; saturation bins from white to red; value bins in gray levels; joint
+/// boxes in their own HSV colour (value from 0.25 up, so dark boxes stay visible).
+pub fn bin_colours(params: &Params) -> Vec<[u8; 3]> {
+    let nb = params.bins.max(1);
     let centre = |i: usize| (i as f64 + 0.5) / nb as f64;
-    let colours: Vec<[f32; 3]> = (0..dim)
+    (0..params.dim())
         .map(|i| match params.mode {
             Mode::Hue => hsv_to_rgb(centre(i), 1.0, 1.0),
             Mode::PerChannelHsv => match i / nb {
@@ -358,37 +337,21 @@ pub fn render_histogram(
                 0.25 + 0.75 * centre(i % nb),
             ),
         })
-        .collect();
-    let gaps = if params.mode == Mode::PerChannelHsv {
-        2
-    } else {
-        0
-    };
-    let slots = dim + gaps;
-    let mut img = image::RgbImage::from_pixel(width, height, image::Rgb([24, 24, 28]));
-    let max = values.iter().copied().fold(0.0f32, f32::max);
-    let plot_h = (height - 2) as f32;
-    for (i, (&v, colour)) in values.iter().zip(&colours).enumerate() {
-        let slot = i + if params.mode == Mode::PerChannelHsv {
-            i / nb
-        } else {
-            0
-        };
-        let x0 = 1 + (slot as u64 * (width as u64 - 2) / slots as u64) as u32;
-        let x1 = 1 + ((slot as u64 + 1) * (width as u64 - 2) / slots as u64) as u32;
-        let bar = if max > 0.0 {
-            (v / max * plot_h).round() as u32
-        } else {
-            0
-        };
-        let rgb = image::Rgb(colour.map(|c| (c.clamp(0.0, 1.0) * 255.0).round() as u8));
-        // One-pixel gap between bars when they are wide enough to afford it.
-        let x_end = if x1 > x0 + 2 { x1 - 1 } else { x1 };
-        for x in x0..x_end.min(width - 1) {
-            for y in (height - 1 - bar)..(height - 1) {
-                img.put_pixel(x, y, rgb);
-            }
-        }
+        .map(|c| c.map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8))
+        .collect()
+}
+
+/// The histogram's parts in feature order: a name and the range of bins it covers (one part,
+/// except `hsv`'s three channels).
+pub fn bin_groups(params: &Params) -> Vec<(&'static str, std::ops::Range<usize>)> {
+    let nb = params.bins;
+    match params.mode {
+        Mode::Hue => vec![("hue", 0..nb)],
+        Mode::PerChannelHsv => vec![
+            ("hue", 0..nb),
+            ("saturation", nb..2 * nb),
+            ("value", 2 * nb..3 * nb),
+        ],
+        Mode::JointHsv => vec![("hue x saturation x value", 0..params.dim())],
     }
-    Ok(img)
 }

@@ -863,28 +863,28 @@ fn glyph_rendering_has_the_scaled_size_and_shows_the_edges() {
 }
 
 #[test]
-fn histogram_rendering_has_the_requested_size_and_coloured_bars() {
-    let (shape, px) = rgb_image(16, 16, |y, _| if y < 8 { [255, 0, 0] } else { [0, 0, 255] });
-    let view = ImageView::new(shape, &px).unwrap();
-    let img = color::render_histogram(view, &color::Params::default(), 200, 100).unwrap();
-    assert_eq!(img.dimensions(), (200, 100));
-    // Half the pixels red (bin 0, a red bar), half blue (bin 6, a blue-ish bar), equal heights.
-    let reddish = img
-        .pixels()
-        .filter(|p| p.0[0] > 200 && p.0[2] < 100)
-        .count();
-    let bluish = img
-        .pixels()
-        .filter(|p| p.0[2] > 200 && p.0[0] < 100)
-        .count();
-    assert!(reddish > 500 && bluish > 500, "{reddish} {bluish}");
-    assert!((reddish as f64 / bluish as f64 - 1.0).abs() < 0.2);
-    for mode in [color::Mode::PerChannelHsv, color::Mode::JointHsv] {
+fn bin_colours_are_the_bin_centres_colours_and_groups_cover_every_bin() {
+    let hue = color::Params::default();
+    let colours = color::bin_colours(&hue);
+    assert_eq!(colours.len(), hue.dim());
+    // Ten hue bins: the first is centred on 18°, a red-orange; bin 6 (216°) is blue.
+    assert!(colours[0][0] == 255 && colours[0][2] == 0, "{:?}", colours[0]);
+    assert!(colours[6][2] == 255 && colours[6][0] == 0, "{:?}", colours[6]);
+    for mode in [color::Mode::Hue, color::Mode::PerChannelHsv, color::Mode::JointHsv] {
         let p = color::Params { mode, bins: 4 };
-        let img = color::render_histogram(view, &p, 300, 60).unwrap();
-        assert_eq!(img.dimensions(), (300, 60));
+        assert_eq!(color::bin_colours(&p).len(), p.dim());
+        let groups = color::bin_groups(&p);
+        let covered: usize = groups.iter().map(|(_, r)| r.len()).sum();
+        assert_eq!(covered, p.dim(), "{mode:?}");
+        assert_eq!(groups.last().map(|(_, r)| r.end), Some(p.dim()));
     }
-    assert!(color::render_histogram(view, &color::Params::default(), 5, 100).is_err());
+    // Per-channel value bins are gray levels, darkest first.
+    let p = color::Params {
+        mode: color::Mode::PerChannelHsv,
+        bins: 4,
+    };
+    let c = color::bin_colours(&p);
+    assert!(c[8][0] == c[8][1] && c[8][1] == c[8][2] && c[8][0] < c[11][0]);
 }
 
 #[test]

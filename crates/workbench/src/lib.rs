@@ -39,9 +39,6 @@ pub mod stream;
 pub mod threads;
 pub mod train;
 
-mod font;
-mod palette;
-mod png;
 
 pub use data::{Augment, DataInfo, DataOptions, DataParams};
 pub use feature_options::FeatureOptions;

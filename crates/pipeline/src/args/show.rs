@@ -27,9 +27,6 @@ pub struct ShowArgs {
     /// Which training image to draw (0-based).
     #[arg(long, default_value_t = 0)]
     pub index: usize,
-    /// Screen pixels per image pixel for image.png and hog.png.
-    #[arg(long, default_value_t = 8)]
-    pub scale: usize,
 }
 
 impl TryFrom<&ShowArgs> for ShowParams {
@@ -43,7 +40,6 @@ impl TryFrom<&ShowArgs> for ShowParams {
             features,
             out: a.out.clone(),
             index: a.index,
-            scale: a.scale,
         })
     }
 }

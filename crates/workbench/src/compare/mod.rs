@@ -23,7 +23,6 @@ use wb_features::{FeatureKind, FeatureSpec, Scaler};
 use crate::data::{load_announced, DataInfo};
 use crate::extract;
 use crate::feature_options;
-use crate::png::save_png;
 use crate::progress::{Quiet, Reporter, Stage};
 use crate::report::{Accuracy, ClassReport, FeaturePart};
 use crate::train::{
@@ -509,18 +508,14 @@ fn draw_weights(
                 .into_iter()
                 .map(|c| c.to_vec())
                 .collect();
-            let img = plots::templates(
-                &format!("{} templates on raw pixels", kind.name()),
+            plots::templates(
+                &out.join(format!("templates_raw_{}.png", kind.name())),
+                &format!("{} class templates on raw pixels", kind.name()),
                 &rows,
                 &scaler.inv_std,
                 info.image_shape,
                 Some(&info.class_names),
                 rows.len().min(10),
-                4,
-            );
-            save_png(
-                &img,
-                &out.join(format!("templates_raw_{}.png", kind.name())),
             )
         }
         Classifier::Mlp(m) => {
@@ -540,16 +535,19 @@ fn draw_weights(
                 .take(FIRST_LAYER_TEMPLATES)
                 .map(<[f32]>::to_vec)
                 .collect();
-            let img = plots::templates(
-                &format!("mlp first layer: {} of {} units", rows.len(), shape[0]),
+            plots::templates(
+                &out.join("mlp_first_layer_raw.png"),
+                &format!(
+                    "mlp first layer on raw pixels\n{} of {} hidden units",
+                    rows.len(),
+                    shape[0]
+                ),
                 &rows,
                 &scaler.inv_std,
                 info.image_shape,
                 None,
                 10,
-                2,
-            );
-            save_png(&img, &out.join("mlp_first_layer_raw.png"))
+            )
         }
     }
 }
@@ -582,14 +580,15 @@ fn write_outputs(out: &Path, results: &CompareResults) -> Result<()> {
         })
         .collect();
     let name = "accuracy_by_model.png";
-    save_png(
-        &plots::accuracy_bars(
-            &format!("test accuracy, {}", results.data.dataset),
-            &results.feature_sets,
-            &results.models,
-            &accuracy,
-        ),
+    plots::accuracy_bars(
         &out.join(name),
+        &format!(
+            "test accuracy on {}\nhyper-parameters chosen on validation",
+            results.data.dataset
+        ),
+        &results.feature_sets,
+        &results.models,
+        &accuracy,
     )?;
     plots_written.push((
         name.to_string(),
@@ -597,18 +596,24 @@ fn write_outputs(out: &Path, results: &CompareResults) -> Result<()> {
     ));
     for c in results.cells.iter().filter(|c| c.model == "mlp") {
         let name = format!("learning_curve_mlp_{}.png", file_label(&c.features));
-        save_png(
-            &plots::learning_curve(&format!("mlp on {}", c.features), &c.curve),
+        if c.curve.iter().any(|p| !p.loss.is_finite()) {
+            continue;
+        }
+        plots::learning_curve(
             &out.join(&name),
+            &format!("mlp on {}\nthe chosen model's epochs", c.features),
+            &c.features,
+            &c.curve,
         )?;
         plots_written.push((name, format!("MLP on {}: accuracy per epoch", c.features)));
     }
     if let Some((f, m)) = &results.best {
         if let Some(c) = find(results, f, m) {
             let name = "confusion_best.png";
-            save_png(
-                &plots::confusion(&format!("{m} on {f}: test confusion"), &c.per_class),
+            plots::confusion(
                 &out.join(name),
+                &format!("{m} on {f}\ntest confusion matrix (rows: true class)"),
+                &c.per_class,
             )?;
             plots_written.push((name.to_string(), format!("confusion matrix of {m} on {f}")));
         }

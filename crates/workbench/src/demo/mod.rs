@@ -14,13 +14,10 @@
 //! independent seed; both, with every setting, are printed as a table and written to
 //! `demo.json`.
 
-mod render;
-
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use image::RgbImage;
 use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 use wb_data::toy2d::{self, Points2d};
@@ -28,9 +25,8 @@ use wb_features::{Normalization, Scaler};
 use wb_linear::{accuracy, Labeled, LinearModel, LinearParams, LossKind};
 use wb_mlp::{Mlp, MlpParams, OptimizerKind, Schedule};
 
-use crate::png::save_png;
 use crate::progress::Reporter;
-use render::View;
+use wb_plot::{DecisionRegions, RegionPanel, RegionRow, Window};
 
 /// Which demo to run, with its settings.
 #[derive(Debug, Clone)]
@@ -53,7 +49,7 @@ pub struct CommonParams {
     pub lr: f64,
     /// Mini-batch size of every model.
     pub batch_size: usize,
-    /// Side of each decision-region picture, in pixels.
+    /// Side of each decision-region panel, in pixels (64 to 2048).
     pub size: u32,
 }
 
@@ -381,8 +377,8 @@ fn prepare(common: &CommonParams, demo: &str, default_epochs: usize) -> Result<(
     if !(common.lr.is_finite() && common.lr > 0.0) {
         bail!("--lr {} must be a positive number", common.lr);
     }
-    if !(16..=4096).contains(&common.size) {
-        bail!("--size {} is not in 16..=4096 pixels", common.size);
+    if !(64..=2048).contains(&common.size) {
+        bail!("--size {} is not in 64..=2048 pixels", common.size);
     }
     let out = common
         .out
@@ -442,19 +438,45 @@ fn matrix(data: &Points2d) -> Array2<f32> {
 struct Stage<'a> {
     train: &'a Points2d,
     test: &'a Points2d,
-    view: View,
+    window: Window,
+    /// Cells per side of the prediction grid (one per panel pixel).
     size: u32,
 }
 
+impl Stage<'_> {
+    fn new<'a>(train: &'a Points2d, test: &'a Points2d, size: u32) -> Stage<'a> {
+        let all: Vec<[f32; 2]> = train.points.iter().chain(&test.points).copied().collect();
+        Stage {
+            train,
+            test,
+            window: Window::around(&all),
+            size,
+        }
+    }
+
+    /// A panel of `predicted` regions under `title`, with the training points on top.
+    fn panel<'a>(&'a self, title: &'a str, predicted: &'a [usize]) -> RegionPanel<'a> {
+        RegionPanel {
+            title,
+            window: self.window,
+            grid_columns: self.size as usize,
+            grid_rows: self.size as usize,
+            predicted,
+            points: &self.train.points,
+            labels: &self.train.labels,
+        }
+    }
+}
+
 /// Trains one model on `features` of the training points, measures train and test accuracy and
-/// draws its decision regions (every pixel goes through the same features and scaler).
-fn train_and_draw(
+/// predicts the class of every cell of the panel's grid (each cell centre goes through the
+/// same features and scaler as the points).
+fn train_and_predict(
     stage: &Stage<'_>,
     name: &str,
     features: Features,
     spec: &ModelSpec,
-    label: &str,
-) -> Result<(ModelResult, RgbImage)> {
+) -> Result<(ModelResult, Vec<usize>)> {
     let started = Instant::now();
     let scaled = |xy: ArrayView2<'_, f32>, scaler: &Scaler| {
         let mut x = features.transform(xy);
@@ -471,20 +493,25 @@ fn train_and_draw(
         .with_context(|| format!("training {name}"))?;
     let train_accuracy = accuracy(&trained.predict(x_train.view()), y_train);
     let test_accuracy = accuracy(&trained.predict(x_test.view()), &stage.test.labels);
-    let pixels = scaled(stage.view.pixel_centres(stage.size).view(), &scaler);
-    let regions = trained.predict(pixels.view());
-    let lines = vec![
-        label.to_string(),
-        format!("TRAIN {train_accuracy:.2} TEST {test_accuracy:.2}"),
-    ];
-    let picture = render::decision_regions(stage.view, stage.size, &regions, stage.train, &lines);
+    let n = stage.size as usize;
+    let centres = stage.window.cell_centres(n, n);
+    let grid = Array2::from_shape_fn((centres.len(), 2), |(i, j)| centres[i][j]);
+    let regions = trained.predict(scaled(grid.view(), &scaler).view());
     let result = ModelResult {
         train_accuracy,
         test_accuracy,
         seconds: started.elapsed().as_secs_f64(),
         ..spec.describe(name, features)
     };
-    Ok((result, picture))
+    Ok((result, regions))
+}
+
+/// "train 0.99, test 0.97" under a panel's name.
+fn panel_title(label: &str, result: &ModelResult) -> String {
+    format!(
+        "{label}\ntrain {:.2}, test {:.2}",
+        result.train_accuracy, result.test_accuracy
+    )
 }
 
 fn rings(args: &RingsParams, reporter: &dyn Reporter) -> Result<DemoReport> {
@@ -496,41 +523,49 @@ fn rings(args: &RingsParams, reporter: &dyn Reporter) -> Result<DemoReport> {
     let (out_dir, epochs) = prepare(common, "rings", RINGS_EPOCHS)?;
     let train = toy2d::rings(args.points, args.noise, common.seed);
     let test = toy2d::rings(args.points, args.noise, test_seed(common.seed));
-    let stage = Stage {
-        train: &train,
-        test: &test,
-        view: View::around(&[&train, &test]),
-        size: common.size,
-    };
+    let stage = Stage::new(&train, &test, common.size);
     let models = [
         (
             "linear-xy",
             Features::Xy,
             softmax_spec(common, epochs),
-            "SOFTMAX ON X Y",
+            "softmax on (x, y)",
             "rings_linear_xy.png",
         ),
         (
             "linear-polar",
             Features::Polar,
             softmax_spec(common, epochs),
-            "SOFTMAX ON R THETA",
+            "softmax on polar (r, θ)",
             "rings_linear_polar.png",
         ),
         (
             "mlp-xy",
             Features::Xy,
             mlp_spec(common, epochs, args.hidden, SMALL_REG),
-            "MLP ON X Y",
+            "mlp on (x, y)",
             "rings_mlp_xy.png",
         ),
     ];
     let progress = reporter.start("rings", models.len() as u64);
     let mut results = Vec::new();
     let mut pictures = Vec::new();
+    let class_names = ["inner ring".to_string(), "outer ring".to_string()];
     for (name, features, spec, label, file) in models {
-        let (mut result, img) = train_and_draw(&stage, name, features, &spec, label)?;
-        save_png(&img, &out_dir.join(file))?;
+        let (mut result, predicted) = train_and_predict(&stage, name, features, &spec)?;
+        let title = panel_title(label, &result);
+        wb_plot::decision_regions(
+            &out_dir.join(file),
+            &DecisionRegions {
+                title: "two concentric rings\nlight: predicted class; dots: training points",
+                rows: &[RegionRow {
+                    heading: "",
+                    panels: &[stage.panel(&title, &predicted)],
+                }],
+                panel_size: common.size,
+                class_names: &class_names,
+            },
+        )?;
         result.picture = file.to_string();
         progress.line(&format!(
             "{name}: train {:.3}, test {:.3} -> {}",
@@ -544,8 +579,8 @@ fn rings(args: &RingsParams, reporter: &dyn Reporter) -> Result<DemoReport> {
     }
     progress.finish();
     let legend = vec![
-        "legend: light colours = predicted class, dots = training points (blue: inner ring, \
-         orange: outer ring)"
+        "legend: light colours = predicted class, dots = training points (the picture names \
+         the classes)"
             .to_string(),
         "  linear-xy draws one straight boundary: it cannot enclose the inner ring;".to_string(),
         "  linear-polar thresholds r, a circle in the (x, y) picture; mlp-xy learns a closed \
@@ -605,12 +640,7 @@ fn spiral(args: &SpiralParams, reporter: &dyn Reporter) -> Result<DemoReport> {
         args.noise,
         test_seed(common.seed),
     );
-    let stage = Stage {
-        train: &train,
-        test: &test,
-        view: View::around(&[&train, &test]),
-        size: common.size,
-    };
+    let stage = Stage::new(&train, &test, common.size);
     let columns = args.widths.len().max(args.regs.len());
     // (row, column, name, hidden, λ, label)
     let mut panels = Vec::new();
@@ -621,7 +651,7 @@ fn spiral(args: &SpiralParams, reporter: &dyn Reporter) -> Result<DemoReport> {
             format!("mlp-h{width}"),
             width,
             args.capacity_reg,
-            format!("{width} HIDDEN"),
+            format!("{width} hidden units"),
         ));
     }
     for (col, &reg) in args.regs.iter().enumerate() {
@@ -631,16 +661,17 @@ fn spiral(args: &SpiralParams, reporter: &dyn Reporter) -> Result<DemoReport> {
             format!("mlp-h{}-reg{reg}", args.reg_width),
             args.reg_width,
             reg,
-            format!("{} HIDDEN LAMBDA {reg}", args.reg_width),
+            format!("λ = {reg}"),
         ));
     }
     let progress = reporter.start("spiral", panels.len() as u64);
-    let blank = RgbImage::from_pixel(common.size, common.size, image::Rgb([255, 255, 255]));
-    let mut cells = vec![blank; 2 * columns];
+    // (row, title, predicted classes) of every panel, drawn together at the end.
+    let mut drawn: Vec<(usize, String, Vec<usize>)> = Vec::new();
     let mut results = Vec::new();
     for (row, col, name, hidden, reg, label) in panels {
         let spec = mlp_spec(common, epochs, hidden, reg);
-        let (mut result, img) = train_and_draw(&stage, &name, Features::Xy, &spec, &label)?;
+        let (mut result, predicted) = train_and_predict(&stage, &name, Features::Xy, &spec)?;
+        drawn.push((row, panel_title(&label, &result), predicted));
         let row_name = if row == 0 { "top" } else { "bottom" };
         result.picture = SPIRAL_PICTURE.to_string();
         result.panel = Some(format!("{row_name} row, panel {}", col + 1));
@@ -649,12 +680,41 @@ fn spiral(args: &SpiralParams, reporter: &dyn Reporter) -> Result<DemoReport> {
             result.train_accuracy, result.test_accuracy
         ));
         progress.inc(1);
-        cells[row * columns + col] = img;
         results.push(result);
     }
     progress.finish();
-    let picture = render::grid(&cells, columns);
-    save_png(&picture, &out_dir.join(SPIRAL_PICTURE))?;
+    let row_panels = |row: usize| -> Vec<RegionPanel<'_>> {
+        drawn
+            .iter()
+            .filter(|(r, _, _)| *r == row)
+            .map(|(_, title, predicted)| stage.panel(title, predicted))
+            .collect()
+    };
+    let (capacity, regularisation) = (row_panels(0), row_panels(1));
+    let capacity_heading = format!("capacity: more hidden units (λ = {})", args.capacity_reg);
+    let reg_heading = format!(
+        "regularisation: larger λ ({} hidden units)",
+        args.reg_width
+    );
+    let class_names: Vec<String> = (1..=args.classes).map(|k| format!("arm {k}")).collect();
+    wb_plot::decision_regions(
+        &out_dir.join(SPIRAL_PICTURE),
+        &DecisionRegions {
+            title: "mlps on cs231n's spiral\nlight: predicted class; dots: training points",
+            rows: &[
+                RegionRow {
+                    heading: &capacity_heading,
+                    panels: &capacity,
+                },
+                RegionRow {
+                    heading: &reg_heading,
+                    panels: &regularisation,
+                },
+            ],
+            panel_size: common.size,
+            class_names: &class_names,
+        },
+    )?;
     let list = |v: Vec<String>| v.join(", ");
     let legend = vec![
         format!(
@@ -708,20 +768,6 @@ mod tests {
         assert!((polar[[1, 1]] + std::f32::consts::FRAC_PI_2).abs() < 1e-6);
         assert!((polar[[2, 1]] - std::f32::consts::PI).abs() < 1e-6);
         assert_eq!(Features::Xy.transform(xy.view()), xy);
-    }
-
-    #[test]
-    fn every_label_the_demos_draw_has_glyphs() {
-        for label in [
-            "SOFTMAX ON X Y",
-            "SOFTMAX ON R THETA",
-            "MLP ON X Y",
-            "20 HIDDEN",
-            "50 HIDDEN LAMBDA 0.001",
-            "TRAIN 0.97 TEST 1.00",
-        ] {
-            assert!(crate::font::can_draw(label), "{label}");
-        }
     }
 
     #[test]
