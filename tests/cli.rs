@@ -293,12 +293,12 @@ fn write_tiny_mnist(dir: &std::path::Path, train: usize, test: usize) {
 }
 
 #[test]
-fn auto_augmentation_shifts_mnist_and_none_turns_it_off() {
+fn auto_augmentation_is_measured_and_shift_and_none_do_what_they_say() {
     let dir = tempfile::tempdir().unwrap();
     let mnist = dir.path().join("mnist");
     std::fs::create_dir(&mnist).unwrap();
     write_tiny_mnist(&mnist, 60, 20);
-    for (augment, train_rows, shifted) in [("auto", 250, true), ("none", 50, false)] {
+    for augment in ["auto", "shift", "none"] {
         let out_dir = dir.path().join(format!("out-{augment}"));
         let out = pipeline(&[
             "run",
@@ -317,8 +317,26 @@ fn auto_augmentation_shifts_mnist_and_none_turns_it_off() {
         ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let json = read_json(&out_dir.join("results.json"));
-        assert_eq!(json["data"]["train"], train_rows, "{augment}");
-        assert_eq!(json["data"]["shifted"], shifted, "{augment}");
-        assert_eq!(json["data"]["flipped"], false, "{augment}");
+        let data = &json["data"];
+        assert_eq!(data["flipped"], false, "{augment}: gray digits are never mirrored");
+        let shifted = match augment {
+            "auto" => {
+                // Gray images: `none` against `shift`, both measured on validation.
+                let choice = &data["augment_choice"];
+                let tried = choice["val_accuracy"].as_array().unwrap();
+                let names: Vec<&str> = tried.iter().map(|t| t[0].as_str().unwrap()).collect();
+                assert_eq!(names, ["none", "shift"]);
+                let acc = |i: usize| tried[i][1].as_f64().unwrap();
+                let chosen = choice["chosen"].as_str().unwrap();
+                assert_eq!(chosen, if acc(1) > acc(0) { "shift" } else { "none" });
+                assert!(stderr(&out).contains("augment auto:"), "{}", stderr(&out));
+                chosen == "shift"
+            }
+            "shift" => true,
+            _ => false,
+        };
+        assert!(augment == "auto" || data.get("augment_choice").is_none());
+        assert_eq!(data["shifted"], shifted, "{augment}");
+        assert_eq!(data["train"], if shifted { 250 } else { 50 }, "{augment}");
     }
 }

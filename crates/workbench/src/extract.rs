@@ -82,7 +82,7 @@ pub fn extract(args: &ExtractParams, reporter: &dyn Reporter) -> Result<Extracte
     feature_options::check(spec, splits.train.images.shape())?;
 
     let t = Instant::now();
-    let feats = run::extract_unscaled(spec, &splits, args.data.seed, Some(reporter))?;
+    let feats = run::extract_unscaled(spec, &splits, &args.data, Some(reporter))?;
     let seconds = t.elapsed().as_secs_f64();
     let images = splits.train.len() + splits.val.len() + splits.test.len();
 
@@ -160,6 +160,8 @@ pub fn data_settings(data: &DataParams) -> serde_json::Value {
         "augment": data.augment.name(),
         "label": data.label.name(),
         "image_size": data.image_size,
+        "resize": data.resize.name(),
+        "test_fraction": data.test_fraction,
     })
 }
 

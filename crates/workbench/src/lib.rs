@@ -17,6 +17,7 @@
 //! - [`compare`]: the grid of feature sets x models, its experiment files and report.
 //! - [`show`], [`demo`], [`gradcheck`]: the pictures of the extractors, the lecture's 2-D demos,
 //!   gradient checks.
+//! - [`memory`]: the memory budget every load and extraction is checked against.
 //! - [`progress`]: how long work reports to whoever runs it ([`Reporter`]); [`threads`]: the
 //!   one thread count.
 
@@ -27,6 +28,7 @@ pub mod extract;
 pub mod feature_options;
 pub mod fitted;
 pub mod gradcheck;
+pub mod memory;
 pub mod options;
 pub mod predict;
 pub mod progress;

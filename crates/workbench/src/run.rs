@@ -69,7 +69,7 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
     let (splits, info, load_s) = load_announced(&params.data, reporter)?;
 
     let t = Instant::now();
-    let feats = extract(spec, &splits, params.data.seed, reporter)?;
+    let feats = extract(spec, &splits, &params.data, reporter)?;
     let features_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
@@ -130,10 +130,10 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
 pub fn extract(
     spec: &FeatureSpec,
     splits: &wb_data::Splits,
-    seed: u64,
+    data: &DataParams,
     reporter: &dyn Reporter,
 ) -> Result<FeatureMatrices> {
-    let mut feats = extract_unscaled(spec, splits, seed, Some(reporter))?;
+    let mut feats = extract_unscaled(spec, splits, data, Some(reporter))?;
     for m in [&mut feats.train, &mut feats.val, &mut feats.test] {
         feats.scaler.transform_inplace(m);
     }
@@ -143,15 +143,31 @@ pub fn extract(
 /// As [`extract`], but the matrices hold the extractors' raw outputs: the scaler is fitted on
 /// the training features and returned, not applied (`pipeline extract` exports both).
 /// With a `reporter`, the extraction is a progress stage (none when the caller draws its own).
+/// The feature matrices are checked against the memory budget of `data` once the extractors
+/// are fitted (their width is known then), before any image is transformed.
 pub fn extract_unscaled(
     spec: &FeatureSpec,
     splits: &wb_data::Splits,
-    seed: u64,
+    data: &DataParams,
     reporter: Option<&dyn Reporter>,
 ) -> Result<FeatureMatrices> {
     spec.check(splits.train.images.shape())?;
-    let fitted = spec.fit(&splits.train.images, seed)?;
-    let total = (splits.train.len() + splits.val.len() + splits.test.len()) as u64;
+    let fitted = spec.fit(&splits.train.images, data.seed)?;
+    let rows = splits.train.len() + splits.val.len() + splits.test.len();
+    crate::memory::check(
+        &format!(
+            "the {} features of {rows} images ({} values each)",
+            spec.label(),
+            fitted.dim()
+        ),
+        rows.checked_mul(fitted.dim())
+            .and_then(|n| n.checked_mul(std::mem::size_of::<f32>()))
+            .map(|b| b as u64),
+        crate::memory::budget(data.max_memory),
+        "use fewer or smaller features (e.g. a smaller --kmeans-k), a smaller --image-size, \
+         or --train-limit",
+    )?;
+    let total = rows as u64;
     let progress = reporter.map(|r| r.start("features", total));
     let inc = |n| {
         if let Some(p) = &progress {
@@ -188,19 +204,10 @@ pub fn feature_parts(fitted: &FittedFeatures) -> Vec<report::FeaturePart> {
 }
 
 fn run_settings(params: &RunParams) -> serde_json::Value {
-    let (data, settings) = (&params.data, &params.train);
-    serde_json::json!({
+    let settings = &params.train;
+    let mut all = params.data.settings();
+    let train = serde_json::json!({
         "mlp": settings.mlp,
-        "augment": data.augment.name(),
-        "dataset": data.dataset.map(|d| d.to_string()),
-        "data_dir": data.data_dir,
-        "label": data.label.name(),
-        "image_size": data.image_size,
-        "skip_bad_images": data.skip_bad_images,
-        "val_size": data.val_size,
-        "train_limit": data.train_limit,
-        "test_limit": data.test_limit,
-        "seed": data.seed,
         "threads": rayon::current_num_threads(),
         "features": params.features,
         "model": settings.model.name(),
@@ -210,5 +217,9 @@ fn run_settings(params: &RunParams) -> serde_json::Value {
         "reg": settings.reg,
         "momentum": settings.momentum,
         "lr_decay": settings.lr_decay,
-    })
+    });
+    if let (Some(all), Some(train)) = (all.as_object_mut(), train.as_object()) {
+        all.extend(train.clone());
+    }
+    all
 }

@@ -54,35 +54,8 @@ pub struct StreamParams {
 /// Shards read in a buffer unless set: enough to mix rows of different shards.
 pub const DEFAULT_BUFFER_SHARDS: usize = 2;
 
-/// `512M`, `4G`, `1.5GiB`, `2000000` (bytes): K, M, G, T are powers of 1024.
-pub fn parse_bytes(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let lower = t.to_ascii_lowercase();
-    let trimmed = lower
-        .trim_end_matches("ib")
-        .trim_end_matches('b')
-        .trim_end();
-    let (number, unit) = match trimmed.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => (&trimmed[..i], Some(c)),
-        _ => (trimmed, None),
-    };
-    let scale: f64 = match unit {
-        None => 1.0,
-        Some('k') => 1024.0,
-        Some('m') => 1024f64.powi(2),
-        Some('g') => 1024f64.powi(3),
-        Some('t') => 1024f64.powi(4),
-        Some(_) => return Err(format!("`{s}` is not a size (e.g. 512M, 4G)")),
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (e.g. 512M, 4G)"))?;
-    if !(value.is_finite() && value > 0.0) {
-        return Err(format!("`{s}` must be a positive size"));
-    }
-    Ok((value * scale) as u64)
-}
+pub use crate::memory::parse_bytes;
+
 
 /// `1.2 GiB`.
 pub fn show_bytes(b: u64) -> String {
@@ -477,19 +450,18 @@ pub fn run_from_shards(params: &StreamParams, reporter: &dyn Reporter) -> Result
         show_bytes(memory.total()),
         memory.describe()
     ));
-    if let Some(max) = params.max_memory {
-        if memory.total() > max {
-            bail!(
-                "training from {} needs an estimated {} ({}), more than --max-memory {}: \
-                 lower --buffer-shards (now {}), extract into more shards (--shard I/N with a \
-                 larger N), or raise --max-memory",
-                params.dir.display(),
-                show_bytes(memory.total()),
-                memory.describe(),
-                show_bytes(max),
-                params.buffer_shards
-            );
-        }
+    let max = crate::memory::budget(params.max_memory);
+    if memory.total() > max {
+        bail!(
+            "training from {} needs an estimated {} ({}), more than the memory budget {} \
+             (--max-memory, default half the RAM): lower --buffer-shards (now {}), extract \
+             into more shards (--shard I/N with a larger N), or raise --max-memory",
+            params.dir.display(),
+            show_bytes(memory.total()),
+            memory.describe(),
+            show_bytes(max),
+            params.buffer_shards
+        );
     }
     let fitted = set.fitted_features()?;
     let scaler = set.scaler()?;
@@ -543,6 +515,9 @@ pub fn run_from_shards(params: &StreamParams, reporter: &dyn Reporter) -> Result
             shifted: m.train_shifted,
             val: m.split_sizes.val,
             test: m.split_sizes.test,
+            val_rule: String::new(),
+            augment_choice: None,
+            folder: None,
             warnings: Vec::new(),
         },
         features: crate::run::feature_parts(&fitted),
@@ -858,15 +833,4 @@ mod tests {
         assert!(monitor_limit(usize::MAX / 8) >= 1);
     }
 
-    #[test]
-    fn sizes_parse_in_powers_of_1024() {
-        assert_eq!(parse_bytes("512M"), Ok(512 << 20));
-        assert_eq!(parse_bytes("4G"), Ok(4 << 30));
-        assert_eq!(parse_bytes("1.5GiB"), Ok(3 << 29));
-        assert_eq!(parse_bytes("2000"), Ok(2000));
-        assert_eq!(parse_bytes("64kb"), Ok(64 << 10));
-        for bad in ["", "G", "-1G", "12Q", "many"] {
-            assert!(parse_bytes(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 use wb_data::cifar::Cifar100Label;
-use wb_data::DatasetKind;
+use wb_data::{DatasetKind, ResizeMode};
 use wb_linear::{LossKind, Solver};
 use wb_workbench::compare::{CompareOptions, LinearSection, MlpSection};
 use wb_workbench::data::parse_image_size;
+use wb_workbench::memory::parse_bytes;
 use wb_workbench::train::parse_svm_loss;
 use wb_workbench::{Augment, DataOptions, FeatureOptions, MlpOptions, ModelKind};
 
@@ -108,13 +109,30 @@ pub struct CompareDataArgs {
     /// CIFAR-100 label granularity: fine or coarse [default: fine].
     #[arg(long, value_parser = by_name::<Cifar100Label>)]
     pub label: Option<Cifar100Label>,
-    /// Image folders: resize every image to HEIGHTxWIDTH (or N for NxN).
-    #[arg(long, value_parser = parse_image_size)]
+    /// Image folders: bring every image to HEIGHTxWIDTH (or N for NxN) [default: 64x64 for
+    /// photos; thumbnails of one size up to 64x64 keep it].
+    #[arg(long, value_parser = parse_image_size, help_heading = "Image folders")]
     pub image_size: Option<(usize, usize)>,
+    /// Image folders: crop, pad or stretch to the working size [default: crop].
+    #[arg(long, value_parser = by_name::<ResizeMode>, help_heading = "Image folders")]
+    pub resize: Option<ResizeMode>,
     /// Image folders: skip undecodable images with a warning instead of failing.
-    #[arg(long)]
+    #[arg(long, help_heading = "Image folders")]
     pub skip_bad_images: bool,
-    /// Validation images carved from the training set with the seed [default: 1000].
+    /// Image folders without a test split: the share of each class held out [default: 0.2].
+    #[arg(long, help_heading = "Image folders")]
+    pub test_fraction: Option<f64>,
+    /// Image folders: a `path,label` CSV file listing the images.
+    #[arg(long, value_name = "FILE.csv", help_heading = "Image folders")]
+    pub labels: Option<PathBuf>,
+    /// Image folders: a labels file for the test images (with --labels).
+    #[arg(long, value_name = "FILE.csv", help_heading = "Image folders")]
+    pub labels_test: Option<PathBuf>,
+    /// Refuse work whose memory estimate exceeds this (e.g. 4G) [default: half the RAM].
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub max_memory: Option<u64>,
+    /// Validation images carved from the training set with the seed [default: 10% of the
+    /// training split, at least 2 per class, at most 1,000].
     #[arg(long)]
     pub val_size: Option<usize>,
     /// Keep at most N training images (after carving validation).
@@ -154,12 +172,17 @@ impl From<&CompareArgs> for CompareOptions {
                 data_dir: d.data_dir.clone(),
                 label: d.label,
                 image_size: d.image_size,
+                resize: d.resize,
                 skip_bad_images: d.skip_bad_images.then_some(true),
+                test_fraction: d.test_fraction,
+                labels: d.labels.clone(),
+                test_labels: d.labels_test.clone(),
                 val_size: d.val_size,
                 train_limit: d.train_limit,
                 test_limit: d.test_limit,
                 augment: d.augment,
                 seed: d.seed,
+                max_memory: d.max_memory,
             },
             data_dir_fallback: std::env::var_os("PIPELINE_DATA").map(PathBuf::from),
             threads: d.threads,

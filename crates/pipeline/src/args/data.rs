@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use wb_data::cifar::Cifar100Label;
-use wb_data::DatasetKind;
-use wb_workbench::data::parse_image_size;
+use wb_data::{DatasetKind, ResizeMode};
+use wb_workbench::data::{parse_image_size, DEFAULT_TEST_FRACTION};
+use wb_workbench::memory::parse_bytes;
 use wb_workbench::{Augment, DataParams};
 
 use super::by_name;
@@ -23,15 +24,34 @@ pub struct DataArgs {
     /// CIFAR-100 label granularity: fine or coarse.
     #[arg(long, value_parser = by_name::<Cifar100Label>, default_value = "fine")]
     pub label: Cifar100Label,
-    /// Image folders: resize every image to HEIGHTxWIDTH (or N for NxN). Default: the first image's size.
-    #[arg(long, value_parser = parse_image_size)]
+    /// Image folders: bring every image to HEIGHTxWIDTH (or N for NxN), at most 4096 a side.
+    /// Default: 64x64 for photos; a folder of thumbnails that all share one size of at most
+    /// 64x64 (CIFAR-10 saved as PNG) keeps it.
+    #[arg(long, value_parser = parse_image_size, help_heading = "Image folders")]
     pub image_size: Option<(usize, usize)>,
-    /// Image folders: skip undecodable images with a warning instead of failing.
-    #[arg(long)]
+    /// Image folders: how an image of another aspect ratio is fitted: `crop` (shorter side to
+    /// the size, centre crop: torchvision's Resize + CenterCrop), `pad` (fit inside, black
+    /// borders) or `stretch`.
+    #[arg(long, value_parser = by_name::<ResizeMode>, default_value = "crop", help_heading = "Image folders")]
+    pub resize: ResizeMode,
+    /// Image folders: skip undecodable images (counted in a warning) instead of failing.
+    #[arg(long, help_heading = "Image folders")]
     pub skip_bad_images: bool,
-    /// Validation images carved from the training set with the seed.
-    #[arg(long, default_value_t = 1000)]
-    pub val_size: usize,
+    /// Image folders without a test split: the share of each class held out for testing.
+    #[arg(long, default_value_t = DEFAULT_TEST_FRACTION, help_heading = "Image folders")]
+    pub test_fraction: f64,
+    /// Image folders: a CSV file with a header row and columns `path,label` (paths relative to
+    /// the file's folder) listing the images instead of class folders.
+    #[arg(long, value_name = "FILE.csv", help_heading = "Image folders")]
+    pub labels: Option<PathBuf>,
+    /// Image folders: a labels file for the test images (with --labels).
+    #[arg(long, value_name = "FILE.csv", help_heading = "Image folders")]
+    pub labels_test: Option<PathBuf>,
+    /// Validation images carved from the training set with the seed. Default: 10% of the
+    /// training split, at least 2 per class, at most 1,000 (CIFAR-10 and MNIST: 1,000), or the
+    /// folder's own validation split.
+    #[arg(long)]
+    pub val_size: Option<usize>,
     /// Keep at most N training images (after carving validation), for quick runs.
     #[arg(long)]
     pub train_limit: Option<usize>,
@@ -40,13 +60,17 @@ pub struct DataArgs {
     pub test_limit: Option<usize>,
     /// Training-set augmentation: `flip` adds every training image mirrored left to right;
     /// `shift` adds four copies moved one pixel right, left, down and up (5x the rows); `auto`
-    /// flips CIFAR-10/100, shifts MNIST and Fashion-MNIST, and leaves the synthetic set and
-    /// image folders alone (mirroring can change their classes).
+    /// measures `none` against `flip` (colour images) or `shift` (gray images) on the
+    /// validation split with a quick softmax on raw pixels and keeps the better.
     #[arg(long, value_parser = by_name::<Augment>, default_value = "auto")]
     pub augment: Augment,
     /// Seed for the split, the synthetic data, initialisation and shuffling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Refuse work whose memory estimate exceeds this (e.g. 512M, 4G; powers of 1024).
+    /// Default: half the machine's RAM.
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub max_memory: Option<u64>,
     /// Worker threads for feature extraction and matrix products (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -59,12 +83,17 @@ impl From<&DataArgs> for DataParams {
             data_dir: a.data_dir.clone(),
             label: a.label,
             image_size: a.image_size,
+            resize: a.resize,
             skip_bad_images: a.skip_bad_images,
+            test_fraction: a.test_fraction,
+            labels: a.labels.clone(),
+            test_labels: a.labels_test.clone(),
             val_size: a.val_size,
             train_limit: a.train_limit,
             test_limit: a.test_limit,
             augment: a.augment,
             seed: a.seed,
+            max_memory: a.max_memory,
         }
     }
 }

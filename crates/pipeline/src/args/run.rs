@@ -81,10 +81,6 @@ pub struct RunArgs {
     /// With --features-from: shards read into memory and shuffled together.
     #[arg(long, value_name = "N", default_value_t = stream::DEFAULT_BUFFER_SHARDS, help_heading = "Training from feature shards")]
     pub buffer_shards: usize,
-    /// With --features-from: refuse to start if the memory estimate exceeds this (e.g. 512M,
-    /// 4G; powers of 1024).
-    #[arg(long, value_name = "SIZE", value_parser = stream::parse_bytes, help_heading = "Training from feature shards")]
-    pub max_memory: Option<u64>,
 }
 
 impl TryFrom<&RunArgs> for StreamParams {
@@ -102,7 +98,7 @@ impl TryFrom<&RunArgs> for StreamParams {
             dir: dir.clone(),
             train: run.train,
             buffer_shards: args.buffer_shards,
-            max_memory: args.max_memory,
+            max_memory: args.data.max_memory,
             warnings: run.warnings,
         })
     }

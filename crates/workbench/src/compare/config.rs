@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Deserializer, Serialize};
 use wb_data::cifar::Cifar100Label;
-use wb_data::DatasetKind;
+use wb_data::{DatasetKind, ResizeMode};
 use wb_features::FeatureSpec;
 use wb_linear::{LossKind, Solver};
 
@@ -61,6 +61,12 @@ fn image_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<(usize, usize)>,
         .transpose()
 }
 
+fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let text: Option<String> = Option::deserialize(d)?;
+    text.map(|s| crate::memory::parse_bytes(&s).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
 fn models<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<ModelKind>>, D::Error> {
     let names: Option<Vec<String>> = Option::deserialize(d)?;
     names
@@ -90,7 +96,15 @@ pub struct ExperimentFile {
     pub label: Option<Cifar100Label>,
     #[serde(default, deserialize_with = "image_size")]
     pub image_size: Option<(usize, usize)>,
+    #[serde(default, deserialize_with = "named")]
+    pub resize: Option<ResizeMode>,
     pub skip_bad_images: Option<bool>,
+    pub test_fraction: Option<f64>,
+    pub labels: Option<PathBuf>,
+    pub labels_test: Option<PathBuf>,
+    /// `"4G"`, `"512M"` (powers of 1024).
+    #[serde(default, deserialize_with = "byte_size")]
+    pub max_memory: Option<u64>,
     pub val_size: Option<usize>,
     pub train_limit: Option<usize>,
     pub test_limit: Option<usize>,
@@ -137,12 +151,17 @@ impl ExperimentFile {
             data_dir: self.data_dir.clone(),
             label: self.label,
             image_size: self.image_size,
+            resize: self.resize,
             skip_bad_images: self.skip_bad_images,
+            test_fraction: self.test_fraction,
+            labels: self.labels.clone(),
+            test_labels: self.labels_test.clone(),
             val_size: self.val_size,
             train_limit: self.train_limit,
             test_limit: self.test_limit,
             augment: self.augment,
             seed: self.seed,
+            max_memory: self.max_memory,
         }
     }
 }
@@ -636,7 +655,7 @@ mod tests {
         };
         let plan = Plan::new(&args, &Quiet).unwrap();
         assert_eq!(plan.data.seed, 3);
-        assert_eq!(plan.data.val_size, 300);
+        assert_eq!(plan.data.val_size, Some(300));
         assert_eq!(plan.feature_sets.len(), 2);
         assert_eq!(plan.feature_sets[0].hog.cell_size, 8);
         assert_eq!(plan.feature_sets[1].kmeans.centroids, 50);

@@ -246,19 +246,16 @@ impl Features {
 
 /// The data settings that decide the splits (and so every feature matrix).
 fn data_settings(plan: &Plan, info: &DataInfo) -> serde_json::Value {
-    let d = &plan.data;
-    serde_json::json!({
-        "dataset": info.dataset.to_string(),
-        "path": info.path,
-        "label": d.label.name(),
-        "image_size": d.image_size,
-        "skip_bad_images": d.skip_bad_images,
-        "val_size": d.val_size,
-        "train_limit": d.train_limit,
-        "test_limit": d.test_limit,
-        "augment": d.augment.name(),
-        "seed": d.seed,
-    })
+    let mut settings = plan.data.settings();
+    settings["dataset"] = serde_json::json!(info.dataset.to_string());
+    settings["path"] = serde_json::json!(info.path);
+    // Neither changes a feature: the cache stays valid when only they differ.
+    for key in ["data_dir", "max_memory"] {
+        if let Some(map) = settings.as_object_mut() {
+            map.remove(key);
+        }
+    }
+    settings
 }
 
 /// The parameters that decide a feature set's features: its parts and the parameters of
@@ -430,7 +427,7 @@ fn features(
             Err(e) => progress.line(&format!("warning: {e:#}; extracting again")),
         }
     }
-    let mut feats = crate::run::extract_unscaled(spec, splits, plan.data.seed, None)?;
+    let mut feats = crate::run::extract_unscaled(spec, splits, &plan.data, None)?;
     if let Some(path) = &path {
         let mut metadata = extract::metadata(&plan.data, &feats.fitted, info)?;
         metadata.insert("cache_key".into(), key);
