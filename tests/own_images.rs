@@ -39,7 +39,8 @@ fn write_classes(dir: &Path, n: usize, seed: u32) {
             let (w, h) = SIZES[i % SIZES.len()];
             let img = photo(c, w, h, seed + i as u32);
             let ext = if i % 2 == 0 { "png" } else { "jpg" };
-            img.save(folder.join(format!("{name}_{i:03}.{ext}"))).unwrap();
+            img.save(folder.join(format!("{name}_{i:03}.{ext}")))
+                .unwrap();
         }
     }
 }
@@ -51,8 +52,16 @@ fn read_json(path: &Path) -> serde_json::Value {
 /// `pipeline run --dataset folder --data-dir ROOT --features F --model M` and nothing else
 /// (but a short MLP/SGD schedule where the model trains by epochs); returns results.json and
 /// stderr.
-fn run_folder(root: &Path, features: &str, model: &str, extra: &[&str]) -> (serde_json::Value, String) {
-    let out_dir = root.parent().unwrap().join(format!("out-{features}-{model}"));
+fn run_folder(
+    root: &Path,
+    features: &str,
+    model: &str,
+    extra: &[&str],
+) -> (serde_json::Value, String) {
+    let out_dir = root
+        .parent()
+        .unwrap()
+        .join(format!("out-{features}-{model}"));
     let mut args = vec![
         "run",
         "--dataset",
@@ -121,16 +130,26 @@ fn every_layout_runs_with_no_flag_beyond_the_folder() {
         assert_eq!(layout_of(&json), *expected, "{err}");
         let data = &json["data"];
         // Photos of four sizes: the 64x64 rule, never the first file's size.
-        assert_eq!(data["image_shape"], serde_json::json!([64, 64, 3]), "{expected}");
+        assert_eq!(
+            data["image_shape"],
+            serde_json::json!([64, 64, 3]),
+            "{expected}"
+        );
         assert_eq!(data["folder"]["working_size"]["rule"], "default");
         assert_eq!(data["folder"]["resize"], "crop");
         assert_eq!(data["class_names"], serde_json::json!(CLASSES));
-        assert!(err.contains("layout: ") && err.contains("images/s"), "{err}");
+        assert!(
+            err.contains("layout: ") && err.contains("images/s"),
+            "{err}"
+        );
         let acc = json["accuracy"]["test"].as_f64().unwrap();
         assert!(acc > 0.6, "{expected}: test accuracy {acc} (chance 0.33)");
         if *expected == "train-val-test" {
             assert_eq!(data["val"], 12, "the VALID/ folder is the validation split");
-            assert!(data["val_rule"].as_str().unwrap().contains("own validation split"));
+            assert!(data["val_rule"]
+                .as_str()
+                .unwrap()
+                .contains("own validation split"));
         } else {
             // The proportional default: 10% of the training split, at least 2 per class.
             let train_images = if *expected == "class-folders" { 48 } else { 48 };
@@ -170,10 +189,14 @@ fn a_labels_file_replaces_class_folders() {
 
 #[test]
 fn every_feature_set_and_model_runs_on_a_photo_folder() {
-    let t = tree(|r| write_classes(r, 12, 0));
+    let t = tree(|r| write_classes(r, 8, 0));
     for features in ["raw", "hog", "color", "gabor", "kmeans", "hog,color"] {
         for model in ["softmax", "svm", "mlp"] {
-            let extra: &[&str] = if model == "mlp" { &["--epochs", "3"] } else { &[] };
+            let extra: &[&str] = if model == "mlp" {
+                &["--epochs", "3"]
+            } else {
+                &[]
+            };
             let (json, err) = run_folder(&t.root, features, model, extra);
             assert_eq!(layout_of(&json), "class-folders", "{err}");
             let acc = json["accuracy"]["test"].as_f64().unwrap();
@@ -193,10 +216,18 @@ fn bad_values_are_errors_that_name_the_option() {
         ("--val-size", "100000", "--val-size"),
         ("--test-fraction", "1.5", "--test-fraction"),
         ("--test-fraction", "0", "--test-fraction"),
-        ("--max-memory", "1M", "--max-memory"),
+        ("--max-memory", "64K", "--max-memory"),
         ("--resize", "squash", "--resize"),
     ] {
-        let out = pipeline(&["run", "--dataset", "folder", "--data-dir", root, flag, value]);
+        let out = pipeline(&[
+            "run",
+            "--dataset",
+            "folder",
+            "--data-dir",
+            root,
+            flag,
+            value,
+        ]);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{flag} {value}: {err}");
         assert!(err.contains(says), "{flag} {value}: {err}");
@@ -204,10 +235,20 @@ fn bad_values_are_errors_that_name_the_option() {
     }
     // A budget the decoded images exceed names the estimate and the option to change.
     let out = pipeline(&[
-        "run", "--dataset", "folder", "--data-dir", root, "--image-size", "4096",
-        "--max-memory", "64M",
+        "run",
+        "--dataset",
+        "folder",
+        "--data-dir",
+        root,
+        "--image-size",
+        "4096",
+        "--max-memory",
+        "64M",
     ]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("needs an estimated") && err.contains("--image-size"), "{err}");
+    assert!(
+        err.contains("needs an estimated") && err.contains("--image-size"),
+        "{err}"
+    );
 }

@@ -192,7 +192,10 @@ impl DataOptions {
             skip_bad_images: self.skip_bad_images.or(base.skip_bad_images),
             test_fraction: self.test_fraction.or(base.test_fraction),
             labels: self.labels.clone().or_else(|| base.labels.clone()),
-            test_labels: self.test_labels.clone().or_else(|| base.test_labels.clone()),
+            test_labels: self
+                .test_labels
+                .clone()
+                .or_else(|| base.test_labels.clone()),
             val_size: self.val_size.or(base.val_size),
             train_limit: self.train_limit.or(base.train_limit),
             test_limit: self.test_limit.or(base.test_limit),
@@ -411,7 +414,10 @@ pub fn load_with(args: &DataParams, reporter: &dyn Reporter) -> Result<(Splits, 
         }
         None => {
             let (size, rule) = match args.val_size {
-                Some(n) => (n, format!("{n} images carved from the training split (--val-size)")),
+                Some(n) => (
+                    n,
+                    format!("{n} images carved from the training split (--val-size)"),
+                ),
                 None => {
                     let counts = data.train.class_counts();
                     let n = default_val_size(&counts);
@@ -527,7 +533,9 @@ fn folder_option_warnings(args: &DataParams, kind: DatasetKind) -> Result<Vec<St
         return Ok(warnings);
     }
     if args.labels.is_some() || args.test_labels.is_some() {
-        bail!("--labels and --labels-test only apply to image folders (--dataset folder), not {kind}");
+        bail!(
+            "--labels and --labels-test only apply to image folders (--dataset folder), not {kind}"
+        );
     }
     let d = DataParams::default();
     let given: Vec<&str> = [
@@ -568,9 +576,10 @@ fn load_folder(
     };
     let scan = params.check()?.scan(dir)?;
     let files = scan.file_counts().total();
-    let (h, w) = args
-        .image_size
-        .unwrap_or((wb_data::folder::DEFAULT_IMAGE_SIDE, wb_data::folder::DEFAULT_IMAGE_SIDE));
+    let (h, w) = args.image_size.unwrap_or((
+        wb_data::folder::DEFAULT_IMAGE_SIDE,
+        wb_data::folder::DEFAULT_IMAGE_SIDE,
+    ));
     memory::check(
         &format!("decoding {files} images of {} at {h}x{w}", dir.display()),
         scan.max_image_bytes().ok(),
@@ -595,7 +604,7 @@ fn load_folder(
 /// Training images the augmentation probe trains on (a stratified subset).
 pub const AUGMENT_PROBE_IMAGES: usize = 2000;
 /// L-BFGS iterations of the probe (it keeps its best-on-validation iterate).
-const AUGMENT_PROBE_ITERATIONS: usize = 60;
+const AUGMENT_PROBE_ITERATIONS: usize = 40;
 
 /// `--augment auto`: measures each candidate on the validation split with the fastest model
 /// (softmax by L-BFGS on raw pixels scaled to [0, 1] and centred, on a stratified subset of
@@ -699,7 +708,12 @@ fn raw_pixels(images: &Images, mean: &[f32]) -> Array2<f32> {
     let values = images
         .pixels()
         .chunks_exact(d.max(1))
-        .flat_map(|image| image.iter().zip(mean).map(|(&v, &m)| f32::from(v) / 255.0 - m))
+        .flat_map(|image| {
+            image
+                .iter()
+                .zip(mean)
+                .map(|(&v, &m)| f32::from(v) / 255.0 - m)
+        })
         .collect();
     Array2::from_shape_vec((images.len(), d), values).expect("n x d values")
 }

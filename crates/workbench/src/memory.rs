@@ -43,9 +43,7 @@ pub fn check(what: &str, estimate: Option<u64>, budget: u64, advice: &str) -> Re
             human_bytes(bytes),
             human_bytes(budget)
         ),
-        None => bail!(
-            "{what} needs more memory than can be counted (over 16 EiB): {advice}"
-        ),
+        None => bail!("{what} needs more memory than can be counted (over 16 EiB): {advice}"),
     }
 }
 
@@ -102,7 +100,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("3.0 GiB") && err.contains("1.0 GiB"), "{err}");
-        assert!(err.contains("--max-memory") && err.contains("--image-size 64"), "{err}");
+        assert!(
+            err.contains("--max-memory") && err.contains("--image-size 64"),
+            "{err}"
+        );
         assert!(check("x", None, u64::MAX, "less").is_err());
         assert_eq!(budget(Some(5)), 5);
         assert!(budget(None) > 0);

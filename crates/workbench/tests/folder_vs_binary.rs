@@ -67,7 +67,10 @@ fn accuracy(splits: &Splits, data: &DataParams) -> f64 {
         },
     )
     .unwrap();
-    wb_linear::accuracy(&trained.model.predict(feats.test.view()), &splits.test.labels)
+    wb_linear::accuracy(
+        &trained.model.predict(feats.test.view()),
+        &splits.test.labels,
+    )
 }
 
 #[test]
@@ -119,13 +122,26 @@ fn the_folder_loader_matches_the_binary_loader_on_cifar10_as_png() {
         (binary_accuracy - folder_accuracy).abs() <= 0.005,
         "binary {binary_accuracy} vs folder {folder_accuracy}"
     );
-    assert!(binary_accuracy > 0.35, "HOG + colour softmax on 4,500 images: {binary_accuracy}");
+    assert!(
+        binary_accuracy > 0.35,
+        "HOG + colour softmax on 4,500 images: {binary_accuracy}"
+    );
 
     // Upscaled to 48x40 and brought back to 32x32 by the folder loader: the resize blurs and
     // (with crop) cuts the edges, so only closeness is expected.
     let upscaled = tempfile::tempdir().unwrap();
-    write_split(&upscaled.path().join("train"), &cifar.train, TRAIN, Some((48, 40)));
-    write_split(&upscaled.path().join("val"), &cifar.test, TEST, Some((48, 40)));
+    write_split(
+        &upscaled.path().join("train"),
+        &cifar.train,
+        TRAIN,
+        Some((48, 40)),
+    );
+    write_split(
+        &upscaled.path().join("val"),
+        &cifar.test,
+        TEST,
+        Some((48, 40)),
+    );
     for resize in [ResizeMode::Stretch, ResizeMode::Crop] {
         let params = DataParams {
             data_dir: Some(upscaled.path().to_path_buf()),
