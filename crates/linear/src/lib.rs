@@ -30,8 +30,8 @@
 //! - [`LinearParams`] (checked once by [`LinearParams::check`]) → [`LinearModel::fit`] →
 //!   [`LinearModel`] (`predict`, `scores`).
 //! - [`linfa`]: the same as linfa models — [`linfa::LinearClassifierParams`] (a
-//!   `linfa::ParamGuard`) → `Fit` on `linfa::Dataset<f32, usize>` → `LinearModel`
-//!   (`PredictInplace`).
+//!   `linfa::ParamGuard`) → `Fit` on a `linfa::Dataset<f32, usize, Ix1>` (one class index per
+//!   record) → [`linfa::FittedLinearClassifier`] (`PredictInplace`, wrapping a `LinearModel`).
 //! - [`stream`]: the SGD over rows streamed in blocks ([`stream::BlockSource`]), for feature
 //!   sets larger than memory.
 //! - [`loss_and_gradients`]: the objective and its gradient in any precision ([`Real`]: `f32` /

@@ -5,7 +5,8 @@
 //! through it linfa's `Predict` on arrays and datasets). Here:
 //!
 //! - [`LinearClassifierParams`] (unchecked) → [`ValidLinearClassifierParams`] (checked by
-//!   [`LinearParams::check`], the crate's one validation) → `fit(&Dataset<f32, usize>)` →
+//!   [`LinearParams::check`], the crate's one validation) → `fit(&Dataset<f32, usize, Ix1>)`
+//!   (one class index per record, as `Dataset::new(records, targets)` builds it) →
 //!   [`FittedLinearClassifier`], which predicts `argmax_j (x·W + b)_j` for every row. It
 //!   wraps the crate's [`LinearModel`] ([`FittedLinearClassifier::model`]); it exists so that
 //!   `model.predict(&dataset)` is linfa's `Predict`, not [`LinearModel::predict`] on a view.

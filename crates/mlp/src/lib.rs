@@ -7,7 +7,7 @@
 //! - [`stream::fit_stream`]: the same training on rows streamed in blocks (data larger than
 //!   memory).
 //! - [`linfa`]: the MLP as a linfa model: [`linfa::MlpClassifierParams`] (a `linfa::ParamGuard`)
-//!   → `Fit` on `linfa::Dataset<f32, usize>` → [`linfa::FittedMlpClassifier`] (`PredictInplace`).
+//!   → `Fit` on `linfa::Dataset<f32, usize, Ix1>` → [`linfa::FittedMlpClassifier`] (`PredictInplace`).
 //! - [`gradcheck()`]: centred finite differences in `f64` against backprop for every tensor.
 //!
 //! Saved models are a directory with `mlp.safetensors` (f32 tensors named like a PyTorch

@@ -1,7 +1,7 @@
 //! [linfa](https://docs.rs/linfa) interop: the MLP as a linfa model.
 //!
 //! [`MlpClassifierParams`] (unchecked; [`ParamGuard::check`] runs [`MlpParams::check`], the
-//! crate's one validation) → [`ValidMlpClassifierParams`] → `fit(&Dataset<f32, usize>)` →
+//! crate's one validation) → [`ValidMlpClassifierParams`] → `fit(&Dataset<f32, usize, Ix1>)` →
 //! [`FittedMlpClassifier`] (linfa's [`PredictInplace`], and through it `Predict` on arrays and
 //! datasets), which wraps the crate's [`Mlp`] ([`FittedMlpClassifier::model`]).
 //!

@@ -12,11 +12,11 @@ use wb_workbench::compare::{self, CompareOptions};
 use wb_workbench::demo::{self, DemoParams};
 use wb_workbench::extract;
 use wb_workbench::fitted::{self, FitParams};
-use wb_workbench::shards;
-use wb_workbench::stream::{self, StreamParams};
 use wb_workbench::gradcheck::{self, GradcheckParams};
 use wb_workbench::predict::{format_predictions, Predictor};
+use wb_workbench::shards;
 use wb_workbench::show::{self, ShowParams};
+use wb_workbench::stream::{self, StreamParams};
 use wb_workbench::{run, saved, threads, RunParams};
 
 use args::extract::ExtractJob;
@@ -132,11 +132,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 done.train_images,
                 done.seconds
             );
-            println!(
-                "wrote {} (checksum {})",
-                done.path.display(),
-                done.checksum
-            );
+            println!("wrote {} (checksum {})", done.path.display(), done.checksum);
             Ok(())
         }
         Command::Show(args) => {
@@ -158,13 +154,14 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Gradcheck(args) => {
             let params = GradcheckParams::try_from(&args)?;
-            let (title, checks) = gradcheck::gradcheck(&params)?;
+            let check = gradcheck::gradcheck(&params)?;
             println!(
-                "gradient check: {title}; {} samples, {} inputs, {} classes",
-                params.samples, params.input_dim, params.classes
+                "gradient check: {}; {} samples, {} inputs, {} classes",
+                check.title, params.samples, params.input_dim, params.classes
             );
-            print!("{}", gradcheck::table(&checks));
-            let failed: Vec<&str> = checks
+            print!("{}", gradcheck::table(&check));
+            let failed: Vec<&str> = check
+                .rows
                 .iter()
                 .filter(|c| !gradcheck::passes(c))
                 .map(|c| c.name.as_str())
@@ -177,8 +174,9 @@ fn dispatch(cli: Cli) -> Result<()> {
                 );
             }
             println!(
-                "all {} tensors PASS (tolerance {:e})",
-                checks.len(),
+                "all {} {}s PASS (tolerance {:e})",
+                check.rows.len(),
+                check.row_kind,
                 gradcheck::TOLERANCE
             );
             Ok(())

@@ -34,7 +34,7 @@ use crate::progress::Reporter;
 use crate::report::{self, ClassReport, Timings};
 use crate::run::RunOutput;
 use crate::shards::{Manifest, ShardFile, Split};
-use crate::train::{Classifier, CurvePoint, GridPoint, TrainSettings, Trained};
+use crate::train::{self, Classifier, Divergence, GridPoint, Search, TrainSettings, Trained};
 use crate::DataInfo;
 
 /// A run trained from a shard folder.
@@ -197,7 +197,10 @@ impl ShardSet {
 
     /// The scaler of the whole training split, from the shards' sums.
     pub fn scaler(&self) -> Result<Scaler> {
-        Ok(Scaler::from_sums(&self.column_sums()?, &self.manifest.blocks()))
+        Ok(Scaler::from_sums(
+            &self.column_sums()?,
+            &self.manifest.blocks(),
+        ))
     }
 
     /// The features' extractors, from the folder's copy of the fitted file.
@@ -216,7 +219,11 @@ impl ShardSet {
     }
 
     /// Rows `rows` (sorted global indices) of the training split, scaled.
-    pub fn gather_train_rows(&self, rows: &[usize], scaler: &Scaler) -> Result<(ndarray::Array2<f32>, Vec<usize>)> {
+    pub fn gather_train_rows(
+        &self,
+        rows: &[usize],
+        scaler: &Scaler,
+    ) -> Result<(ndarray::Array2<f32>, Vec<usize>)> {
         let d = self.dim();
         let mut x = vec![0f32; rows.len() * d];
         let mut y = Vec::with_capacity(rows.len());
@@ -411,11 +418,23 @@ pub fn estimate(set: &ShardSet, params: &StreamParams) -> MemoryEstimate {
         format!("training buffer ({} shards)", params.buffer_shards),
         SplitStream::buffer_bytes(set, Split::Train, params.buffer_shards),
     ));
-    let eval = SplitStream::buffer_bytes(set, Split::Val, 1)
-        .max(SplitStream::buffer_bytes(set, Split::Test, 1));
+    let eval = SplitStream::buffer_bytes(set, Split::Val, 1).max(SplitStream::buffer_bytes(
+        set,
+        Split::Test,
+        1,
+    ));
     parts.push(("evaluation buffer (1 shard)".into(), eval));
     // The largest tensor read into memory beside the buffers: labels, and the read chunk.
-    parts.push(("reads".into(), (1 << 20) + 16 * m.shards.iter().map(|s| s.rows(Split::Train)).max().unwrap_or(0) as u64));
+    parts.push((
+        "reads".into(),
+        (1 << 20)
+            + 16 * m
+                .shards
+                .iter()
+                .map(|s| s.rows(Split::Train))
+                .max()
+                .unwrap_or(0) as u64,
+    ));
     let settings = &params.train;
     let monitor = (monitor_limit(set.dim()) as u64).min(train_rows);
     parts.push(("monitoring subset".into(), monitor * (d * 4 + 8)));
@@ -461,10 +480,9 @@ pub fn run_from_shards(params: &StreamParams, reporter: &dyn Reporter) -> Result
     let set = ShardSet::open(&params.dir)?;
     let m = &set.manifest;
     let memory = estimate(&set, params);
-    let data_gb = (m.split_sizes.train + m.split_sizes.val + m.split_sizes.test) as f64
-        * m.dim as f64
-        * 4.0
-        / 1e9;
+    let data_gb =
+        (m.split_sizes.train + m.split_sizes.val + m.split_sizes.test) as f64 * m.dim as f64 * 4.0
+            / 1e9;
     reporter.line(&format!(
         "features from {}: {} shards, {} train / {} val / {} test rows x {} features \
          ({data_gb:.2} GB); memory estimate {} ({})",
@@ -508,10 +526,30 @@ pub fn run_from_shards(params: &StreamParams, reporter: &dyn Reporter) -> Result
     let trained = {
         let mut train_src = SplitStream::new(&set, Split::Train, params.buffer_shards, &scaler);
         let mut val_src = SplitStream::new(&set, Split::Val, 1, &scaler);
-        let monitor = Labeled { x: xm.view(), y: &ym };
+        let monitor = Labeled {
+            x: xm.view(),
+            y: &ym,
+        };
         match &settings.mlp {
-            Some(base) => train_mlp(settings, base, &set, &mut train_src, &mut val_src, monitor, &scaler, reporter)?,
-            None => train_linear(settings, &set, &mut train_src, &mut val_src, monitor, &scaler, reporter)?,
+            Some(base) => train_mlp(
+                settings,
+                base,
+                &set,
+                &mut train_src,
+                &mut val_src,
+                monitor,
+                &scaler,
+                reporter,
+            )?,
+            None => train_linear(
+                settings,
+                &set,
+                &mut train_src,
+                &mut val_src,
+                monitor,
+                &scaler,
+                reporter,
+            )?,
         }
     };
     let train_s = t.elapsed().as_secs_f64();
@@ -685,30 +723,26 @@ fn train_linear(
     )?;
     progress.finish();
     let seconds = t.elapsed().as_secs_f64() / grid.len() as f64;
-    let ok: Vec<&LinearModel> = fits.iter().filter_map(|f| f.as_ref().ok().map(|(m, _)| m)).collect();
+    let ok: Vec<&LinearModel> = fits
+        .iter()
+        .filter_map(|f| f.as_ref().ok().map(|(m, _)| m))
+        .collect();
     // Every model's full training and validation accuracy, one pass over each split.
     let mut train_all = SplitStream::new(set, Split::Train, 1, scaler);
     let train_correct = count_correct_each(&ok, &mut train_all)?;
     let val_correct = count_correct_each(&ok, val)?;
-    let (n_train, n_val) = (set.manifest.rows(Split::Train), set.manifest.rows(Split::Val));
-    let mut points = Vec::new();
-    let mut best: Option<(LinearModel, Vec<wb_linear::EpochStats>, GridPoint)> = None;
-    let mut last_error = None;
+    let (n_train, n_val) = (
+        set.manifest.rows(Split::Train),
+        set.manifest.rows(Split::Val),
+    );
+    let mut search = Search::new(settings.model, reporter);
     let mut k_ok = 0;
     for (params, fit) in grid.iter().zip(fits) {
         match fit {
-            Err(e) => {
-                reporter.line(&format!("  lr {:<8} reg {:<8} {e}", params.learning_rate, params.reg));
-                points.push(GridPoint {
-                    lr: params.learning_rate,
-                    reg: params.reg,
-                    train_accuracy: f64::NAN,
-                    val_accuracy: f64::NAN,
-                    seconds,
-                    diverged: Some(e.to_string()),
-                });
-                last_error = Some(e);
-            }
+            Err(e) => match Divergence::of_linear(&e) {
+                Some(d) => search.diverged(params.learning_rate, params.reg, seconds, d),
+                None => return Err(e.into()),
+            },
             Ok((model, history)) => {
                 let point = GridPoint {
                     lr: params.learning_rate,
@@ -719,40 +753,16 @@ fn train_linear(
                     diverged: None,
                 };
                 k_ok += 1;
-                reporter.line(&format!(
-                    "  lr {:<8} reg {:<8} train {:.4} val {:.4}",
-                    point.lr, point.reg, point.train_accuracy, point.val_accuracy
-                ));
-                points.push(point.clone());
-                if best.as_ref().is_none_or(|(_, _, b)| point.val_accuracy > b.val_accuracy) {
-                    best = Some((model, history, point));
-                }
+                search.trained((model, history), point);
             }
         }
     }
-    let Some((model, history, chosen)) = best else {
-        return Err(match last_error {
-            Some(e) => anyhow::Error::new(e).context(format!(
-                "every point of the search diverged while training {}",
-                settings.model.name()
-            )),
-            None => anyhow::anyhow!("the search grid is empty"),
-        });
-    };
-    let curve = history
-        .iter()
-        .map(|e| CurvePoint {
-            epoch: e.epoch,
-            loss: e.loss,
-            train_accuracy: e.train_accuracy,
-            val_accuracy: e.val_accuracy,
-        })
-        .collect();
+    let ((model, history), chosen, points) = search.finish()?;
     Ok(Trained {
         model: Classifier::Linear(model),
         search: points,
+        curve: train::linear_curve(&history),
         history: serde_json::to_value(history)?,
-        curve,
         chosen,
     })
 }
@@ -771,8 +781,7 @@ fn train_mlp(
 ) -> Result<Trained> {
     let combos = settings.points();
     let progress = reporter.start("train", (combos.len() * base.epochs) as u64);
-    let mut points = Vec::new();
-    let mut best: Option<(wb_mlp::Mlp, wb_mlp::History, GridPoint)> = None;
+    let mut search = Search::new(settings.model, reporter);
     for &(lr, reg) in &combos {
         let params = wb_mlp::MlpParams {
             learning_rate: lr,
@@ -780,10 +789,13 @@ fn train_mlp(
             ..base.clone()
         };
         let t = Instant::now();
-        let (model, history) = wb_mlp::stream::fit_stream(
+        let fit = wb_mlp::stream::fit_stream(
             &params,
             train,
-            Labeled { x: monitor.x, y: monitor.y },
+            Labeled {
+                x: monitor.x,
+                y: monitor.y,
+            },
             Some(&mut *val as &mut dyn BlockSource),
             set.n_classes(),
             &mut |stats| {
@@ -798,8 +810,17 @@ fn train_mlp(
                     stats.seconds
                 ));
             },
-        )
-        .map_err(|e| anyhow::anyhow!("training the MLP with lr {lr}, reg {reg}: {e}"))?;
+        );
+        let (model, history) = match fit {
+            Ok(fit) => fit,
+            Err(e) => match Divergence::of_mlp(&e) {
+                Some(d) => {
+                    search.diverged(lr, reg, t.elapsed().as_secs_f64(), d);
+                    continue;
+                }
+                None => anyhow::bail!("training the MLP with lr {lr}, reg {reg}: {e}"),
+            },
+        };
         let classifier = Classifier::Mlp(model);
         let (train_correct, _) = predict_split(&classifier, set, Split::Train, scaler)?;
         let (val_correct, _) = predict_split(&classifier, set, Split::Val, scaler)?;
@@ -814,33 +835,15 @@ fn train_mlp(
             seconds: t.elapsed().as_secs_f64(),
             diverged: None,
         };
-        reporter.line(&format!(
-            "  lr {:<8} reg {:<8} train {:.4} val {:.4} ({:.1}s)",
-            lr, reg, point.train_accuracy, point.val_accuracy, point.seconds
-        ));
-        points.push(point.clone());
-        if best.as_ref().is_none_or(|(_, _, b)| point.val_accuracy > b.val_accuracy) {
-            best = Some((model, history, point));
-        }
+        search.trained((model, history), point);
     }
     progress.finish();
-    let (model, history, chosen) =
-        best.ok_or_else(|| anyhow::anyhow!("the search grid is empty"))?;
-    let curve = history
-        .epochs
-        .iter()
-        .map(|e| CurvePoint {
-            epoch: e.epoch,
-            loss: e.loss,
-            train_accuracy: e.train_accuracy,
-            val_accuracy: e.val_accuracy,
-        })
-        .collect();
+    let ((model, history), chosen, points) = search.finish()?;
     Ok(Trained {
         model: Classifier::Mlp(model),
         search: points,
+        curve: train::mlp_curve(&history),
         history: serde_json::to_value(history)?,
-        curve,
         chosen,
     })
 }

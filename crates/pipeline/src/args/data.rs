@@ -8,7 +8,7 @@ use wb_data::DatasetKind;
 use wb_workbench::data::parse_image_size;
 use wb_workbench::{Augment, DataParams};
 
-use super::by_name;
+use super::named::by_name;
 
 /// Where the data comes from and how it is split.
 #[derive(Debug, Clone, Args)]
