@@ -86,68 +86,50 @@ impl Unused {
 /// The options in `given` that `settings` (the model as it will be trained) does not use.
 pub fn unused_options(given: &Given, settings: &TrainSettings) -> Vec<Unused> {
     let mut unused = Vec::new();
-    let mut note = |applies: bool, field: &'static str, why: &'static str| {
-        if !applies {
+    // `given` and not `applies`: unused.
+    let mut note = |given: bool, applies: bool, field: &'static str, why: &'static str| {
+        if given && !applies {
             unused.push(Unused { field, why });
         }
     };
     match &settings.mlp {
         Some(mlp) => {
             const LINEAR: &str = "an option of the linear models' SGD";
-            note(
-                !given.lr_decay,
-                "lr_decay",
-                "the MLP's rate follows --lr-schedule",
-            );
-            note(!given.no_average, "no_average", LINEAR);
-            note(
-                !given.solver,
-                "solver",
-                "the MLP trains by mini-batch backpropagation",
-            );
-            note(
-                !given.iterations,
-                "iterations",
-                "L-BFGS iterations of the linear models",
-            );
+            let rate = "the MLP's rate follows --lr-schedule";
+            note(given.lr_decay, false, "lr_decay", rate);
+            note(given.no_average, false, "no_average", LINEAR);
+            let backprop = "the MLP trains by mini-batch backpropagation";
+            note(given.solver, false, "solver", backprop);
+            let lbfgs = "L-BFGS iterations of the linear models";
+            note(given.iterations, false, "iterations", lbfgs);
             let momentum_used = matches!(
                 mlp.optimizer,
                 OptimizerKind::Momentum | OptimizerKind::Nesterov
             );
-            note(
-                !given.momentum || momentum_used,
-                "momentum",
-                "the MLP's sgd and adam optimisers have no momentum",
-            );
+            let no_momentum = "the MLP's sgd and adam optimisers have no momentum";
+            note(given.momentum, momentum_used, "momentum", no_momentum);
         }
         None => {
-            let lbfgs = settings.linear.solver == Solver::Lbfgs;
+            let sgd = settings.linear.solver == Solver::Sgd;
             const FULL_BATCH: &str = "L-BFGS is a full-batch solver";
-            note(
-                !(given.epochs && lbfgs),
-                "epochs",
-                "L-BFGS counts --iterations",
-            );
-            note(!(given.batch_size && lbfgs), "batch_size", FULL_BATCH);
-            note(!(given.momentum && lbfgs), "momentum", FULL_BATCH);
-            note(!(given.lr_decay && lbfgs), "lr_decay", FULL_BATCH);
-            note(!(given.no_average && lbfgs), "no_average", FULL_BATCH);
-            note(
-                !(given.iterations && !lbfgs),
-                "iterations",
-                "only the L-BFGS solver counts iterations",
-            );
+            note(given.epochs, sgd, "epochs", "L-BFGS counts --iterations");
+            note(given.batch_size, sgd, "batch_size", FULL_BATCH);
+            note(given.momentum, sgd, "momentum", FULL_BATCH);
+            note(given.lr_decay, sgd, "lr_decay", FULL_BATCH);
+            note(given.no_average, sgd, "no_average", FULL_BATCH);
+            let only_lbfgs = "only the L-BFGS solver counts iterations";
+            note(given.iterations, !sgd, "iterations", only_lbfgs);
             const MLP: &str = "an MLP option";
             let m = &given.mlp;
-            note(m.hidden.is_none(), "hidden", MLP);
-            note(m.activation.is_none(), "activation", MLP);
-            note(m.leaky_slope.is_none(), "leaky_slope", MLP);
-            note(m.maxout_pieces.is_none(), "maxout_pieces", MLP);
-            note(m.loss.is_none(), "loss", MLP);
-            note(m.optimizer.is_none(), "optimizer", MLP);
-            note(m.schedule.is_none(), "lr_schedule", MLP);
-            note(m.dropout.is_none(), "dropout", MLP);
-            note(m.patience.is_none(), "patience", MLP);
+            note(m.hidden.is_some(), false, "hidden", MLP);
+            note(m.activation.is_some(), false, "activation", MLP);
+            note(m.leaky_slope.is_some(), false, "leaky_slope", MLP);
+            note(m.maxout_pieces.is_some(), false, "maxout_pieces", MLP);
+            note(m.loss.is_some(), false, "loss", MLP);
+            note(m.optimizer.is_some(), false, "optimizer", MLP);
+            note(m.schedule.is_some(), false, "lr_schedule", MLP);
+            note(m.dropout.is_some(), false, "dropout", MLP);
+            note(m.patience.is_some(), false, "patience", MLP);
         }
     }
     unused
