@@ -174,9 +174,9 @@ fn dispatch(cli: Cli) -> Result<()> {
                 );
             }
             println!(
-                "all {} {}s PASS (tolerance {:e})",
+                "all {} {} PASS (tolerance {:e})",
                 check.rows.len(),
-                check.row_kind,
+                check.rows_name(),
                 gradcheck::TOLERANCE
             );
             Ok(())

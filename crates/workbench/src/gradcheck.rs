@@ -60,6 +60,16 @@ pub struct Gradcheck {
     pub rows: Vec<TensorCheck>,
 }
 
+impl Gradcheck {
+    /// What the rows are, in the plural (`tensors`, `losses`).
+    pub fn rows_name(&self) -> &'static str {
+        match self.row_kind {
+            "loss" => "losses",
+            _ => "tensors",
+        }
+    }
+}
+
 /// The losses `run` can train a linear model with, its default first.
 pub fn linear_losses(model: ModelKind) -> &'static [LossKind] {
     match model {
