@@ -410,3 +410,135 @@ fn the_experiment_file_sets_the_grid_and_flags_override_it() {
     let settings = read_json(&out_dir.join("settings.json"));
     assert_eq!(settings["config"], config.to_str().unwrap());
 }
+
+#[test]
+fn a_diverging_mlp_point_is_recorded_and_skipped_and_lbfgs_rows_have_no_lr() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out_str = out_dir.to_str().unwrap();
+    let args = [
+        "compare",
+        "--train-limit",
+        "400",
+        "--val-size",
+        "100",
+        "--test-limit",
+        "200",
+        "--features",
+        "color",
+        "--models",
+        "svm,mlp",
+        "--linear-iterations",
+        "5",
+        "--mlp-epochs",
+        "2",
+        "--hidden",
+        "10",
+        "--mlp-lr",
+        "1e30,0.01",
+        "--threads",
+        "2",
+        "--out",
+        out_str,
+    ];
+    let out = pipeline(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("warning"), "no option is out of place: {err}");
+    let results = read_json(&out_dir.join("results.json"));
+    let mlp = results["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == "mlp")
+        .unwrap();
+    let search = mlp["search"].as_array().unwrap();
+    assert_eq!(search.len(), 2);
+    let diverged = &search[0]["diverged"];
+    assert_eq!(search[0]["lr"], 1e30);
+    assert!(diverged["epoch"].as_u64().unwrap() >= 1, "{diverged}");
+    assert_eq!(diverged["learning_rate"].as_f64().unwrap(), 1e30);
+    assert!(diverged["message"]
+        .as_str()
+        .unwrap()
+        .contains("lower learning rate"));
+    assert!(search[1]["diverged"].is_null());
+    assert_eq!(mlp["chosen"]["lr"], 0.01);
+    let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(
+        report.contains("## Search points that diverged"),
+        "{report}"
+    );
+    assert!(
+        report.contains("| color | mlp | 1000000000000000000000000000000 |"),
+        "{report}"
+    );
+
+    // L-BFGS has no learning rate: an empty lr field, as report.md shows `-`.
+    let csv = std::fs::read_to_string(out_dir.join("results.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let lr_col = header.iter().position(|h| *h == "lr").unwrap();
+    for line in csv.lines().skip(1) {
+        // The quoted feature set holds no comma here (`color`).
+        let fields: Vec<&str> = line.split(',').collect();
+        let expected = if fields[1] == "svm" { "" } else { "0.01" };
+        assert_eq!(fields[lr_col], expected, "{line}");
+    }
+
+    // The diverged point (NaN accuracies, `null` in JSON) reads back: the cells resume.
+    let mut resumed = args.to_vec();
+    resumed.push("--resume");
+    let out = pipeline(&resumed);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).matches("(resumed)").count(),
+        2,
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn options_that_do_not_apply_are_told_and_empty_hidden_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("e.toml");
+    std::fs::write(
+        &config,
+        "models = [\"mlp\"]\nlr_decay = 0.5\n[svm]\nreg = [0.1]\n[mlp]\nepochs = 1\nhidden = [8]\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = pipeline(&[
+        "compare",
+        "--config",
+        config.to_str().unwrap(),
+        "--train-limit",
+        "300",
+        "--val-size",
+        "100",
+        "--test-limit",
+        "100",
+        "--features",
+        "color",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("warning: `lr_decay` (--lr-decay) applies to no model")),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("warning: [svm]") && l.contains("no svm model")),
+        "{err}"
+    );
+
+    std::fs::write(&config, "[mlp]\nhidden = []\n").unwrap();
+    let out = pipeline(&["compare", "--config", config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("`hidden`") && err.contains("e.toml"), "{err}");
+}

@@ -285,8 +285,10 @@ fn gradcheck_passes_for_activations_and_losses_and_prints_the_table() {
         let out = gradcheck(case);
         let text = stdout(&out);
         assert!(out.status.success(), "{case:?}: {}{}", text, stderr(&out));
+        let linear = case.contains(&"--model");
+        let first_column = if linear { "loss" } else { "tensor" };
         for col in [
-            "tensor",
+            first_column,
             "elements",
             "checked",
             "kinks skipped",
@@ -296,12 +298,18 @@ fn gradcheck_passes_for_activations_and_losses_and_prints_the_table() {
         }
         assert!(!text.contains("FAIL"), "{case:?}: {text}");
         let rows: Vec<&str> = text.lines().filter(|l| l.ends_with("PASS")).collect();
-        let expect_weight = if case.contains(&"--model") {
-            "weight "
-        } else {
-            "layers.0.weight"
+        // A linear model: one row per loss `run` can train it with.
+        let expected: &[&str] = match (linear, case.contains(&"svm")) {
+            (true, true) => &["ovr-squared-hinge ", "squared-hinge ", "hinge "],
+            (true, false) => &["softmax "],
+            (false, _) => &["layers.0.weight"],
         };
-        assert!(rows.iter().any(|r| r.starts_with(expect_weight)), "{text}");
+        for name in expected {
+            assert!(rows.iter().any(|r| r.starts_with(name)), "{name}: {text}");
+        }
+        if linear {
+            assert_eq!(rows.len(), expected.len(), "{text}");
+        }
         for row in rows {
             let err: f64 = row.split_whitespace().nth(4).unwrap().parse().unwrap();
             assert!(err <= 1e-6, "{row}");

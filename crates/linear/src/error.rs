@@ -19,4 +19,7 @@ pub enum LinearError {
     NonFiniteObjective(f64),
     #[error("reading the training data: {0}")]
     Source(Box<dyn std::error::Error + Send + Sync>),
+    /// An error of linfa's dataset machinery (linfa's `Fit` requires the conversion).
+    #[error("linfa: {0}")]
+    Linfa(#[from] linfa::Error),
 }

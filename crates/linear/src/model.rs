@@ -1,8 +1,11 @@
-//! Linear classifiers `s = x·W + b`, trained by mini-batch SGD with momentum.
+//! Linear classifiers `s = x·W + b`: the parameters, the model, and mini-batch SGD.
 //!
-//! Objective (CS231n, "Linear classification"): `L = (1/N) Σ_i L_i(s_i, y_i) + λ Σ W²`
-//! with the multiclass hinge (SVM) or softmax data loss from [`crate::loss`]. The bias is not
-//! regularised.
+//! Objective (CS231n, "Linear classification"): `J = (1/N) Σ_i L_i(s_i, y_i) + λ Σ W²` with a
+//! data loss from [`crate::loss`] (hinge, squared hinge, one-vs-rest squared hinge, softmax);
+//! the bias is not regularised. [`LinearModel::fit_grid`] trains by mini-batch SGD with
+//! momentum (`v ← μ v − η ∇`, `W ← W + v`), a per-epoch learning-rate decay and optional
+//! Polyak–Ruppert averaging of each epoch's iterates, or hands the grid to the full-batch
+//! L-BFGS of [`crate::full_batch`] ([`Solver::Lbfgs`]).
 
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
 use rand::seq::SliceRandom;
@@ -17,7 +20,7 @@ use crate::{LinearError, LossKind, Real};
 /// Hyper-parameters of a linear classifier; validated once by [`LinearParams::check`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LinearParams {
-    /// `Hinge` (multiclass SVM) or `Softmax`.
+    /// `Hinge`, `SquaredHinge`, `OvrSquaredHinge` (the SVMs) or `Softmax`.
     pub loss: LossKind,
     /// Initial SGD step size.
     pub learning_rate: f64,
@@ -34,7 +37,9 @@ pub struct LinearParams {
     /// removes most of SGD's noise around the optimum at no extra matrix products.
     pub average: bool,
     pub seed: u64,
-    /// Mini-batch SGD (the lecture's) or full-batch L-BFGS (trains to convergence).
+    /// Mini-batch SGD (the lecture's) or full-batch L-BFGS (the exact objective, stopped at its
+    /// gradient or function tolerance, after `iterations`, or, with a validation set, after
+    /// `full_batch::PATIENCE` iterations without a better validation accuracy).
     pub solver: Solver,
     /// L-BFGS: maximum iterations (each one pass over the training set, plus line-search
     /// passes; with a validation set a solve stops after `full_batch::PATIENCE` = 50 iterations

@@ -6,6 +6,8 @@
 //! - [`Network`]: the stack of layers; [`MlpParams`] → [`fit`] → [`Mlp`] (predict / save / load).
 //! - [`stream::fit_stream`]: the same training on rows streamed in blocks (data larger than
 //!   memory).
+//! - [`linfa`]: the MLP as a linfa model: [`linfa::MlpClassifierParams`] (a `linfa::ParamGuard`)
+//!   → `Fit` on `linfa::Dataset<f32, usize, Ix1>` → [`linfa::FittedMlpClassifier`] (`PredictInplace`).
 //! - [`gradcheck()`]: centred finite differences in `f64` against backprop for every tensor.
 //!
 //! Saved models are a directory with `mlp.safetensors` (f32 tensors named like a PyTorch
@@ -19,6 +21,7 @@
 
 pub mod gradcheck;
 pub mod layers;
+pub mod linfa;
 mod model;
 mod net;
 mod optim;

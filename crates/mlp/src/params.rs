@@ -37,6 +37,9 @@ pub enum MlpError {
     /// Saving failed (the message names the file); the earlier file is left in place.
     #[error(transparent)]
     Write(#[from] wb_io::IoError),
+    /// An error of linfa's dataset machinery (linfa's `Fit` requires the conversion).
+    #[error("linfa: {0}")]
+    Linfa(#[from] linfa::Error),
 }
 
 impl MlpError {

@@ -154,13 +154,14 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Gradcheck(args) => {
             let params = GradcheckParams::try_from(&args)?;
-            let (title, checks) = gradcheck::gradcheck(&params)?;
+            let check = gradcheck::gradcheck(&params)?;
             println!(
-                "gradient check: {title}; {} samples, {} inputs, {} classes",
-                params.samples, params.input_dim, params.classes
+                "gradient check: {}; {} samples, {} inputs, {} classes",
+                check.title, params.samples, params.input_dim, params.classes
             );
-            print!("{}", gradcheck::table(&checks));
-            let failed: Vec<&str> = checks
+            print!("{}", gradcheck::table(&check));
+            let failed: Vec<&str> = check
+                .rows
                 .iter()
                 .filter(|c| !gradcheck::passes(c))
                 .map(|c| c.name.as_str())
@@ -173,8 +174,9 @@ fn dispatch(cli: Cli) -> Result<()> {
                 );
             }
             println!(
-                "all {} tensors PASS (tolerance {:e})",
-                checks.len(),
+                "all {} {} PASS (tolerance {:e})",
+                check.rows.len(),
+                check.rows_name(),
                 gradcheck::TOLERANCE
             );
             Ok(())

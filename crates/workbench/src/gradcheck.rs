@@ -1,10 +1,13 @@
 //! Numerical gradient check of a model's backward pass, in `f64`.
 //!
-//! For the MLP this runs [`wb_mlp::gradcheck()`] (every tensor and `∂J/∂x`). For the linear
-//! classifiers it checks [`wb_linear::loss_and_gradients`] the same way: centred differences
+//! For the MLP this runs [`wb_mlp::gradcheck()`] (every tensor and `∂J/∂x`) with its chosen
+//! loss. For the linear classifiers it checks [`wb_linear::loss_and_gradients`] for every loss
+//! `run` can train that model with ([`linear_losses`]: the SVM's one-vs-rest squared hinge,
+//! multiclass squared hinge and hinge; softmax), one row per loss: centred differences
 //! `(J(θ+h) − J(θ−h)) / 2h` against the analytic gradient, relative error
-//! `|a − n| / max(|a|, |n|, floor)` (CS231n "Gradient checks"), skipping steps that cross a hinge
-//! kink (the set of active margins changes) because there the derivative does not exist.
+//! `|a − n| / max(|a|, |n|, floor)` (CS231n "Gradient checks"), skipping steps that cross a
+//! margin's kink (the set of active margins changes): there the hinge has no derivative and the
+//! squared hinge no second derivative, so a centred difference is off by O(h).
 
 use anyhow::{bail, Result};
 use ndarray::{Array1, Array2};
@@ -47,16 +50,48 @@ pub fn default_mlp(seed: u64, reg: f64) -> wb_mlp::MlpParams {
     }
 }
 
-/// Checks every tensor; returns a title describing the model and one row per tensor.
-pub fn gradcheck(args: &GradcheckParams) -> Result<(String, Vec<TensorCheck>)> {
+/// What a check found: a title describing the model, and its rows (one per tensor of the MLP,
+/// one per loss of a linear model).
+#[derive(Debug, Clone)]
+pub struct Gradcheck {
+    pub title: String,
+    /// What a row is: `tensor` or `loss`.
+    pub row_kind: &'static str,
+    pub rows: Vec<TensorCheck>,
+}
+
+impl Gradcheck {
+    /// What the rows are, in the plural (`tensors`, `losses`).
+    pub fn rows_name(&self) -> &'static str {
+        match self.row_kind {
+            "loss" => "losses",
+            _ => "tensors",
+        }
+    }
+}
+
+/// The losses `run` can train a linear model with, its default first.
+pub fn linear_losses(model: ModelKind) -> &'static [LossKind] {
+    match model {
+        ModelKind::Svm => &[
+            LossKind::OvrSquaredHinge,
+            LossKind::SquaredHinge,
+            LossKind::Hinge,
+        ],
+        ModelKind::Softmax | ModelKind::Mlp => &[LossKind::Softmax],
+    }
+}
+
+/// Checks every tensor of the MLP, or every loss of a linear model.
+pub fn gradcheck(args: &GradcheckParams) -> Result<Gradcheck> {
     Ok(match args.model {
         ModelKind::Mlp => {
             let base = &args.mlp;
-            let checks =
+            let rows =
                 wb_mlp::gradcheck(base, args.input_dim, args.classes, args.samples, args.seed)?;
             let hidden: Vec<String> = base.hidden.iter().map(|h| h.to_string()).collect();
-            (
-                format!(
+            Gradcheck {
+                title: format!(
                     "mlp: hidden [{}], {}, loss {}, dropout {}, reg {}",
                     hidden.join(","),
                     base.activation,
@@ -64,20 +99,40 @@ pub fn gradcheck(args: &GradcheckParams) -> Result<(String, Vec<TensorCheck>)> {
                     base.dropout,
                     base.reg
                 ),
-                checks,
-            )
+                row_kind: "tensor",
+                rows,
+            }
         }
         ModelKind::Svm | ModelKind::Softmax => {
-            let loss = if args.model == ModelKind::Svm {
-                LossKind::Hinge
-            } else {
-                LossKind::Softmax
-            };
-            let checks = check_linear(loss, args)?;
-            (
-                format!("{} (linear), reg {}", args.model.name(), args.reg),
-                checks,
-            )
+            let losses = linear_losses(args.model);
+            let mut rows = Vec::new();
+            for &loss in losses {
+                // One row per loss: its weights and biases together.
+                let tensors = check_linear(loss, args)?;
+                // `svm` is the hinge's name as an MLP loss; among the SVM's losses, `hinge`.
+                let name = match loss {
+                    LossKind::Hinge => "hinge",
+                    other => other.name(),
+                };
+                rows.push(TensorCheck {
+                    name: name.into(),
+                    elements: tensors.iter().map(|t| t.elements).sum(),
+                    checked: tensors.iter().map(|t| t.checked).sum(),
+                    kinks_skipped: tensors.iter().map(|t| t.kinks_skipped).sum(),
+                    max_rel_error: tensors.iter().map(|t| t.max_rel_error).fold(0.0, f64::max),
+                });
+            }
+            let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+            Gradcheck {
+                title: format!(
+                    "{} (linear), every loss `run` trains it with ({}), weights and biases, reg {}",
+                    args.model.name(),
+                    names.join(", "),
+                    args.reg
+                ),
+                row_kind: "loss",
+                rows,
+            }
         }
     })
 }
@@ -87,19 +142,20 @@ pub fn passes(c: &TensorCheck) -> bool {
     c.checked > 0 && c.max_rel_error <= TOLERANCE
 }
 
-/// The checks as a text table, one row per tensor.
-pub fn table(checks: &[TensorCheck]) -> String {
-    let width = checks
+/// The checks as a text table, one row per tensor or loss.
+pub fn table(check: &Gradcheck) -> String {
+    let width = check
+        .rows
         .iter()
         .map(|c| c.name.len())
-        .chain(["tensor".len()])
+        .chain([check.row_kind.len()])
         .max()
         .unwrap_or(6);
     let mut out = format!(
         "{:<width$}  {:>8}  {:>8}  {:>13}  {:>13}  result\n",
-        "tensor", "elements", "checked", "kinks skipped", "max rel error"
+        check.row_kind, "elements", "checked", "kinks skipped", "max rel error"
     );
-    for c in checks {
+    for c in &check.rows {
         out += &format!(
             "{:<width$}  {:>8}  {:>8}  {:>13}  {:>13.3e}  {}\n",
             c.name,
@@ -200,8 +256,8 @@ fn check_linear(loss: LossKind, args: &GradcheckParams) -> Result<Vec<TensorChec
     Ok(checks)
 }
 
-/// Which hinge margins are positive (empty for smooth losses): a step that changes this set
-/// crosses a kink.
+/// Which margins are active (empty for softmax): a step that changes this set crosses a kink.
+/// Multiclass hinges: `s_j − s_y + Δ > 0` for `j ≠ y`; one-vs-rest: `1 − t_j s_j > 0`.
 fn active_margins(
     loss: LossKind,
     w: &Array2<f64>,
@@ -209,7 +265,7 @@ fn active_margins(
     x: &Array2<f64>,
     y: &[usize],
 ) -> Vec<bool> {
-    if loss != LossKind::Hinge {
+    if !loss.is_svm() {
         return Vec::new();
     }
     let scores = x.dot(w) + b;
@@ -221,8 +277,58 @@ fn active_margins(
             let correct = row[label];
             row.iter()
                 .enumerate()
-                .map(|(j, &s)| j != label && s - correct + wb_linear::loss::HINGE_DELTA > 0.0)
+                .map(|(j, &s)| match loss {
+                    LossKind::OvrSquaredHinge => {
+                        let t = if j == label { 1.0 } else { -1.0 };
+                        1.0 - t * s > 0.0
+                    }
+                    _ => j != label && s - correct + wb_linear::loss::HINGE_DELTA > 0.0,
+                })
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_svm_check_covers_every_loss_run_trains_and_passes() {
+        let params = GradcheckParams {
+            model: ModelKind::Svm,
+            mlp: default_mlp(0, 0.01),
+            reg: 0.01,
+            samples: 8,
+            input_dim: 15,
+            classes: 5,
+            seed: 0,
+        };
+        let check = gradcheck(&params).unwrap();
+        let names: Vec<&str> = check.rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["ovr-squared-hinge", "squared-hinge", "hinge"]);
+        // `run`'s default SVM loss is among them (first).
+        assert_eq!(
+            crate::train::LinearMethod::default_for(ModelKind::Svm).loss,
+            LossKind::OvrSquaredHinge
+        );
+        for row in &check.rows {
+            assert_eq!(row.elements, 15 * 5 + 5, "{}", row.name);
+            assert!(row.checked > row.elements / 2, "{row:?}");
+            assert!(passes(row), "{row:?}");
+        }
+        let table = table(&check);
+        assert_eq!(table.lines().count(), 4, "{table}");
+        assert!(table.starts_with("loss "), "{table}");
+
+        let softmax = gradcheck(&GradcheckParams {
+            model: ModelKind::Softmax,
+            ..params
+        })
+        .unwrap();
+        assert_eq!(softmax.rows.len(), 1);
+        assert_eq!(softmax.rows[0].name, "softmax");
+        assert_eq!(softmax.rows[0].kinks_skipped, 0);
+        assert!(passes(&softmax.rows[0]));
+    }
 }

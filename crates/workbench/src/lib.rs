@@ -6,6 +6,8 @@
 //! - [`options`]: the MLP's options ([`MlpOptions`]) and how experiment files read named values.
 //! - [`train`]: the validation search ([`TrainSettings`] → [`train::train`] → a
 //!   [`Classifier`]) shared by single runs and grids.
+//! - [`unused`]: options given that the chosen model does not use (a one-line warning each).
+//! - [`interop`]: a validation search on linfa datasets ([`train::SearchData::from_linfa`]).
 //! - [`run`]: one run ([`RunParams`] → [`run::run`] → a [`report::RunReport`] and the model).
 //! - [`report`]: the run report (`results.json`) and its table.
 //! - [`saved`]: a trained model with its preprocessing, saved and loaded; [`predict`] applies
@@ -29,6 +31,7 @@ pub mod feature_options;
 pub mod fitted;
 pub mod gradcheck;
 pub mod memory;
+pub mod interop;
 pub mod options;
 pub mod predict;
 pub mod progress;
@@ -40,6 +43,7 @@ pub mod show;
 pub mod stream;
 pub mod threads;
 pub mod train;
+pub mod unused;
 
 pub use data::{Augment, DataInfo, DataOptions, DataParams};
 pub use feature_options::FeatureOptions;

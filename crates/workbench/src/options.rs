@@ -82,7 +82,13 @@ impl MlpOptions {
 
     /// `p` with the options set here, checked.
     pub fn apply(&self, mut p: MlpParams) -> Result<MlpParams> {
-        if let Some(hidden) = self.hidden.as_ref().filter(|h| !h.is_empty()) {
+        if let Some(hidden) = &self.hidden {
+            if hidden.is_empty() {
+                anyhow::bail!(
+                    "`hidden` (--hidden) is an empty list: give the width of at least one hidden \
+                     layer (e.g. hidden = [500] or --hidden 500; 1024,512 for two)"
+                );
+            }
             p.hidden = hidden.clone();
         }
         set(&mut p.activation, self.activation);

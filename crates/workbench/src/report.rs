@@ -120,6 +120,31 @@ impl RunReport {
                 self.search.len()
             ),
         ));
+        let diverged: Vec<String> = self
+            .search
+            .iter()
+            .filter_map(|p| {
+                let d = p.diverged.as_ref()?;
+                Some(format!(
+                    "lr {} reg {} (epoch {}, loss {})",
+                    show_lr(p.lr),
+                    p.reg,
+                    d.epoch,
+                    d.loss
+                ))
+            })
+            .collect();
+        if !diverged.is_empty() {
+            rows.push((
+                "diverged".into(),
+                format!(
+                    "{} of {} points, skipped: {}",
+                    diverged.len(),
+                    self.search.len(),
+                    diverged.join("; ")
+                ),
+            ));
+        }
         let a = &self.accuracy;
         rows.push((
             "accuracy".into(),
@@ -137,6 +162,15 @@ impl RunReport {
         rows.iter()
             .map(|(k, v)| format!("{k:<width$}  {v}\n"))
             .collect()
+    }
+}
+
+/// A learning rate for a CSV field: empty for solvers that have none (L-BFGS, recorded as 0).
+pub fn lr_field(lr: f64) -> String {
+    if lr == 0.0 {
+        String::new()
+    } else {
+        lr.to_string()
     }
 }
 

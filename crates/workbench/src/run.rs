@@ -11,6 +11,7 @@ use crate::progress::Reporter;
 use crate::report::{self, ClassReport, Timings};
 use crate::train::Classifier;
 use crate::train::{self, Chatter, SearchData, TrainOptions, TrainSettings};
+use crate::unused::{unused_options, Given};
 
 /// Everything that decides a run, validated.
 #[derive(Debug, Clone)]
@@ -28,10 +29,15 @@ impl RunParams {
     pub fn new(data: DataParams, features: FeatureSpec, train: &TrainOptions) -> Result<RunParams> {
         let settings = TrainSettings::from_options(train, data.seed)?;
         let (default_lr, _) = train::default_grid(train.model, settings.linear.solver);
-        let warnings =
+        let mut warnings: Vec<String> =
             train::lr_warning(&train.lr, &default_lr, settings.linear.solver, train.model)
                 .into_iter()
                 .collect();
+        warnings.extend(
+            unused_options(&Given::from(train), &settings)
+                .iter()
+                .map(|u| u.flag_warning(train.model)),
+        );
         Ok(RunParams {
             data,
             features,

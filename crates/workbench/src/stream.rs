@@ -34,7 +34,7 @@ use crate::progress::Reporter;
 use crate::report::{self, ClassReport, Timings};
 use crate::run::RunOutput;
 use crate::shards::{Manifest, ShardFile, Split};
-use crate::train::{Classifier, CurvePoint, GridPoint, TrainSettings, Trained};
+use crate::train::{self, Classifier, Divergence, GridPoint, Search, TrainSettings, Trained};
 use crate::DataInfo;
 
 /// A run trained from a shard folder.
@@ -709,27 +709,14 @@ fn train_linear(
         set.manifest.rows(Split::Train),
         set.manifest.rows(Split::Val),
     );
-    let mut points = Vec::new();
-    let mut best: Option<(LinearModel, Vec<wb_linear::EpochStats>, GridPoint)> = None;
-    let mut last_error = None;
+    let mut search = Search::new(settings.model, reporter);
     let mut k_ok = 0;
     for (params, fit) in grid.iter().zip(fits) {
         match fit {
-            Err(e) => {
-                reporter.line(&format!(
-                    "  lr {:<8} reg {:<8} {e}",
-                    params.learning_rate, params.reg
-                ));
-                points.push(GridPoint {
-                    lr: params.learning_rate,
-                    reg: params.reg,
-                    train_accuracy: f64::NAN,
-                    val_accuracy: f64::NAN,
-                    seconds,
-                    diverged: Some(e.to_string()),
-                });
-                last_error = Some(e);
-            }
+            Err(e) => match Divergence::of_linear(&e) {
+                Some(d) => search.diverged(params.learning_rate, params.reg, seconds, d),
+                None => return Err(e.into()),
+            },
             Ok((model, history)) => {
                 let point = GridPoint {
                     lr: params.learning_rate,
@@ -740,43 +727,16 @@ fn train_linear(
                     diverged: None,
                 };
                 k_ok += 1;
-                reporter.line(&format!(
-                    "  lr {:<8} reg {:<8} train {:.4} val {:.4}",
-                    point.lr, point.reg, point.train_accuracy, point.val_accuracy
-                ));
-                points.push(point.clone());
-                if best
-                    .as_ref()
-                    .is_none_or(|(_, _, b)| point.val_accuracy > b.val_accuracy)
-                {
-                    best = Some((model, history, point));
-                }
+                search.trained((model, history), point);
             }
         }
     }
-    let Some((model, history, chosen)) = best else {
-        return Err(match last_error {
-            Some(e) => anyhow::Error::new(e).context(format!(
-                "every point of the search diverged while training {}",
-                settings.model.name()
-            )),
-            None => anyhow::anyhow!("the search grid is empty"),
-        });
-    };
-    let curve = history
-        .iter()
-        .map(|e| CurvePoint {
-            epoch: e.epoch,
-            loss: e.loss,
-            train_accuracy: e.train_accuracy,
-            val_accuracy: e.val_accuracy,
-        })
-        .collect();
+    let ((model, history), chosen, points) = search.finish()?;
     Ok(Trained {
         model: Classifier::Linear(model),
         search: points,
+        curve: train::linear_curve(&history),
         history: serde_json::to_value(history)?,
-        curve,
         chosen,
     })
 }
@@ -795,8 +755,7 @@ fn train_mlp(
 ) -> Result<Trained> {
     let combos = settings.points();
     let progress = reporter.start("train", (combos.len() * base.epochs) as u64);
-    let mut points = Vec::new();
-    let mut best: Option<(wb_mlp::Mlp, wb_mlp::History, GridPoint)> = None;
+    let mut search = Search::new(settings.model, reporter);
     for &(lr, reg) in &combos {
         let params = wb_mlp::MlpParams {
             learning_rate: lr,
@@ -804,7 +763,7 @@ fn train_mlp(
             ..base.clone()
         };
         let t = Instant::now();
-        let (model, history) = wb_mlp::stream::fit_stream(
+        let fit = wb_mlp::stream::fit_stream(
             &params,
             train,
             Labeled {
@@ -825,8 +784,17 @@ fn train_mlp(
                     stats.seconds
                 ));
             },
-        )
-        .map_err(|e| anyhow::anyhow!("training the MLP with lr {lr}, reg {reg}: {e}"))?;
+        );
+        let (model, history) = match fit {
+            Ok(fit) => fit,
+            Err(e) => match Divergence::of_mlp(&e) {
+                Some(d) => {
+                    search.diverged(lr, reg, t.elapsed().as_secs_f64(), d);
+                    continue;
+                }
+                None => anyhow::bail!("training the MLP with lr {lr}, reg {reg}: {e}"),
+            },
+        };
         let classifier = Classifier::Mlp(model);
         let (train_correct, _) = predict_split(&classifier, set, Split::Train, scaler)?;
         let (val_correct, _) = predict_split(&classifier, set, Split::Val, scaler)?;
@@ -841,36 +809,15 @@ fn train_mlp(
             seconds: t.elapsed().as_secs_f64(),
             diverged: None,
         };
-        reporter.line(&format!(
-            "  lr {:<8} reg {:<8} train {:.4} val {:.4} ({:.1}s)",
-            lr, reg, point.train_accuracy, point.val_accuracy, point.seconds
-        ));
-        points.push(point.clone());
-        if best
-            .as_ref()
-            .is_none_or(|(_, _, b)| point.val_accuracy > b.val_accuracy)
-        {
-            best = Some((model, history, point));
-        }
+        search.trained((model, history), point);
     }
     progress.finish();
-    let (model, history, chosen) =
-        best.ok_or_else(|| anyhow::anyhow!("the search grid is empty"))?;
-    let curve = history
-        .epochs
-        .iter()
-        .map(|e| CurvePoint {
-            epoch: e.epoch,
-            loss: e.loss,
-            train_accuracy: e.train_accuracy,
-            val_accuracy: e.val_accuracy,
-        })
-        .collect();
+    let ((model, history), chosen, points) = search.finish()?;
     Ok(Trained {
         model: Classifier::Mlp(model),
         search: points,
+        curve: train::mlp_curve(&history),
         history: serde_json::to_value(history)?,
-        curve,
         chosen,
     })
 }

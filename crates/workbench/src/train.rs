@@ -84,13 +84,153 @@ pub fn parse_svm_loss(name: &str) -> Result<LossKind, String> {
 pub struct GridPoint {
     pub lr: f64,
     pub reg: f64,
+    /// NaN (`null` in JSON) when the point diverged.
+    #[serde(deserialize_with = "null_as_nan")]
     pub train_accuracy: f64,
+    #[serde(deserialize_with = "null_as_nan")]
     pub val_accuracy: f64,
     /// Training time of this point (the grid trains together; its time is split evenly).
     pub seconds: f64,
-    /// Why this point has no model (its training diverged).
+    /// Why this point has no model: its loss became NaN or infinite.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub diverged: Option<String>,
+    pub diverged: Option<Divergence>,
+}
+
+/// A grid point whose training diverged: recorded in the search table and skipped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// The epoch (L-BFGS: the iteration, 0 = at the starting point) whose loss was not finite.
+    pub epoch: usize,
+    /// The loss (NaN or infinite; `null` in JSON).
+    #[serde(deserialize_with = "null_as_nan")]
+    pub loss: f64,
+    /// The learning rate in effect then (0 for L-BFGS, which has none).
+    pub learning_rate: f64,
+    /// The trainer's message, with its advice.
+    pub message: String,
+}
+
+impl Divergence {
+    /// The divergence a linear model's training reports, if that is what `e` is.
+    pub fn of_linear(e: &wb_linear::LinearError) -> Option<Divergence> {
+        let (epoch, loss, learning_rate) = match *e {
+            wb_linear::LinearError::Diverged { epoch, loss, lr } => (epoch, loss, lr),
+            wb_linear::LinearError::NonFiniteObjective(loss) => (0, loss, 0.0),
+            _ => return None,
+        };
+        Some(Divergence {
+            epoch,
+            loss,
+            learning_rate,
+            message: e.to_string(),
+        })
+    }
+
+    /// The divergence an MLP's training reports, if that is what `e` is.
+    pub fn of_mlp(e: &wb_mlp::MlpError) -> Option<Divergence> {
+        match *e {
+            wb_mlp::MlpError::Diverged {
+                epoch,
+                loss,
+                learning_rate,
+            } => Some(Divergence {
+                epoch,
+                loss,
+                learning_rate,
+                message: e.to_string(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// JSON has no NaN (serde_json writes `null`): read `null` back as NaN.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// The bookkeeping of a validation search, one path for every model (in memory or streamed):
+/// a trained point is kept when its validation accuracy is the best so far; a diverged point
+/// is told, recorded in the search table and skipped. The search fails only when every point
+/// diverged, with the first divergence's message (its epoch and the advice to lower the
+/// learning rate).
+pub(crate) struct Search<'r, M> {
+    model: ModelKind,
+    reporter: &'r dyn Reporter,
+    points: Vec<GridPoint>,
+    /// The best model so far and its index in `points`.
+    best: Option<(M, usize)>,
+}
+
+impl<'r, M> Search<'r, M> {
+    pub(crate) fn new(model: ModelKind, reporter: &'r dyn Reporter) -> Self {
+        Search {
+            model,
+            reporter,
+            points: Vec::new(),
+            best: None,
+        }
+    }
+
+    /// A point that trained: `model` is kept if `point` is the best on validation so far.
+    pub(crate) fn trained(&mut self, model: M, point: GridPoint) {
+        self.reporter.line(&format!(
+            "  lr {:<8} reg {:<8} train {:.4} val {:.4} ({:.1}s)",
+            crate::report::show_lr(point.lr),
+            point.reg,
+            point.train_accuracy,
+            point.val_accuracy,
+            point.seconds
+        ));
+        let better = self
+            .best
+            .as_ref()
+            .is_none_or(|(_, b)| point.val_accuracy > self.points[*b].val_accuracy);
+        if better {
+            self.best = Some((model, self.points.len()));
+        }
+        self.points.push(point);
+    }
+
+    /// A point whose training diverged: recorded, told and skipped.
+    pub(crate) fn diverged(&mut self, lr: f64, reg: f64, seconds: f64, divergence: Divergence) {
+        self.reporter.line(&format!(
+            "  lr {:<8} reg {:<8} diverged, skipped: {}",
+            crate::report::show_lr(lr),
+            reg,
+            divergence.message
+        ));
+        self.points.push(GridPoint {
+            lr,
+            reg,
+            train_accuracy: f64::NAN,
+            val_accuracy: f64::NAN,
+            seconds,
+            diverged: Some(divergence),
+        });
+    }
+
+    /// The chosen model, its point, and every point tried.
+    pub(crate) fn finish(self) -> Result<(M, GridPoint, Vec<GridPoint>)> {
+        match self.best {
+            Some((model, i)) => {
+                let chosen = self.points[i].clone();
+                Ok((model, chosen, self.points))
+            }
+            None => {
+                let first = self.points.iter().find_map(|p| p.diverged.as_ref());
+                match first {
+                    Some(d) => anyhow::bail!(
+                        "every one of the {} points of the {} search diverged; the first: {}",
+                        self.points.len(),
+                        self.model.name(),
+                        d.message
+                    ),
+                    None => anyhow::bail!("the search grid is empty"),
+                }
+            }
+        }
+    }
 }
 
 /// One epoch of the chosen model's training, whatever the model (for learning curves).
@@ -272,15 +412,18 @@ pub const DEFAULT_LR_DECAY: f64 = 0.9;
 pub struct TrainOptions {
     pub model: ModelKind,
     pub epochs: Option<usize>,
-    pub batch_size: usize,
+    /// Mini-batch size (default [`DEFAULT_BATCH_SIZE`]).
+    pub batch_size: Option<usize>,
     pub mlp: MlpOptions,
     /// Learning rates to search (empty: the model's grid).
     pub lr: Vec<f64>,
     /// L2 strengths to search (empty: the model's grid).
     pub reg: Vec<f64>,
-    pub momentum: f64,
-    pub lr_decay: f64,
-    /// Linear models: average each epoch's SGD iterates.
+    /// SGD momentum (default [`DEFAULT_MOMENTUM`]).
+    pub momentum: Option<f64>,
+    /// Linear models' SGD: learning-rate factor per epoch (default [`DEFAULT_LR_DECAY`]).
+    pub lr_decay: Option<f64>,
+    /// Linear models: average each epoch's SGD iterates (`false`: `--no-average`).
     pub average: bool,
     pub svm_loss: Option<LossKind>,
     pub solver: Option<Solver>,
@@ -293,12 +436,12 @@ impl TrainOptions {
         TrainOptions {
             model,
             epochs: None,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: None,
             mlp: MlpOptions::default(),
             lr: Vec::new(),
             reg: Vec::new(),
-            momentum: DEFAULT_MOMENTUM,
-            lr_decay: DEFAULT_LR_DECAY,
+            momentum: None,
+            lr_decay: None,
             average: true,
             svm_loss: None,
             solver: None,
@@ -322,11 +465,13 @@ impl TrainSettings {
         }
         let (default_lr, default_reg) = default_grid(model, linear.solver);
         let epochs = options.epochs.unwrap_or(default_epochs(model));
+        let batch_size = options.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        let momentum = options.momentum.unwrap_or(DEFAULT_MOMENTUM);
         let mlp = if model == ModelKind::Mlp {
             let base = wb_mlp::MlpParams {
                 seed,
-                batch_size: options.batch_size,
-                momentum: options.momentum,
+                batch_size,
+                momentum,
                 epochs,
                 ..wb_mlp::MlpParams::default()
             };
@@ -339,9 +484,9 @@ impl TrainSettings {
             lr: lr_grid(&options.lr, default_lr, linear.solver, model),
             reg: or_default(&options.reg, default_reg),
             epochs,
-            batch_size: options.batch_size,
-            momentum: options.momentum,
-            lr_decay: options.lr_decay,
+            batch_size,
+            momentum,
+            lr_decay: options.lr_decay.unwrap_or(DEFAULT_LR_DECAY),
             average: options.average,
             seed,
             mlp,
@@ -430,7 +575,8 @@ pub fn train(
     }
 }
 
-/// Trains one MLP per (lr, reg) point, sequentially, keeping the best on validation.
+/// Trains one MLP per (lr, reg) point, sequentially, keeping the best on validation; a point
+/// that diverges is recorded and skipped ([`Search`]).
 fn train_mlp(
     settings: &TrainSettings,
     base: &wb_mlp::MlpParams,
@@ -443,8 +589,7 @@ fn train_mlp(
             .reporter
             .start("train", (combos.len() * base.epochs) as u64)
     });
-    let mut points = Vec::new();
-    let mut best: Option<(wb_mlp::Mlp, wb_mlp::History, GridPoint)> = None;
+    let mut search = Search::new(settings.model, chatter.reporter);
     for &(lr, reg) in &combos {
         let params = wb_mlp::MlpParams {
             learning_rate: lr,
@@ -452,7 +597,7 @@ fn train_mlp(
             ..base.clone()
         };
         let t = Instant::now();
-        let (model, history) = wb_mlp::fit(
+        let fit = wb_mlp::fit(
             &params,
             data.x_train,
             data.y_train,
@@ -472,8 +617,17 @@ fn train_mlp(
                     ));
                 }
             },
-        )
-        .map_err(|e| anyhow::anyhow!("training the MLP with lr {lr}, reg {reg}: {e}"))?;
+        );
+        let (model, history) = match fit {
+            Ok(fit) => fit,
+            Err(e) => match Divergence::of_mlp(&e) {
+                Some(d) => {
+                    search.diverged(lr, reg, t.elapsed().as_secs_f64(), d);
+                    continue;
+                }
+                None => anyhow::bail!("training the MLP with lr {lr}, reg {reg}: {e}"),
+            },
+        };
         let point = GridPoint {
             lr,
             reg,
@@ -482,40 +636,41 @@ fn train_mlp(
             seconds: t.elapsed().as_secs_f64(),
             diverged: None,
         };
-        chatter.reporter.line(&format!(
-            "  lr {:<8} reg {:<8} train {:.4} val {:.4} ({:.1}s)",
-            lr, reg, point.train_accuracy, point.val_accuracy, point.seconds
-        ));
-        points.push(point.clone());
-        if best
-            .as_ref()
-            .is_none_or(|(_, _, b)| point.val_accuracy > b.val_accuracy)
-        {
-            best = Some((model, history, point));
-        }
+        search.trained((model, history), point);
     }
     if let Some(progress) = &progress {
         progress.finish();
     }
-    let (model, history, chosen) =
-        best.ok_or_else(|| anyhow::anyhow!("the search grid is empty"))?;
-    let curve = history
-        .epochs
-        .iter()
-        .map(|e| CurvePoint {
-            epoch: e.epoch,
-            loss: e.loss,
-            train_accuracy: e.train_accuracy,
-            val_accuracy: e.val_accuracy,
-        })
-        .collect();
+    let ((model, history), chosen, points) = search.finish()?;
     Ok(Trained {
         model: Classifier::Mlp(model),
         search: points,
+        curve: mlp_curve(&history),
         history: serde_json::to_value(history)?,
-        curve,
         chosen,
     })
+}
+
+/// An MLP's learning curve.
+pub(crate) fn mlp_curve(history: &wb_mlp::History) -> Vec<CurvePoint> {
+    let point = |e: &wb_mlp::EpochStats| CurvePoint {
+        epoch: e.epoch,
+        loss: e.loss,
+        train_accuracy: e.train_accuracy,
+        val_accuracy: e.val_accuracy,
+    };
+    history.epochs.iter().map(point).collect()
+}
+
+/// A linear model's learning curve.
+pub(crate) fn linear_curve(history: &[EpochStats]) -> Vec<CurvePoint> {
+    let point = |e: &EpochStats| CurvePoint {
+        epoch: e.epoch,
+        loss: e.loss,
+        train_accuracy: e.train_accuracy,
+        val_accuracy: e.val_accuracy,
+    };
+    history.iter().map(point).collect()
 }
 
 /// Trains the whole lr x reg grid in one pass over the data (see `LinearModel::fit_grid`) and
@@ -582,29 +737,17 @@ fn train_linear(
         progress.finish();
     }
     let seconds = t.elapsed().as_secs_f64() / grid.len() as f64;
-    let mut points = Vec::new();
-    let mut best: Option<(LinearModel, Vec<EpochStats>, GridPoint)> = None;
-    let mut last_error = None;
+    let mut search = Search::new(settings.model, chatter.reporter);
     for (params, fit) in grid.iter().zip(fits) {
         let (model, history) = match fit {
             Ok(fit) => fit,
-            Err(e) => {
-                chatter.reporter.line(&format!(
-                    "  lr {:<8} reg {:<8} {e}",
-                    crate::report::show_lr(params.learning_rate),
-                    params.reg
-                ));
-                points.push(GridPoint {
-                    lr: params.learning_rate,
-                    reg: params.reg,
-                    train_accuracy: f64::NAN,
-                    val_accuracy: f64::NAN,
-                    seconds,
-                    diverged: Some(e.to_string()),
-                });
-                last_error = Some(e);
-                continue;
-            }
+            Err(e) => match Divergence::of_linear(&e) {
+                Some(d) => {
+                    search.diverged(params.learning_rate, params.reg, seconds, d);
+                    continue;
+                }
+                None => return Err(e.into()),
+            },
         };
         let point = GridPoint {
             lr: params.learning_rate,
@@ -614,46 +757,14 @@ fn train_linear(
             seconds,
             diverged: None,
         };
-        chatter.reporter.line(&format!(
-            "  lr {:<8} reg {:<8} train {:.4} val {:.4}",
-            crate::report::show_lr(point.lr),
-            point.reg,
-            point.train_accuracy,
-            point.val_accuracy
-        ));
-        points.push(point.clone());
-        if best
-            .as_ref()
-            .is_none_or(|(_, _, b)| point.val_accuracy > b.val_accuracy)
-        {
-            best = Some((model, history, point));
-        }
+        search.trained((model, history), point);
     }
-    match best {
-        Some((model, history, chosen)) => {
-            let curve = history
-                .iter()
-                .map(|e| CurvePoint {
-                    epoch: e.epoch,
-                    loss: e.loss,
-                    train_accuracy: e.train_accuracy,
-                    val_accuracy: e.val_accuracy,
-                })
-                .collect();
-            Ok(Trained {
-                model: Classifier::Linear(model),
-                search: points,
-                history: serde_json::to_value(history)?,
-                curve,
-                chosen,
-            })
-        }
-        None => Err(match last_error {
-            Some(e) => anyhow::Error::new(e).context(format!(
-                "every point of the search diverged while training {}",
-                settings.model.name()
-            )),
-            None => anyhow::anyhow!("the search grid is empty"),
-        }),
-    }
+    let ((model, history), chosen, points) = search.finish()?;
+    Ok(Trained {
+        model: Classifier::Linear(model),
+        search: points,
+        curve: linear_curve(&history),
+        history: serde_json::to_value(history)?,
+        chosen,
+    })
 }

@@ -13,8 +13,8 @@ use wb_workbench::memory::parse_bytes;
 use wb_workbench::train::parse_svm_loss;
 use wb_workbench::{Augment, DataOptions, FeatureOptions, MlpOptions, ModelKind};
 
-use super::by_name;
 use super::features::FeatureArgs;
+use super::named::by_name;
 use super::run::{model_parser, MlpArgs};
 
 #[derive(Debug, Clone, Args)]

@@ -9,7 +9,7 @@ use wb_workbench::data::{parse_image_size, DEFAULT_TEST_FRACTION};
 use wb_workbench::memory::parse_bytes;
 use wb_workbench::{Augment, DataParams};
 
-use super::by_name;
+use super::named::by_name;
 
 /// Where the data comes from and how it is split.
 #[derive(Debug, Clone, Args)]

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod features;
 pub mod fit_features;
 pub mod gradcheck;
+pub mod named;
 pub mod predict;
 pub mod run;
 pub mod show;
@@ -47,14 +48,4 @@ pub enum Command {
     /// The lecture's two 2-D pictures: `demo rings` (feature transformation) and `demo spiral`
     /// (capacity and regularisation), as decision-region PNGs with train/test accuracies.
     Demo(demo::DemoArgs),
-}
-
-/// A clap value parser for any type the engine parses by name (`FromStr`, whose error lists
-/// the valid names).
-pub fn by_name<T>(s: &str) -> Result<T, String>
-where
-    T: std::str::FromStr,
-    T::Err: std::fmt::Display,
-{
-    s.parse::<T>().map_err(|e| e.to_string())
 }

@@ -10,12 +10,12 @@ use wb_linear::{LossKind, Solver};
 use wb_mlp::{ActivationKind, OptimizerKind, Schedule};
 use wb_workbench::options::parse_mlp_loss;
 use wb_workbench::stream::{self, StreamParams};
-use wb_workbench::train::{self, parse_svm_loss};
+use wb_workbench::train::parse_svm_loss;
 use wb_workbench::{FeatureOptions, MlpOptions, ModelKind, RunParams, TrainOptions};
 
-use super::by_name;
 use super::data::DataArgs;
 use super::features::FeatureArgs;
+use super::named::by_name;
 
 /// `--model svm|softmax|mlp`, listed in `--help`.
 pub fn model_parser() -> impl TypedValueParser<Value = ModelKind> {
@@ -32,16 +32,20 @@ pub struct RunArgs {
     pub features: String,
     #[command(flatten)]
     pub feature_options: FeatureArgs,
-    /// Classifier to train: svm (multiclass linear SVM, L2), softmax (multinomial logistic
-    /// regression, L2) or mlp (fully connected network trained by backpropagation).
+    /// Classifier to train: svm (linear SVM with L2; by default the one-vs-rest squared hinge
+    /// of Coates et al.'s L2-SVM minimised by full-batch L-BFGS, or --svm-loss squared-hinge
+    /// (multiclass) or hinge (the lecture's, with --solver sgd)), softmax (multinomial
+    /// logistic regression with L2, by mini-batch SGD) or mlp (fully connected network
+    /// trained by backpropagation). Options that do not apply to the model are ignored with
+    /// a one-line warning.
     #[arg(long, value_parser = model_parser(), default_value = "softmax")]
     pub model: ModelKind,
     /// Training epochs (default: the model's default).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Mini-batch size.
-    #[arg(long, default_value_t = train::DEFAULT_BATCH_SIZE)]
-    pub batch_size: usize,
+    /// Mini-batch size (SGD and the MLP) [default: 200].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     #[command(flatten)]
     pub mlp: MlpArgs,
     /// Learning rates to try, comma separated (default: the model's search grid).
@@ -50,12 +54,12 @@ pub struct RunArgs {
     /// L2 strengths λ to try, comma separated (default: the model's search grid).
     #[arg(long, value_delimiter = ',')]
     pub reg: Vec<f64>,
-    /// SGD momentum (linear models and `--optimizer momentum|nesterov`).
-    #[arg(long, default_value_t = train::DEFAULT_MOMENTUM)]
-    pub momentum: f64,
-    /// Linear models: learning-rate multiplier applied after each epoch.
-    #[arg(long, default_value_t = train::DEFAULT_LR_DECAY)]
-    pub lr_decay: f64,
+    /// SGD momentum (linear models' SGD and `--optimizer momentum|nesterov`) [default: 0.9].
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Linear models' SGD: learning-rate multiplier applied after each epoch [default: 0.9].
+    #[arg(long)]
+    pub lr_decay: Option<f64>,
     /// Linear models: keep the last SGD iterate instead of each epoch's average of iterates.
     #[arg(long)]
     pub no_average: bool,
@@ -63,8 +67,9 @@ pub struct RunArgs {
     /// (multiclass L2-SVM) or hinge (the lecture's multiclass SVM; needs `--solver sgd`).
     #[arg(long, value_name = "LOSS", value_parser = parse_svm_loss)]
     pub svm_loss: Option<LossKind>,
-    /// Linear models' solver: lbfgs (full batch, to convergence; the SVM's default) or sgd
-    /// (mini-batch SGD with momentum; softmax's default).
+    /// Linear models' solver: lbfgs (full batch, strong-Wolfe line search, keeping the
+    /// iterate with the best validation accuracy; the SVM's default) or sgd (mini-batch SGD
+    /// with momentum; softmax's default).
     #[arg(long, value_name = "SOLVER", value_parser = by_name::<Solver>)]
     pub solver: Option<Solver>,
     /// L-BFGS: iterations per point of the L2 search [default: 300].

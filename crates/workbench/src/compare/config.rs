@@ -21,6 +21,7 @@ use crate::feature_options::FeatureOptions;
 use crate::options::{named, MlpOptions};
 use crate::progress::Reporter;
 use crate::train::{self, ModelKind, TrainSettings};
+use crate::unused::{unused_options, Given, Unused};
 
 /// The default grid's feature sets: each extractor alone, and HOG with colour (CS231n's pair).
 pub const DEFAULT_FEATURE_SETS: &[&str] = &["raw", "color", "hog", "gabor", "kmeans", "hog,color"];
@@ -387,6 +388,13 @@ impl Plan {
             average: args.average.or(file.average).unwrap_or(true),
             seed: data.seed,
         };
+        let shared = SharedGiven {
+            batch_size: args.batch_size.or(file.batch_size).is_some(),
+            momentum: args.momentum.or(file.momentum).is_some(),
+            lr_decay: args.lr_decay.or(file.lr_decay).is_some(),
+            no_average: args.average.or(file.average) == Some(false),
+        };
+        let mut warnings = Vec::new();
         let flags = ModelSections {
             svm: args.svm.clone(),
             softmax: args.softmax.clone(),
@@ -397,8 +405,14 @@ impl Plan {
             softmax: file.softmax.clone(),
             mlp: file.mlp.clone(),
         };
-        let models = build_models(&flags.over(&sections), &model_kinds, &common, reporter)
-            .map_err(in_file)?;
+        let models = build_models(
+            &flags.over(&sections),
+            &model_kinds,
+            &common,
+            &shared,
+            &mut warnings,
+        )
+        .map_err(in_file)?;
         let mut overrides = Vec::new();
         for (key, section) in &file.feature_set {
             let label = FeatureSpec::parse(key)
@@ -413,10 +427,17 @@ impl Plan {
                     ))
                 })?;
             let merged = flags.over(&section.over(&sections));
-            let models = build_models(&merged, &model_kinds, &common, reporter)
+            let models = build_models(&merged, &model_kinds, &common, &shared, &mut warnings)
                 .with_context(|| format!("[feature_set.\"{key}\"]"))
                 .map_err(in_file)?;
             overrides.push((label, models));
+        }
+        // Each warning once, though every `[feature_set]` row repeats the models.
+        let mut told = std::collections::BTreeSet::new();
+        for w in warnings {
+            if told.insert(w.clone()) {
+                reporter.line(&w);
+            }
         }
 
         Ok(Plan {
@@ -447,13 +468,25 @@ struct Common {
     seed: u64,
 }
 
+/// Which of the settings shared by every model (flags or top-level fields) were given.
+#[derive(Debug, Clone, Copy)]
+struct SharedGiven {
+    batch_size: bool,
+    momentum: bool,
+    lr_decay: bool,
+    no_average: bool,
+}
+
 /// The models' settings from `sections` (flags already merged over the file) over the
-/// defaults, each checked.
+/// defaults, each checked. Options that do not apply are told in `warnings`
+/// ([`crate::unused`]): a section's option when its model does not use it, a shared one when
+/// no model of the grid does, a section whose model is not in the grid.
 fn build_models(
     sections: &ModelSections,
     model_kinds: &[ModelKind],
     common: &Common,
-    reporter: &dyn Reporter,
+    shared: &SharedGiven,
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<TrainSettings>> {
     let Common {
         batch_size,
@@ -463,6 +496,7 @@ fn build_models(
         seed,
     } = *common;
     let mut models = Vec::new();
+    let mut unused = Vec::new();
     for &model in model_kinds {
         if models.iter().any(|m: &TrainSettings| m.model == model) {
             bail!("model `{}` is listed twice", model.name());
@@ -489,6 +523,7 @@ fn build_models(
             ),
             ModelKind::Mlp => (&sections.mlp.lr, &sections.mlp.reg, sections.mlp.epochs),
         };
+        let epochs_given = epochs.is_some();
         let epochs = epochs.unwrap_or(train::default_epochs(model));
         let mlp = if model == ModelKind::Mlp {
             let base = wb_mlp::MlpParams {
@@ -503,9 +538,12 @@ fn build_models(
             None
         };
         let given_lr = lr.clone().unwrap_or_else(|| default_lr.clone());
-        if let Some(warning) = train::lr_warning(&given_lr, &default_lr, linear.solver, model) {
-            reporter.line(&warning);
-        }
+        warnings.extend(train::lr_warning(
+            &given_lr,
+            &default_lr,
+            linear.solver,
+            model,
+        ));
         let settings = TrainSettings {
             model,
             lr: train::lr_grid(&given_lr, default_lr, linear.solver, model),
@@ -522,7 +560,87 @@ fn build_models(
         settings
             .check()
             .with_context(|| format!("{} settings", model.name()))?;
+        let is_mlp = model == ModelKind::Mlp;
+        let given = Given {
+            epochs: epochs_given,
+            batch_size: shared.batch_size,
+            momentum: shared.momentum,
+            lr_decay: shared.lr_decay,
+            no_average: shared.no_average,
+            solver: !is_mlp && linear_section.solver.is_some(),
+            iterations: !is_mlp && linear_section.iterations.is_some(),
+            // The MLP's options live in [mlp] only (a section of a model not in the grid is
+            // told below).
+            mlp: MlpOptions::default(),
+        };
+        unused.push((model, unused_options(&given, &settings)));
         models.push(settings);
+    }
+    // A shared option is told only when no model of the grid uses it.
+    const SHARED: [&str; 4] = ["batch_size", "momentum", "lr_decay", "no_average"];
+    for field in SHARED {
+        let unused_by_all = unused
+            .iter()
+            .all(|(_, list)| list.iter().any(|u| u.field == field));
+        if let (true, Some(u)) = (
+            unused_by_all,
+            unused
+                .iter()
+                .flat_map(|(_, l)| l)
+                .find(|u| u.field == field),
+        ) {
+            warnings.push(format!(
+                "warning: {} ({}) applies to no model of this grid ({}): ignored",
+                u.field_text(),
+                u.flag(),
+                u.why
+            ));
+        }
+    }
+    // `--linear-epochs` and `--linear-iterations` set both linear models: told only when
+    // neither linear model of the grid uses them.
+    const LINEAR_SHARED: [&str; 2] = ["epochs", "iterations"];
+    let linear: Vec<_> = unused
+        .iter()
+        .filter(|(m, _)| *m != ModelKind::Mlp)
+        .collect();
+    for field in LINEAR_SHARED {
+        let unused_by_all = linear
+            .iter()
+            .all(|(_, list)| list.iter().any(|u| u.field == field));
+        if let (true, Some((model, list))) = (unused_by_all, linear.first()) {
+            if let Some(u) = list.iter().find(|u| u.field == field) {
+                warnings.push(u.field_warning(*model, " of the linear models"));
+            }
+        }
+    }
+    for (model, list) in &unused {
+        let told_above = |u: &&Unused| {
+            SHARED.contains(&u.field)
+                || (*model != ModelKind::Mlp && LINEAR_SHARED.contains(&u.field))
+        };
+        for u in list.iter().filter(|u| !told_above(u)) {
+            warnings.push(u.field_warning(*model, &format!(" in [{}]", model.name())));
+        }
+    }
+    // A linear section's grid, loss or solver (its epochs and iterations may come from the
+    // shared `--linear-*` flags).
+    let linear_set = |s: &LinearSection| {
+        s.lr.is_some() || s.reg.is_some() || s.loss.is_some() || s.solver.is_some()
+    };
+    let absent = |kind: ModelKind| !model_kinds.contains(&kind);
+    for (kind, set) in [
+        (ModelKind::Svm, linear_set(&sections.svm)),
+        (ModelKind::Softmax, linear_set(&sections.softmax)),
+        (ModelKind::Mlp, sections.mlp != MlpSection::default()),
+    ] {
+        if set && absent(kind) {
+            warnings.push(format!(
+                "warning: [{0}] (or a --{0}-... flag) is set but the grid has no {0} model: \
+                 ignored",
+                kind.name()
+            ));
+        }
     }
     Ok(models)
 }

@@ -650,7 +650,8 @@ fn is_best(results: &CompareResults, c: &Cell) -> bool {
         .is_some_and(|(f, m)| *f == c.features && *m == c.model)
 }
 
-/// One row per cell; feature sets are quoted (they contain commas).
+/// One row per cell; feature sets are quoted (they contain commas). `lr` is empty for a
+/// solver without a learning rate (L-BFGS), as report.md shows `-`.
 fn csv(results: &CompareResults) -> String {
     let mut s = String::from(
         "features,model,feature_dim,test_accuracy,val_accuracy,train_accuracy,\
@@ -667,7 +668,7 @@ fn csv(results: &CompareResults) -> String {
             c.accuracy.train,
             c.train_seconds,
             c.features_seconds,
-            c.chosen.lr,
+            crate::report::lr_field(c.chosen.lr),
             c.chosen.reg,
             is_best(results, c)
         ));
@@ -710,6 +711,36 @@ fn run_time(results: &CompareResults) -> String {
         results.seconds,
         results.resumed_cells,
         results.cells.len()
+    )
+}
+
+/// The search points whose training diverged (recorded and skipped; each cell's model is the
+/// best of its other points), as a markdown section; empty when none did.
+fn diverged_table(results: &CompareResults) -> String {
+    let mut rows = String::new();
+    for c in &results.cells {
+        for p in &c.search {
+            if let Some(d) = &p.diverged {
+                rows.push_str(&format!(
+                    "| {} | {} | {} | {} | {} | {} |\n",
+                    c.features,
+                    c.model,
+                    crate::report::show_lr(p.lr),
+                    p.reg,
+                    d.epoch,
+                    d.loss
+                ));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return rows;
+    }
+    format!(
+        "\n## Search points that diverged\n\n\
+         Their loss became NaN or infinite; they were skipped and each cell keeps the best of \
+         its other points (`results.json` has the messages).\n\n\
+         | features | model | lr | reg | epoch | loss |\n|---|---|---|---|---|---|\n{rows}"
     )
 }
 
@@ -828,6 +859,7 @@ fn markdown(results: &CompareResults, plots: &[(String, String)]) -> String {
         ));
     }
     s.push_str("\nFeature parameters of each set: `settings.json` (`feature_sets`).\n");
+    s.push_str(&diverged_table(results));
     if !plots.is_empty() {
         s.push_str("\n## Plots\n\n");
         for (file, what) in plots {
