@@ -12,11 +12,11 @@ use wb_workbench::compare::{self, CompareOptions};
 use wb_workbench::demo::{self, DemoParams};
 use wb_workbench::extract;
 use wb_workbench::fitted::{self, FitParams};
-use wb_workbench::shards;
-use wb_workbench::stream::{self, StreamParams};
 use wb_workbench::gradcheck::{self, GradcheckParams};
-use wb_workbench::predict::{format_predictions, Predictor};
+use wb_workbench::predict::{format_predictions, PredictParams, Predictor};
+use wb_workbench::shards;
 use wb_workbench::show::{self, ShowParams};
+use wb_workbench::stream::{self, StreamParams};
 use wb_workbench::{run, saved, threads, RunParams};
 
 use args::extract::ExtractJob;
@@ -68,6 +68,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 let preprocessing = saved::Preprocessing::new(
                     report.data.dataset.to_string(),
                     report.data.image_shape,
+                    report.data.resize.unwrap_or_default(),
                     report.data.class_names.clone(),
                     &output.fitted,
                     &output.scaler,
@@ -132,11 +133,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 done.train_images,
                 done.seconds
             );
-            println!(
-                "wrote {} (checksum {})",
-                done.path.display(),
-                done.checksum
-            );
+            println!("wrote {} (checksum {})", done.path.display(), done.checksum);
             Ok(())
         }
         Command::Show(args) => {
@@ -184,16 +181,29 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Predict(args) => {
-            threads::init(None)?;
-            if args.top == 0 {
-                anyhow::bail!("--top must be at least 1");
-            }
+            let params = PredictParams::from(&args).check()?;
+            threads::init(args.threads)?;
             let predictor = Predictor::load(&args.model_dir)?;
-            let predictions = predictor.predict_files(&args.images, &terminal)?;
-            print!(
-                "{}",
-                format_predictions(&predictions, predictor.class_names(), args.top)
-            );
+            let output = predictor.predict(&params, &terminal)?;
+            let summary = &output.summary;
+            match &args.out {
+                Some(csv) => {
+                    let json = output.write(csv)?;
+                    println!(
+                        "{} prediction(s) written to {} (summary: {})",
+                        summary.images,
+                        csv.display(),
+                        json.display()
+                    );
+                }
+                None => print!(
+                    "{}",
+                    format_predictions(&output.predictions, &summary.class_names, summary.top_k)
+                ),
+            }
+            if let Some(evaluation) = &summary.evaluation {
+                print!("{}", evaluation.text());
+            }
             Ok(())
         }
         Command::Demo(args) => {

@@ -11,7 +11,7 @@ use wb_data::folder::{load_folder, FolderParams};
 use wb_data::idx::{load_idx_dataset, IdxFlavor};
 use wb_data::locate::{detect_kind, resolve_dir};
 use wb_data::synthetic::{self, SyntheticParams};
-use wb_data::{DatasetKind, SplitParams, Splits, TrainTest};
+use wb_data::{DatasetKind, ResizeMode, SplitParams, Splits, TrainTest};
 
 use crate::progress::Reporter;
 
@@ -165,6 +165,9 @@ pub struct DataInfo {
     pub dataset: DatasetKind,
     pub path: Option<PathBuf>,
     pub image_shape: [usize; 3],
+    /// Image folders: how each image was fitted to `image_shape` (a saved model fits new
+    /// images the same way); `None` for datasets whose images all have one size.
+    pub resize: Option<ResizeMode>,
     pub n_classes: usize,
     pub class_names: Vec<String>,
     /// Training images, mirrored copies included.
@@ -197,6 +200,7 @@ pub fn load(args: &DataParams) -> Result<(Splits, DataInfo)> {
         (None, None) => DatasetKind::Synthetic,
     };
     let mut warnings = Vec::new();
+    let mut resize = None;
     let (data, path): (TrainTest, Option<PathBuf>) = if kind == DatasetKind::Synthetic {
         let params = SyntheticParams {
             seed: args.seed,
@@ -217,15 +221,14 @@ pub fn load(args: &DataParams) -> Result<(Splits, DataInfo)> {
             DatasetKind::Mnist => load_idx_dataset(&dir, IdxFlavor::Mnist)?,
             DatasetKind::FashionMnist => load_idx_dataset(&dir, IdxFlavor::FashionMnist)?,
             DatasetKind::Folder => {
-                let loaded = load_folder(
-                    &dir,
-                    &FolderParams {
-                        image_size: args.image_size,
-                        skip_bad_images: args.skip_bad_images,
-                        seed: args.seed,
-                        ..FolderParams::default()
-                    },
-                )?;
+                let folder_params = FolderParams {
+                    image_size: args.image_size,
+                    skip_bad_images: args.skip_bad_images,
+                    seed: args.seed,
+                    ..FolderParams::default()
+                };
+                let loaded = load_folder(&dir, &folder_params)?;
+                resize = Some(folder_params.resize);
                 warnings.extend(loaded.warnings);
                 loaded.data
             }
@@ -270,6 +273,7 @@ pub fn load(args: &DataParams) -> Result<(Splits, DataInfo)> {
         dataset: kind,
         path,
         image_shape: [shape.height, shape.width, shape.channels],
+        resize,
         n_classes: splits.train.n_classes(),
         class_names: splits.train.class_names.clone(),
         train: splits.train.len(),
