@@ -214,3 +214,41 @@ pub fn show_lr(lr: f64) -> String {
         lr.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ClassReport;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("class{i}")).collect()
+    }
+
+    #[test]
+    fn balanced_accuracy_averages_the_recall_of_present_classes() {
+        // Class 0: 3 of 4 right; class 1: 1 of 2; class 2: no true images (predicted once).
+        let truth = [0, 0, 0, 0, 1, 1];
+        let pred = [0, 0, 0, 2, 1, 0];
+        let report = ClassReport::new(&pred, &truth, &names(3));
+        assert_eq!(report.counts(), vec![4, 2, 0]);
+        assert_eq!(report.correct_of_total(), (4, 6));
+        assert!((report.balanced_accuracy() - (0.75 + 0.5) / 2.0).abs() < 1e-12);
+        let empty = ClassReport::new(&[], &[], &names(2));
+        assert_eq!(empty.balanced_accuracy(), 0.0);
+    }
+
+    #[test]
+    fn confusion_table_names_rows_and_columns() {
+        let report = ClassReport::new(&[0, 1, 1], &[0, 0, 1], &names(2));
+        let rows: Vec<Vec<String>> = report
+            .confusion_table()
+            .lines()
+            .map(|l| l.split_whitespace().map(String::from).collect())
+            .collect();
+        assert_eq!(
+            rows[0],
+            ["true", "\\", "pred", "class0", "class1", "images", "recall"]
+        );
+        assert_eq!(rows[1], ["class0", "1", "1", "2", "0.5000"]);
+        assert_eq!(rows[2], ["class1", "0", "1", "1", "1.0000"]);
+    }
+}
