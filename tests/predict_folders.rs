@@ -44,7 +44,7 @@ fn write_image(dir: &Path, name: &str, class: usize, i: usize, seed: u32) -> Pat
     std::fs::create_dir_all(dir).unwrap();
     let (w, h) = SIZES[i % SIZES.len()];
     let img = colour_image(class, w, h, seed);
-    let (ext, format) = if i % 2 == 0 {
+    let (ext, format) = if i.is_multiple_of(2) {
         ("png", image::ImageFormat::Png)
     } else {
         ("jpg", image::ImageFormat::Jpeg)
@@ -266,7 +266,7 @@ fn predict_on_files_folders_and_patterns() {
         "18 + the 2 odd ones; purple and the loose image not counted"
     );
     assert!(
-        correct >= 16 && correct <= 18,
+        (16..=18).contains(&correct),
         "the model learnt the colours: {correct}"
     );
     assert!(
