@@ -170,7 +170,9 @@ pub fn fit_grid_stream(
     }
     let (n, d) = (train.rows(), train.dim());
     if n == 0 {
-        return Err(LinearError::InvalidData("the training source has no rows".into()));
+        return Err(LinearError::InvalidData(
+            "the training source has no rows".into(),
+        ));
     }
     check_block(&monitor, d, n_classes)?;
     if let Some(v) = &val {
@@ -253,7 +255,12 @@ pub fn fit_grid_stream(
         }
         let seconds = start.elapsed().as_secs_f64();
         if first.average {
-            for (k, _) in state.diverged.iter().enumerate().filter(|(_, d)| d.is_some()) {
+            for (k, _) in state
+                .diverged
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.is_some())
+            {
                 state.avg_w.slice_mut(s![k * c..(k + 1) * c, ..]).fill(0.0);
                 state.avg_b.slice_mut(s![k * c..(k + 1) * c]).fill(0.0);
             }
@@ -477,7 +484,10 @@ mod tests {
             let memory = LinearModel::fit_grid(
                 &grid,
                 Labeled { x: x.view(), y: &y },
-                Some(Labeled { x: xv.view(), y: &yv }),
+                Some(Labeled {
+                    x: xv.view(),
+                    y: &yv,
+                }),
                 3,
                 &mut |_, _| {},
             )
@@ -490,9 +500,15 @@ mod tests {
                 &mut InMemory {
                     data: Labeled { x: x.view(), y: &y },
                 },
-                Labeled { x: xm.view(), y: &ym },
+                Labeled {
+                    x: xm.view(),
+                    y: &ym,
+                },
                 Some(&mut InMemory {
-                    data: Labeled { x: xv.view(), y: &yv },
+                    data: Labeled {
+                        x: xv.view(),
+                        y: &yv,
+                    },
                 }),
                 3,
                 &mut |_, _| {},
@@ -528,9 +544,15 @@ mod tests {
             let fits = fit_grid_stream(
                 &grid,
                 &mut source,
-                Labeled { x: xm.view(), y: &ym },
+                Labeled {
+                    x: xm.view(),
+                    y: &ym,
+                },
                 Some(&mut InMemory {
-                    data: Labeled { x: xv.view(), y: &yv },
+                    data: Labeled {
+                        x: xv.view(),
+                        y: &yv,
+                    },
                 }),
                 4,
                 &mut |_, _| {},
@@ -593,7 +615,10 @@ mod tests {
         let err = fit_grid_stream(
             &[LinearParams::new(LossKind::Softmax)],
             &mut Broken,
-            Labeled { x: x.view(), y: &[0, 1] },
+            Labeled {
+                x: x.view(),
+                y: &[0, 1],
+            },
             None,
             2,
             &mut |_, _| {},

@@ -39,7 +39,6 @@ pub mod stream;
 pub mod threads;
 pub mod train;
 
-
 pub use data::{Augment, DataInfo, DataOptions, DataParams};
 pub use feature_options::FeatureOptions;
 pub use options::MlpOptions;

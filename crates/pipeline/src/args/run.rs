@@ -76,7 +76,11 @@ pub struct RunArgs {
     /// Train from a folder of feature shards (`pipeline extract --shard I/N --out DIR`) read a
     /// few at a time, instead of loading a dataset; the data and feature options are then the
     /// shards' own. Linear models need --solver sgd.
-    #[arg(long, value_name = "DIR", help_heading = "Training from feature shards")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        help_heading = "Training from feature shards"
+    )]
     pub features_from: Option<PathBuf>,
     /// With --features-from: shards read into memory and shuffled together.
     #[arg(long, value_name = "N", default_value_t = stream::DEFAULT_BUFFER_SHARDS, help_heading = "Training from feature shards")]
