@@ -98,7 +98,7 @@ fn predict_matches_the_run(model: &str) {
         "predict".to_string(),
         "--model".into(),
         out_dir.to_str().unwrap().into(),
-        "--top".into(),
+        "--top-k".into(),
         "10".into(),
     ];
     args.extend(paths.iter().map(|p| p.to_str().unwrap().to_string()));
@@ -110,7 +110,7 @@ fn predict_matches_the_run(model: &str) {
     let class_names = synthetic::CLASS_NAMES;
     for (path, class, p, listed) in &preds {
         assert!(class_names.contains(&class.as_str()), "{class}");
-        assert_eq!(listed.len(), 10, "{path}: all 10 classes with --top 10");
+        assert_eq!(listed.len(), 10, "{path}: all 10 classes with --top-k 10");
         assert_eq!(&listed[0].0, class, "the top class is the prediction");
         assert!((listed[0].1 - p).abs() < 1e-9);
         let sum: f64 = listed.iter().map(|(_, p)| p).sum();
@@ -142,7 +142,7 @@ fn predict_matches_the_run(model: &str) {
     assert!(second.status.success(), "{}", stderr(&second));
     assert_eq!(stdout(&first), stdout(&second), "predict is deterministic");
 
-    // Default: the top 5 only; a larger image is resized with a warning.
+    // Default: the top 3 only; a larger image is resized (told on stderr).
     let big = image::imageops::resize(
         &image::open(&paths[0]).unwrap().to_rgb8(),
         64,
@@ -161,7 +161,7 @@ fn predict_matches_the_run(model: &str) {
     assert!(stderr(&out).contains("resized"), "{}", stderr(&out));
     let preds = parse_predictions(&stdout(&out));
     assert_eq!(preds.len(), 1);
-    assert_eq!(preds[0].3.len(), 5);
+    assert_eq!(preds[0].3.len(), 3);
 }
 
 #[test]
@@ -259,7 +259,7 @@ fn damaged_or_mismatched_saved_models_are_refused_naming_the_file() {
         &dir.path().join("softmax").join("out"),
         &dir.path().join("nope.png"),
     );
-    assert_fails_naming(&out, "nope.png", "cannot decode");
+    assert_fails_naming(&out, "nope.png", "not found");
 }
 
 fn gradcheck(args: &[&str]) -> Output {

@@ -7,6 +7,7 @@
 //! features match a PyTorch baseline on the same files. Gray images are replicated to RGB
 //! unless every image of the dataset is gray (then the batch keeps one channel).
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Seek};
 use std::path::Path;
@@ -166,7 +167,8 @@ pub(crate) fn probe(path: &Path, orient: impl Fn(u32, u32) -> bool) -> Result<He
     })
 }
 
-/// Decodes `path` into `out` (`shape.len()` bytes, 1 or 3 channels) at `shape`'s size.
+/// Decodes `path` into `out` (`shape.len()` bytes, 1 or 3 channels) at `shape`'s size and
+/// returns the image's own size as displayed (width, height, after the EXIF orientation).
 ///
 /// The EXIF orientation is applied after resizing (to the transposed target when it swaps the
 /// axes): the same pixels as rotating first, since the crop and the padding are centred, at a
@@ -177,7 +179,7 @@ pub(crate) fn decode_into(
     mode: ResizeMode,
     resizer: &mut Resizer,
     out: &mut [u8],
-) -> Result<(), DataError> {
+) -> Result<(u32, u32), DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     if bytes.starts_with(&[0xFF, 0xD8]) && !jpeg_is_complete(&bytes) {
         return Err(bad(
@@ -204,8 +206,13 @@ pub(crate) fn decode_into(
         (shape.width, shape.height)
     };
     let channels = shape.channels;
+    let displayed = if swaps_axes(orientation) {
+        (src_h as u32, src_w as u32)
+    } else {
+        (src_w as u32, src_h as u32)
+    };
     if orientation == Orientation::NoTransforms {
-        return fit(
+        fit(
             resizer,
             &pixels,
             (src_w, src_h),
@@ -213,7 +220,8 @@ pub(crate) fn decode_into(
             out,
             (dst_w, dst_h),
             mode,
-        );
+        )?;
+        return Ok(displayed);
     }
     let mut small = vec![0u8; out.len()];
     fit(
@@ -234,7 +242,7 @@ pub(crate) fn decode_into(
     .ok_or_else(|| DataError::Invalid("resized buffer does not match its size".into()))?;
     oriented.apply_orientation(orientation);
     out.copy_from_slice(oriented.as_bytes());
-    Ok(())
+    Ok(displayed)
 }
 
 /// Copies when the sizes already match, else resizes.
@@ -266,8 +274,39 @@ pub fn load_image(path: &Path, shape: ImageShape, mode: ResizeMode) -> Result<Ve
         )));
     }
     let mut out = vec![0u8; shape.len()];
-    decode_into(path, shape, mode, &mut Resizer::new(), &mut out)?;
+    load_image_into(path, shape, mode, &mut out)?;
     Ok(out)
+}
+
+thread_local! {
+    /// One resizer per thread: it keeps its scratch buffers between images.
+    static RESIZER: RefCell<Resizer> = RefCell::new(Resizer::new());
+}
+
+/// [`load_image`] into `out` (exactly `shape.len()` bytes), for decoding many files in parallel
+/// into one buffer. Returns the file's own size as displayed (width, height, after the EXIF
+/// orientation), so a caller can tell which images were resized.
+pub fn load_image_into(
+    path: &Path,
+    shape: ImageShape,
+    mode: ResizeMode,
+    out: &mut [u8],
+) -> Result<(u32, u32), DataError> {
+    if shape.is_empty() || out.len() != shape.len() {
+        return Err(DataError::Invalid(format!(
+            "cannot decode {} into {} bytes as a {}x{}x{} image",
+            path.display(),
+            out.len(),
+            shape.height,
+            shape.width,
+            shape.channels
+        )));
+    }
+    RESIZER.with(|resizer| match resizer.try_borrow_mut() {
+        Ok(mut resizer) => decode_into(path, shape, mode, &mut resizer, out),
+        // Only reachable if decoding re-entered itself on this thread: use a fresh resizer.
+        Err(_) => decode_into(path, shape, mode, &mut Resizer::new(), out),
+    })
 }
 
 #[cfg(test)]

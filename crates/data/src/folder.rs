@@ -22,6 +22,8 @@
 //! ([`IMAGE_EXTENSIONS`]); other files (`.DS_Store`, `Thumbs.db`, `*.txt`, `*.cache`, ...) and
 //! hidden folders are skipped and counted in one warning. An undecodable image is an error
 //! naming the file unless `skip_bad_images` (then they are counted in a warning).
+//! [`ImageFinder`] finds images in folders named by a caller with the same rules (for applying
+//! a trained model to new files).
 //!
 //! # Working size ([`working_size`])
 //!
@@ -65,7 +67,8 @@ use crate::{
 };
 
 pub use crate::layout::{
-    is_image_name, FolderLayout, IMAGE_EXTENSIONS, TEST_NAMES, TRAIN_NAMES, VAL_NAMES,
+    is_image_name, FolderEntries, FolderLayout, ImageFinder, IMAGE_EXTENSIONS, TEST_NAMES,
+    TRAIN_NAMES, VAL_NAMES,
 };
 
 /// The side of the default working size (64x64): large enough for HOG's 8-pixel cells to see
@@ -507,7 +510,7 @@ fn decode_split(
         .par_chunks_mut(per_image)
         .zip(files.par_iter())
         .map_init(Resizer::new, |resizer, (slot, (path, _))| {
-            let result = decode_into(path, shape, mode, resizer, slot);
+            let result = decode_into(path, shape, mode, resizer, slot).map(|_| ());
             progress(1);
             result
         })

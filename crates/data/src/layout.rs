@@ -205,7 +205,7 @@ pub(crate) fn list(
         });
     }
     let mut walker = Walker::default();
-    let top = walker.entries(root)?;
+    let top = walker.entries(root, false)?;
     let mut splits: BTreeMap<Role, Vec<(String, PathBuf)>> = BTreeMap::new();
     let mut others = Vec::new();
     for (name, path) in top.dirs {
@@ -219,7 +219,7 @@ pub(crate) fn list(
         listing.layout = FolderLayout::ClassFolders;
         listing
             .warnings
-            .extend(loose_images_warning(root, top.images));
+            .extend(loose_images_warning(root, top.images.len()));
         listing.warnings.extend(walker.warnings());
         return Ok(listing);
     }
@@ -260,7 +260,7 @@ pub(crate) fn list(
             others.join(", ")
         ));
     }
-    warnings.extend(loose_images_warning(root, top.images));
+    warnings.extend(loose_images_warning(root, top.images.len()));
 
     let mut train = class_tree(&mut walker, &train_dir)?;
     let val = chosen.remove(&Role::Val);
@@ -392,7 +392,7 @@ fn loose_images_warning(dir: &Path, count: usize) -> Option<String> {
 struct Entries {
     dirs: Vec<(String, PathBuf)>,
     /// Image files directly in the directory.
-    images: usize,
+    images: Vec<PathBuf>,
 }
 
 /// Walks folders, following symbolic links, visiting each real folder once, and counts what it
@@ -438,9 +438,10 @@ impl Walker {
     }
 
     /// The entries of `dir`: sub-folders (hidden ones and `__MACOSX` skipped and counted) and
-    /// the number of image files directly in it (other files there are ignored silently: a
-    /// README beside the class folders is normal).
-    fn entries(&mut self, dir: &Path) -> Result<Entries, DataError> {
+    /// the image files directly in it. Other files there are counted as skipped with
+    /// `count_other_files`, else ignored silently (a README beside a dataset's class folders
+    /// is normal).
+    fn entries(&mut self, dir: &Path, count_other_files: bool) -> Result<Entries, DataError> {
         let mut out = Entries::default();
         for entry in fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
             let entry = entry.map_err(|e| DataError::io(dir, e))?;
@@ -450,12 +451,16 @@ impl Walker {
                     *self.skipped.entry(format!("folder {name}/")).or_default() += 1;
                 }
                 Kind::Dir => out.dirs.push((name, entry.path())),
-                Kind::File if is_image_name(&name) && !name.starts_with('.') => out.images += 1,
+                Kind::File if is_image_name(&name) && !name.starts_with('.') => {
+                    out.images.push(entry.path())
+                }
                 Kind::Broken => self.broken_links.push(entry.path()),
+                Kind::File | Kind::Other if count_other_files => self.skip(&name),
                 Kind::File | Kind::Other => {}
             }
         }
         out.dirs.sort();
+        out.images.sort();
         Ok(out)
     }
 
@@ -463,8 +468,8 @@ impl Walker {
     /// `need_images`, a class folder without images is an error; without it, an empty folder
     /// is returned with no images (the caller warns).
     fn class_folders(&mut self, dir: &Path, need_images: bool) -> Result<ClassImages, DataError> {
-        let entries = self.entries(dir)?;
-        self.last_loose_images = entries.images;
+        let entries = self.entries(dir, false)?;
+        self.last_loose_images = entries.images.len();
         if entries.dirs.is_empty() {
             return Err(DataError::format(
                 dir,
@@ -503,12 +508,15 @@ impl Walker {
                     out.push(entry.path())
                 }
                 Kind::Broken => self.broken_links.push(entry.path()),
-                Kind::File | Kind::Other => {
-                    *self.skipped.entry(skip_kind(&name)).or_default() += 1;
-                }
+                Kind::File | Kind::Other => self.skip(&name),
             }
         }
         Ok(())
+    }
+
+    /// Counts a file that is not an image, by kind, for the warning.
+    fn skip(&mut self, name: &str) {
+        *self.skipped.entry(skip_kind(name)).or_default() += 1;
     }
 
     /// One warning line per kind of thing skipped.
@@ -554,6 +562,69 @@ impl Walker {
 }
 
 const MAX_KINDS_SHOWN: usize = 6;
+
+/// What a folder holds at its top level: its sub-folders and its image files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FolderEntries {
+    /// Sub-folders by name (symbolic links followed; hidden ones and `__MACOSX` left out),
+    /// sorted.
+    pub folders: Vec<(String, PathBuf)>,
+    /// Image files directly in the folder, sorted.
+    pub images: Vec<PathBuf>,
+}
+
+/// Finds image files the way the folder loader does, for callers that name the files and
+/// folders themselves (applying a model to new images): folders are walked recursively
+/// following symbolic links, each real folder once (a link loop is cut); hidden folders and
+/// `__MACOSX` are skipped; files without an image extension ([`is_image_name`]) are skipped.
+/// Everything skipped, over all calls, is reported by [`ImageFinder::warnings`] in one line per
+/// kind (files that are not images, broken links, folders reached twice).
+#[derive(Default)]
+pub struct ImageFinder {
+    walker: Walker,
+}
+
+impl ImageFinder {
+    pub fn new() -> ImageFinder {
+        ImageFinder::default()
+    }
+
+    /// Every image file under `dir`, recursively, sorted by path.
+    pub fn images_under(&mut self, dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+        let mut images = Vec::new();
+        self.walker.walk(dir, &mut images)?;
+        images.sort();
+        Ok(images)
+    }
+
+    /// The sub-folders and image files directly in `dir`; its other files are counted as
+    /// skipped. `dir` counts as read: a link back to it from below is not followed.
+    pub fn entries(&mut self, dir: &Path) -> Result<FolderEntries, DataError> {
+        let canonical = fs::canonicalize(dir).map_err(|e| DataError::io(dir, e))?;
+        self.walker.visited.insert(canonical);
+        let entries = self.walker.entries(dir, true)?;
+        Ok(FolderEntries {
+            folders: entries.dirs,
+            images: entries.images,
+        })
+    }
+
+    /// Counts `path`, found by the caller (a wildcard pattern's match), as a file that is not an
+    /// image.
+    pub fn skip_file(&mut self, path: &Path) {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.walker.skip(&name);
+    }
+
+    /// One line per kind of thing skipped so far: `skipped 3 file(s) that are not images: 2
+    /// *.txt, 1 .DS_Store`, broken links, folders reached twice.
+    pub fn warnings(&self) -> Vec<String> {
+        self.walker.warnings()
+    }
+}
 
 /// Folders never read as classes or walked: hidden ones (`.ipynb_checkpoints`, `.git`) and
 /// macOS archive metadata (`__MACOSX`).

@@ -5,7 +5,7 @@
 //!   (train / validation / test, carved with a seed).
 //! - Loaders: [`cifar`] (CIFAR-10/100 binary), [`idx`] (MNIST, Fashion-MNIST), [`folder`]
 //!   (a user's photo folders in the common layouts), [`synthetic`] (the built-in default);
-//!   [`load_image`] decodes one file the way the folder loader does.
+//!   [`load_image`] / [`load_image_into`] decode one file the way the folder loader does.
 //! - Splits: [`Splits::carve`] (stratified validation), [`default_val_size`] (the rule when
 //!   no size is given), [`stratified_k_fold`] (cross-validation indices).
 //! - [`image_bytes`]: the memory a batch will take, to check before loading.
@@ -30,7 +30,7 @@ pub use dataset::{
     default_val_size, stratified_holdout, stratified_k_fold, stratified_quotas, Dataset, Fold,
     SplitParams, Splits, TrainTest, DEFAULT_VAL_FRACTION, DEFAULT_VAL_MAX, VAL_MIN_PER_CLASS,
 };
-pub use decode::{load_image, MAX_DECODED_BYTES};
+pub use decode::{load_image, load_image_into, MAX_DECODED_BYTES};
 pub use error::DataError;
 pub use images::{human_bytes, image_bytes, ImageShape, ImageView, Images};
 pub use locate::DatasetKind;

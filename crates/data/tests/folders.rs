@@ -720,6 +720,77 @@ fn symbolic_links_are_followed_and_loops_cut() {
     );
 }
 
+/// The finder that `pipeline predict` uses on folders it is given: recursive, links followed,
+/// loops cut, non-image files counted in one warning line over every call.
+#[test]
+fn image_finder_walks_folders_like_the_loader() {
+    use std::os::unix::fs::symlink;
+    use wb_data::folder::ImageFinder;
+    let dir = tempfile::tempdir().unwrap();
+    let root = mkdir(&dir.path().join("root"));
+    let cats = mkdir(&root.join("cats"));
+    let deep = mkdir(&cats.join("deep"));
+    save_png(&cats.join("b.png"), &scene(20, 10, 1));
+    save_jpeg(&deep.join("a.JPG"), &scene(20, 10, 2));
+    write(&cats.join("notes.txt"), b"not an image");
+    write(&root.join(".DS_Store"), b"junk");
+    save_png(&root.join("loose.png"), &scene(8, 8, 3));
+    mkdir(&root.join(".hidden"));
+    symlink(&cats, cats.join("loop")).unwrap();
+    let elsewhere = mkdir(&dir.path().join("elsewhere"));
+    save_png(&elsewhere.join("c.png"), &scene(9, 9, 4));
+    symlink(&elsewhere, root.join("linked")).unwrap();
+
+    let mut finder = ImageFinder::new();
+    let top = finder.entries(&root).unwrap();
+    let names: Vec<&str> = top.folders.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["cats", "linked"], "hidden folders left out");
+    assert_eq!(top.images, vec![root.join("loose.png")]);
+    assert_eq!(
+        finder.images_under(&cats).unwrap(),
+        vec![cats.join("b.png"), deep.join("a.JPG")],
+        "recursive, sorted, the loop read once"
+    );
+    assert_eq!(
+        finder.images_under(&root.join("linked")).unwrap(),
+        vec![root.join("linked").join("c.png")]
+    );
+    finder.skip_file(&dir.path().join("readme.md"));
+    let warnings = finder.warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("skipped 4 file(s) that are not images: ")
+            && warnings[0].contains("1 *.txt")
+            && warnings[0].contains("1 *.md")
+            && warnings[0].contains("1 .DS_Store")
+            && warnings[0].contains("1 folder .hidden/"),
+        "{warnings:?}"
+    );
+    assert!(warnings[1].contains("loop"), "{warnings:?}");
+    let err = finder.images_under(&root.join("nope")).unwrap_err();
+    assert!(message(err).contains("nope"));
+}
+
+/// `load_image_into` fills a caller's slot and reports the displayed size (EXIF applied).
+#[test]
+fn load_image_into_reports_the_displayed_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rotated.jpg");
+    write(&path, &jpeg_bytes(&scene(40, 20, 9), Some(6)));
+    let shape = ImageShape::new(8, 8, 3);
+    let mut slot = vec![0u8; shape.len()];
+    let size = wb_data::load_image_into(&path, shape, ResizeMode::Crop, &mut slot).unwrap();
+    assert_eq!(
+        size,
+        (20, 40),
+        "rotated 90 degrees: displayed 20 wide, 40 high"
+    );
+    assert_eq!(slot, load_image(&path, shape, ResizeMode::Crop).unwrap());
+    let mut short = vec![0u8; 5];
+    let err = wb_data::load_image_into(&path, shape, ResizeMode::Crop, &mut short).unwrap_err();
+    assert!(message(err).contains("rotated.jpg"));
+}
+
 #[test]
 fn parameters_are_checked_once_with_clear_errors() {
     let check = |p: FolderParams| message(p.check().unwrap_err());

@@ -13,7 +13,7 @@ use wb_workbench::demo::{self, DemoParams};
 use wb_workbench::extract;
 use wb_workbench::fitted::{self, FitParams};
 use wb_workbench::gradcheck::{self, GradcheckParams};
-use wb_workbench::predict::{format_predictions, Predictor};
+use wb_workbench::predict::{format_predictions, PredictParams, Predictor};
 use wb_workbench::shards;
 use wb_workbench::show::{self, ShowParams};
 use wb_workbench::stream::{self, StreamParams};
@@ -68,6 +68,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 let preprocessing = saved::Preprocessing::new(
                     report.data.dataset.to_string(),
                     report.data.image_shape,
+                    report.data.resize.unwrap_or_default(),
                     report.data.class_names.clone(),
                     &output.fitted,
                     &output.scaler,
@@ -182,16 +183,29 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Predict(args) => {
-            threads::init(None)?;
-            if args.top == 0 {
-                anyhow::bail!("--top must be at least 1");
-            }
+            let params = PredictParams::from(&args).check()?;
+            threads::init(args.threads)?;
             let predictor = Predictor::load(&args.model_dir)?;
-            let predictions = predictor.predict_files(&args.images, &terminal)?;
-            print!(
-                "{}",
-                format_predictions(&predictions, predictor.class_names(), args.top)
-            );
+            let output = predictor.predict(&params, &terminal)?;
+            let summary = &output.summary;
+            match &args.out {
+                Some(csv) => {
+                    let json = output.write(csv)?;
+                    println!(
+                        "{} prediction(s) written to {} (summary: {})",
+                        summary.images,
+                        csv.display(),
+                        json.display()
+                    );
+                }
+                None => print!(
+                    "{}",
+                    format_predictions(&output.predictions, &summary.class_names, summary.top_k)
+                ),
+            }
+            if let Some(evaluation) = &summary.evaluation {
+                print!("{}", evaluation.text());
+            }
             Ok(())
         }
         Command::Demo(args) => {

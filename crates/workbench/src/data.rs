@@ -234,6 +234,9 @@ pub struct DataInfo {
     pub dataset: DatasetKind,
     pub path: Option<PathBuf>,
     pub image_shape: [usize; 3],
+    /// Image folders: how each image was fitted to `image_shape` (a saved model fits new
+    /// images the same way); `None` for datasets whose images all have one size.
+    pub resize: Option<ResizeMode>,
     pub n_classes: usize,
     pub class_names: Vec<String>,
     /// Training images, mirrored copies included.
@@ -480,6 +483,7 @@ pub fn load_with(args: &DataParams, reporter: &dyn Reporter) -> Result<(Splits, 
         dataset: kind,
         path,
         image_shape: [shape.height, shape.width, shape.channels],
+        resize: folder_info.as_ref().map(|f| f.resize),
         n_classes: splits.train.n_classes(),
         class_names: splits.train.class_names.clone(),
         train: splits.train.len(),

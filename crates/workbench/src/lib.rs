@@ -11,7 +11,7 @@
 //! - [`run`]: one run ([`RunParams`] → [`run::run`] → a [`report::RunReport`] and the model).
 //! - [`report`]: the run report (`results.json`) and its table.
 //! - [`saved`]: a trained model with its preprocessing, saved and loaded; [`predict`] applies
-//!   it to image files.
+//!   it to image files, folders and wildcard patterns, and evaluates it on class folders.
 //! - [`extract`]: the features file (safetensors, checksummed), also `compare`'s cache.
 //! - [`fitted`], [`shards`], [`stream`]: past one machine — the fitted features saved once
 //!   (`fit-features`), extraction in shards of a job array (`extract --shard I/N`), training

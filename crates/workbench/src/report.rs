@@ -61,6 +61,72 @@ impl ClassReport {
             confusion,
         }
     }
+
+    /// True images of each class (the confusion matrix's row sums).
+    pub fn counts(&self) -> Vec<usize> {
+        self.confusion.iter().map(|row| row.iter().sum()).collect()
+    }
+
+    /// Images counted, and how many of them were predicted correctly (the diagonal).
+    pub fn correct_of_total(&self) -> (usize, usize) {
+        let correct = (0..self.confusion.len())
+            .map(|i| self.confusion[i][i])
+            .sum();
+        (correct, self.counts().iter().sum())
+    }
+
+    /// Balanced accuracy: the mean recall over the classes that have at least one true image,
+    /// `(1/|K|) Σ_{c∈K} M_cc / Σ_j M_cj` (Brodersen et al., "The balanced accuracy and its
+    /// posterior distribution", ICPR 2010; scikit-learn's `balanced_accuracy_score`). Equal to
+    /// the accuracy when every class has the same count; 0 when no image was counted.
+    pub fn balanced_accuracy(&self) -> f64 {
+        let recalls: Vec<f64> = self
+            .counts()
+            .iter()
+            .zip(&self.accuracy)
+            .filter(|(&n, _)| n > 0)
+            .map(|(_, &recall)| recall)
+            .collect();
+        if recalls.is_empty() {
+            0.0
+        } else {
+            recalls.iter().sum::<f64>() / recalls.len() as f64
+        }
+    }
+
+    /// The confusion matrix as a text table: one row per true class, one column per predicted
+    /// class (both by name), then the row's image count and recall (`-` without images).
+    pub fn confusion_table(&self) -> String {
+        let names = &self.class_names;
+        let counts = self.counts();
+        let widest_count = self
+            .confusion
+            .iter()
+            .flatten()
+            .chain(&counts)
+            .max()
+            .map_or(1, |n| n.to_string().len());
+        let name_width = names.iter().map(|n| n.len()).max().unwrap_or(0).max(10);
+        let cell = |name: &str| name.len().max(widest_count);
+        let mut out = format!("{:<name_width$}", "true \\ pred");
+        for name in names {
+            out += &format!("  {name:>w$}", w = cell(name));
+        }
+        out += &format!("  {:>w$}  recall\n", "images", w = widest_count.max(6));
+        for (i, row) in self.confusion.iter().enumerate() {
+            out += &format!("{:<name_width$}", names[i]);
+            for (j, n) in row.iter().enumerate() {
+                out += &format!("  {n:>w$}", w = cell(&names[j]));
+            }
+            let recall = if counts[i] > 0 {
+                format!("{:.4}", self.accuracy[i])
+            } else {
+                "-".into()
+            };
+            out += &format!("  {:>w$}  {recall}\n", counts[i], w = widest_count.max(6));
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -180,5 +246,43 @@ pub fn show_lr(lr: f64) -> String {
         "-".into()
     } else {
         lr.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClassReport;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("class{i}")).collect()
+    }
+
+    #[test]
+    fn balanced_accuracy_averages_the_recall_of_present_classes() {
+        // Class 0: 3 of 4 right; class 1: 1 of 2; class 2: no true images (predicted once).
+        let truth = [0, 0, 0, 0, 1, 1];
+        let pred = [0, 0, 0, 2, 1, 0];
+        let report = ClassReport::new(&pred, &truth, &names(3));
+        assert_eq!(report.counts(), vec![4, 2, 0]);
+        assert_eq!(report.correct_of_total(), (4, 6));
+        assert!((report.balanced_accuracy() - (0.75 + 0.5) / 2.0).abs() < 1e-12);
+        let empty = ClassReport::new(&[], &[], &names(2));
+        assert_eq!(empty.balanced_accuracy(), 0.0);
+    }
+
+    #[test]
+    fn confusion_table_names_rows_and_columns() {
+        let report = ClassReport::new(&[0, 1, 1], &[0, 0, 1], &names(2));
+        let rows: Vec<Vec<String>> = report
+            .confusion_table()
+            .lines()
+            .map(|l| l.split_whitespace().map(String::from).collect())
+            .collect();
+        assert_eq!(
+            rows[0],
+            ["true", "\\", "pred", "class0", "class1", "images", "recall"]
+        );
+        assert_eq!(rows[1], ["class0", "1", "1", "2", "0.5000"]);
+        assert_eq!(rows[2], ["class1", "0", "1", "1", "1.0000"]);
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! The preprocessing ([`Preprocessing`]) is the feature list with every extractor parameter, the
 //! fitted k-means dictionary if any, the standardiser fitted on the training features, the image
-//! shape, the class names and the dataset name. Every file is written to a temporary name and
+//! shape, the resize mode new images are fitted with, the class names and the dataset name. Every file is written to a temporary name and
 //! renamed, weights first, so the JSON that points at them never refers to a half-written file.
 
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use ndarray::{Array1, Array2};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
+use wb_data::ResizeMode;
 use wb_features::kmeans::Dictionary;
 use wb_features::{FeatureSpec, FittedFeatures, Scaler};
 use wb_linear::{LinearModel, LossKind};
@@ -36,6 +37,11 @@ pub struct Preprocessing {
     pub dataset: String,
     /// Height, width, channels of the training images; new images are converted to it.
     pub image_shape: [usize; 3],
+    /// How an image of another size is fitted to `image_shape`: the mode the training folder
+    /// was loaded with. Models saved before it was recorded load as `crop` (the folder
+    /// loader's default then and now).
+    #[serde(default)]
+    pub resize: ResizeMode,
     pub class_names: Vec<String>,
     pub features: FeatureSpec,
     /// `(x − mean) · inv_std` per feature column, fitted on the training split.
@@ -48,6 +54,7 @@ impl Preprocessing {
     pub fn new(
         dataset: String,
         image_shape: [usize; 3],
+        resize: ResizeMode,
         class_names: Vec<String>,
         fitted: &FittedFeatures,
         scaler: &Scaler,
@@ -55,6 +62,7 @@ impl Preprocessing {
         Preprocessing {
             dataset,
             image_shape,
+            resize,
             class_names,
             features: fitted.spec().clone(),
             scaler: scaler.clone(),
@@ -107,6 +115,14 @@ impl Loaded {
         match &self.model {
             Classifier::Linear(m) => m.n_classes(),
             Classifier::Mlp(m) => m.n_classes(),
+        }
+    }
+
+    /// The loss the model was trained with (what its scores mean).
+    pub fn loss(&self) -> LossKind {
+        match &self.model {
+            Classifier::Linear(m) => m.loss,
+            Classifier::Mlp(m) => m.loss(),
         }
     }
 

@@ -545,6 +545,8 @@ pub fn run_from_shards(params: &StreamParams, reporter: &dyn Reporter) -> Result
             dataset,
             path: Some(params.dir.clone()),
             image_shape: m.image_shape,
+            // The shard manifest does not record it: a saved model applies the default (crop).
+            resize: None,
             n_classes: m.class_names.len(),
             class_names: m.class_names.clone(),
             train: m.split_sizes.train,
