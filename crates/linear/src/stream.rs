@@ -518,10 +518,19 @@ mod tests {
                 let ((ma, ha), (mb, hb)) = (a.as_ref().unwrap(), b.as_ref().unwrap());
                 assert_eq!(ma.weights, mb.weights, "{loss:?}");
                 assert_eq!(ma.bias, mb.bias);
-                let acc = |h: &[EpochStats]| -> Vec<_> {
-                    h.iter().map(|e| (e.loss, e.val_accuracy)).collect()
-                };
-                assert_eq!(acc(ha), acc(hb));
+                // Same weights, same accuracies; the reported loss's Σ W² is summed in another
+                // order by the two paths (8-lane f32 partial sums in memory), so it agrees to
+                // about 1e-8 relative, not bit for bit.
+                assert_eq!(ha.len(), hb.len());
+                for (ea, eb) in ha.iter().zip(hb.iter()) {
+                    assert_eq!(ea.val_accuracy, eb.val_accuracy, "{loss:?}");
+                    assert!(
+                        (ea.loss - eb.loss).abs() <= 1e-6 * ea.loss.abs().max(1.0),
+                        "{loss:?}: loss {} against {}",
+                        ea.loss,
+                        eb.loss
+                    );
+                }
             }
         }
     }

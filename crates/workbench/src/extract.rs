@@ -239,13 +239,41 @@ pub fn write_features_with(
     );
     // Streamed to the temporary file by path: the k-means features alone are 2.8 GB.
     wb_io::write_atomic(path, |tmp| {
-        Ok(safetensors::serialize_to_file(
-            tensors,
-            &Some(metadata),
-            tmp.path(),
-        )?)
+        safetensors::serialize_to_file(tensors, &Some(metadata), tmp.path())?;
+        Ok(sort_header(tmp.path())?)
     })?;
     Ok(checksum)
+}
+
+/// Rewrites a safetensors file's JSON header with its keys sorted, in place. The crate writes
+/// the header from hash maps, whose order changes from one process to the next, so two runs
+/// with the same seed would write different bytes; sorted, the same features give the same
+/// file. The sorted header has the same length (the same keys and values, reordered), so the
+/// tensor data does not move.
+fn sort_header(path: &Path) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)?;
+    let n = usize::try_from(u64::from_le_bytes(len)).map_err(|_| invalid("header too long"))?;
+    let mut header = vec![0u8; n];
+    file.read_exact(&mut header)?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|_| invalid("header is not JSON"))?;
+    // serde_json's map is ordered by key.
+    let mut sorted = value.to_string().into_bytes();
+    if sorted.len() > n {
+        return Err(invalid("sorted header is longer than the original"));
+    }
+    sorted.resize(n, b' ');
+    file.seek(SeekFrom::Start(8))?;
+    file.write_all(&sorted)?;
+    file.sync_all()
 }
 
 /// A features file read back: the tensors [`write_features`] writes, and its metadata.
