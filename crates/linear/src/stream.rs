@@ -19,7 +19,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::model::rand_distr_free::normal;
 use crate::model::{accuracy, predict_blocks, BatchStep};
-use crate::{EpochStats, Fit, Labeled, LinearError, LinearModel, LinearParams, Solver};
+use crate::{
+    ClassWeight, EpochStats, Fit, Labeled, LinearError, LinearModel, LinearParams, Solver,
+};
 
 /// An error of a [`BlockSource`] (reading a file, a damaged shard, ...), passed on unchanged.
 pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
@@ -160,6 +162,16 @@ pub fn fit_grid_stream(
             });
         }
     }
+    if first.class_weight != ClassWeight::None {
+        // The weights come from the class counts of the whole training set, which a stream
+        // only knows after a full pass; in-memory training (`fit_grid`) supports them.
+        return Err(LinearError::InvalidParam {
+            param: "class-weight",
+            reason: "class weights are not supported when training from streamed blocks \
+                     (train in memory, or use --class-weight none)"
+                .into(),
+        });
+    }
     if first.solver == Solver::Lbfgs {
         return Err(LinearError::InvalidParam {
             param: "solver",
@@ -170,7 +182,9 @@ pub fn fit_grid_stream(
     }
     let (n, d) = (train.rows(), train.dim());
     if n == 0 {
-        return Err(LinearError::InvalidData("the training source has no rows".into()));
+        return Err(LinearError::InvalidData(
+            "the training source has no rows".into(),
+        ));
     }
     check_block(&monitor, d, n_classes)?;
     if let Some(v) = &val {
@@ -231,6 +245,7 @@ pub fn fit_grid_stream(
                 for chunk in order.chunks(batch) {
                     let data = step.run(
                         first.loss,
+                        None,
                         block.x,
                         block.y,
                         chunk,
@@ -253,7 +268,12 @@ pub fn fit_grid_stream(
         }
         let seconds = start.elapsed().as_secs_f64();
         if first.average {
-            for (k, _) in state.diverged.iter().enumerate().filter(|(_, d)| d.is_some()) {
+            for (k, _) in state
+                .diverged
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.is_some())
+            {
                 state.avg_w.slice_mut(s![k * c..(k + 1) * c, ..]).fill(0.0);
                 state.avg_b.slice_mut(s![k * c..(k + 1) * c]).fill(0.0);
             }
@@ -477,7 +497,10 @@ mod tests {
             let memory = LinearModel::fit_grid(
                 &grid,
                 Labeled { x: x.view(), y: &y },
-                Some(Labeled { x: xv.view(), y: &yv }),
+                Some(Labeled {
+                    x: xv.view(),
+                    y: &yv,
+                }),
                 3,
                 &mut |_, _| {},
             )
@@ -490,9 +513,15 @@ mod tests {
                 &mut InMemory {
                     data: Labeled { x: x.view(), y: &y },
                 },
-                Labeled { x: xm.view(), y: &ym },
+                Labeled {
+                    x: xm.view(),
+                    y: &ym,
+                },
                 Some(&mut InMemory {
-                    data: Labeled { x: xv.view(), y: &yv },
+                    data: Labeled {
+                        x: xv.view(),
+                        y: &yv,
+                    },
                 }),
                 3,
                 &mut |_, _| {},
@@ -528,9 +557,15 @@ mod tests {
             let fits = fit_grid_stream(
                 &grid,
                 &mut source,
-                Labeled { x: xm.view(), y: &ym },
+                Labeled {
+                    x: xm.view(),
+                    y: &ym,
+                },
                 Some(&mut InMemory {
-                    data: Labeled { x: xv.view(), y: &yv },
+                    data: Labeled {
+                        x: xv.view(),
+                        y: &yv,
+                    },
                 }),
                 4,
                 &mut |_, _| {},
@@ -593,7 +628,10 @@ mod tests {
         let err = fit_grid_stream(
             &[LinearParams::new(LossKind::Softmax)],
             &mut Broken,
-            Labeled { x: x.view(), y: &[0, 1] },
+            Labeled {
+                x: x.view(),
+                y: &[0, 1],
+            },
             None,
             2,
             &mut |_, _| {},
