@@ -18,8 +18,8 @@ use wb_linear::Labeled;
 
 use crate::model::Mlp;
 use crate::net::Network;
-use crate::params::{MlpError, MlpParams};
 use crate::optim::Optimizer;
+use crate::params::{MlpError, MlpParams};
 use crate::train::{accuracy, check_data, gather, predict_into};
 use crate::{EpochStats, History};
 
@@ -86,6 +86,15 @@ pub fn fit_stream(
     progress: &mut dyn FnMut(EpochStats),
 ) -> Result<(Mlp, History), MlpError> {
     params.check()?;
+    if params.class_weight != wb_linear::ClassWeight::None {
+        // The weights come from the whole training set's class counts, which a stream only
+        // knows after a full pass; in-memory `fit` supports them.
+        return Err(MlpError::invalid(
+            "class-weight",
+            "class weights are not supported when training from streamed blocks (train in \
+             memory, or use --class-weight none)",
+        ));
+    }
     if n_classes < 2 {
         return Err(MlpError::invalid(
             "n_classes",
@@ -94,9 +103,7 @@ pub fn fit_stream(
     }
     let (n, d) = (train.rows(), train.dim());
     if n == 0 || d == 0 {
-        return Err(MlpError::Data(format!(
-            "training set is empty ({n} x {d})"
-        )));
+        return Err(MlpError::Data(format!("training set is empty ({n} x {d})")));
     }
     check_data(&monitor.x, monitor.y, n_classes, "monitoring subset")?;
     if monitor.x.ncols() != d || val.as_ref().is_some_and(|v| v.dim() != d) {
@@ -141,58 +148,61 @@ pub fn fit_stream(
         let mut seen = 0usize;
         let mut step_times: Vec<f64> = Vec::new();
         train
-            .for_each_block(Some(block_order_seed(params.seed, epoch + 1)), &mut |block| {
-                check_data(&block.x, block.y, n_classes, "training block")?;
-                if block.x.ncols() != d {
-                    return Err(Box::new(MlpError::Data(format!(
-                        "a training block has {} features, expected {d}",
-                        block.x.ncols()
-                    ))));
-                }
-                let owned = block.x.as_standard_layout();
-                let x = owned.view();
-                let m_block = x.nrows();
-                seen += m_block;
-                if order.len() != m_block {
-                    order = (0..m_block).collect();
-                }
-                order.shuffle(&mut rng);
-                for chunk in order.chunks(batch) {
-                    let step_start = Instant::now();
-                    let m = chunk.len();
-                    gather(&x, chunk, &mut xb);
-                    for (dst, &i) in yb.iter_mut().zip(chunk) {
-                        *dst = block.y[i];
+            .for_each_block(
+                Some(block_order_seed(params.seed, epoch + 1)),
+                &mut |block| {
+                    check_data(&block.x, block.y, n_classes, "training block")?;
+                    if block.x.ncols() != d {
+                        return Err(Box::new(MlpError::Data(format!(
+                            "a training block has {} features, expected {d}",
+                            block.x.ncols()
+                        ))));
                     }
-                    let dscores = if m == batch {
-                        &mut dscores_full
-                    } else {
-                        if dscores_tail.nrows() != m {
-                            dscores_tail = Array2::zeros((m, n_classes));
+                    let owned = block.x.as_standard_layout();
+                    let x = owned.view();
+                    let m_block = x.nrows();
+                    seen += m_block;
+                    if order.len() != m_block {
+                        order = (0..m_block).collect();
+                    }
+                    order.shuffle(&mut rng);
+                    for chunk in order.chunks(batch) {
+                        let step_start = Instant::now();
+                        let m = chunk.len();
+                        gather(&x, chunk, &mut xb);
+                        for (dst, &i) in yb.iter_mut().zip(chunk) {
+                            *dst = block.y[i];
                         }
-                        &mut dscores_tail
-                    };
-                    let xv = xb.slice(ndarray::s![..m, ..]);
-                    net.forward(xv, true);
-                    let data_loss =
-                        params.loss.loss_and_grad(net.scores(), &yb[..m], dscores) as f64;
-                    let mut updater = optimizer.step(lr, params.reg);
-                    net.backward_update(xv, dscores.view(), &mut updater);
-                    let square_sum = updater.square_sum();
-                    let loss = data_loss + params.reg * square_sum;
-                    if !loss.is_finite() {
-                        return Err(Box::new(MlpError::Diverged {
-                            epoch: epoch + 1,
-                            loss,
-                            learning_rate: lr,
-                        }));
+                        let dscores = if m == batch {
+                            &mut dscores_full
+                        } else {
+                            if dscores_tail.nrows() != m {
+                                dscores_tail = Array2::zeros((m, n_classes));
+                            }
+                            &mut dscores_tail
+                        };
+                        let xv = xb.slice(ndarray::s![..m, ..]);
+                        net.forward(xv, true);
+                        let data_loss =
+                            params.loss.loss_and_grad(net.scores(), &yb[..m], dscores) as f64;
+                        let mut updater = optimizer.step(lr, params.reg);
+                        net.backward_update(xv, dscores.view(), &mut updater);
+                        let square_sum = updater.square_sum();
+                        let loss = data_loss + params.reg * square_sum;
+                        if !loss.is_finite() {
+                            return Err(Box::new(MlpError::Diverged {
+                                epoch: epoch + 1,
+                                loss,
+                                learning_rate: lr,
+                            }));
+                        }
+                        loss_sum += loss;
+                        batches += 1;
+                        step_times.push(step_start.elapsed().as_secs_f64());
                     }
-                    loss_sum += loss;
-                    batches += 1;
-                    step_times.push(step_start.elapsed().as_secs_f64());
-                }
-                Ok(())
-            })
+                    Ok(())
+                },
+            )
             .map_err(from_source)?;
         if seen != n {
             return Err(MlpError::Data(format!(
@@ -318,9 +328,15 @@ mod tests {
             &mut InMemory {
                 data: Labeled { x: x.view(), y: &y },
             },
-            Labeled { x: xm.view(), y: &ym },
+            Labeled {
+                x: xm.view(),
+                y: &ym,
+            },
             Some(&mut InMemory {
-                data: Labeled { x: xv.view(), y: &yv },
+                data: Labeled {
+                    x: xv.view(),
+                    y: &yv,
+                },
             }),
             3,
             &mut |_| {},
@@ -346,6 +362,9 @@ mod tests {
         let bytes = training_bytes(&p, 3072, 10);
         let weights = (3072 * 1000 + 1000 + 1000 * 10 + 10) as u64;
         assert!(bytes >= 4 * 5 * weights, "{bytes}");
-        assert!(bytes < 4 * 5 * weights + 4 * 200 * (3 * 1010 + 3072) + 1, "{bytes}");
+        assert!(
+            bytes < 4 * 5 * weights + 4 * 200 * (3 * 1010 + 3072) + 1,
+            "{bytes}"
+        );
     }
 }
