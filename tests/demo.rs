@@ -68,7 +68,10 @@ fn rings_need_polar_features_or_an_mlp() {
     ] {
         // One 120-pixel panel with its title, the picture's title and the class legend around it.
         let (w, h) = png_size(&dir.path().join(file));
-        assert!((120..=1200).contains(&w) && (120..=1200).contains(&h), "{file}: {w}x{h}");
+        assert!(
+            (120..=1200).contains(&w) && (120..=1200).contains(&h),
+            "{file}: {w}x{h}"
+        );
     }
     assert_eq!(report["train_points"], 400);
     assert_eq!(report["test_points"], 400);
@@ -93,7 +96,10 @@ fn spiral_capacity_helps_and_regularisation_costs_training_accuracy() {
     // 2 x 3 panels of 120 pixels, with titles, row headings and a legend: wider than three
     // panels and taller than two.
     let (w, h) = png_size(&dir.path().join("spiral.png"));
-    assert!(w > 3 * 120 && h > 2 * 120 && w < 3000 && h < 3000, "spiral.png {w}x{h}");
+    assert!(
+        w > 3 * 120 && h > 2 * 120 && w < 3000 && h < 3000,
+        "spiral.png {w}x{h}"
+    );
     assert_eq!(report["models"].as_array().unwrap().len(), 6);
 }
 

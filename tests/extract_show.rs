@@ -196,10 +196,18 @@ fn show_writes_the_pictures_of_the_named_extractors() {
 
     // Every picture is drawn large enough to read in a README (a 32x32 image enlarged).
     let image = decode(&out_dir.join("image.png"));
-    assert!(image.width() >= 128 && image.height() >= 128, "{:?}", image.dimensions());
+    assert!(
+        image.width() >= 128 && image.height() >= 128,
+        "{:?}",
+        image.dimensions()
+    );
     assert!(colours(&image) > 20, "image.png is nearly blank");
     let hog = decode(&out_dir.join("hog.png"));
-    assert!(hog.width() >= 256 && hog.height() >= 128, "{:?}", hog.dimensions());
+    assert!(
+        hog.width() >= 256 && hog.height() >= 128,
+        "{:?}",
+        hog.dimensions()
+    );
     assert!(colours(&hog) > 20, "hog.png is nearly blank");
     let hist = decode(&out_dir.join("color_histogram.png"));
     assert!(hist.width() >= 480 && hist.height() >= 100);

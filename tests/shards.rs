@@ -76,8 +76,7 @@ fn extract_shards(dir: &Path, count: usize) -> std::path::PathBuf {
 }
 
 fn accuracy(results: &Path) -> f64 {
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(results).unwrap()).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(results).unwrap()).unwrap();
     json["accuracy"]["test"].as_f64().unwrap()
 }
 
@@ -113,7 +112,9 @@ fn four_shards_concatenate_bit_for_bit_to_one_extraction_and_train_like_memory()
     assert_eq!(first.train.nrows(), manifest.shards[0].rows(Split::Train));
 
     // Streamed with a buffer of every shard: the in-memory training set, the same run.
-    let train = ["--model", "softmax", "--epochs", "5", "--lr", "0.03", "--reg", "1e-4"];
+    let train = [
+        "--model", "softmax", "--epochs", "5", "--lr", "0.03", "--reg", "1e-4",
+    ];
     let memory_out = dir.path().join("memory");
     let mut args = vec!["run".to_string()];
     args.extend(with(DATA, FEATURES));
@@ -125,7 +126,11 @@ fn four_shards_concatenate_bit_for_bit_to_one_extraction_and_train_like_memory()
         args.extend(["--buffer-shards", buffer, "--threads", "2"]);
         args.extend(["--out", out.to_str().unwrap()]);
         let output = run(&args);
-        assert!(stderr(&output).contains("memory estimate"), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("memory estimate"),
+            "{}",
+            stderr(&output)
+        );
         accuracy(&out.join("results.json"))
     };
     let memory = accuracy(&memory_out.join("results.json"));
@@ -190,7 +195,11 @@ fn missing_damaged_and_replaced_shards_are_named() {
     std::fs::write(&victim, &original[..original.len() / 2]).unwrap();
     let out = train(&[]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains(&manifest.shards[1].file), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&manifest.shards[1].file),
+        "{}",
+        stderr(&out)
+    );
 
     // Missing: every missing shard is named with the command that makes it.
     std::fs::remove_file(&victim).unwrap();
@@ -214,13 +223,24 @@ fn missing_damaged_and_replaced_shards_are_named() {
         ],
     ));
     run(&strs(&args));
-    assert_eq!(std::fs::read(&victim).unwrap(), original, "same shard, same bytes");
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        original,
+        "same shard, same bytes"
+    );
     assert!(train(&[]).status.success());
 
     // A shard of another extraction (other data) is refused, not mixed in.
     let mut args = vec!["extract".to_string()];
     args.extend(with(
-        &["--train-limit", "900", "--val-size", "300", "--test-limit", "600"],
+        &[
+            "--train-limit",
+            "900",
+            "--val-size",
+            "300",
+            "--test-limit",
+            "600",
+        ],
         &[
             "--shard",
             "0/3",
@@ -232,7 +252,11 @@ fn missing_damaged_and_replaced_shards_are_named() {
     ));
     let out = pipeline(&strs(&args));
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("another extraction"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("another extraction"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -269,14 +293,21 @@ fn the_shard_comes_from_slurm_or_kubernetes_variables() {
         ])
         .args(extra)
         .env_remove("PIPELINE_DATA");
-        for name in ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX"] {
+        for name in [
+            "SLURM_ARRAY_TASK_ID",
+            "SLURM_ARRAY_TASK_COUNT",
+            "JOB_COMPLETION_INDEX",
+        ] {
             cmd.env_remove(name);
         }
         cmd.envs(vars.iter().copied());
         cmd.output().unwrap()
     };
     let out = extract(
-        &[("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_ARRAY_TASK_COUNT", "2")],
+        &[
+            ("SLURM_ARRAY_TASK_ID", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "2"),
+        ],
         &[],
     );
     assert!(out.status.success(), "{}", stderr(&out));

@@ -240,7 +240,10 @@ fn train_test_folders_with_aliases() {
     save_png(&d.join("1.png"), &scene(8, 8, 1));
     mkdir(&empty.path().join("test").join("x"));
     let err = message(wb_data::folder::load_folder(empty.path(), &params()).unwrap_err());
-    assert!(err.contains("holds no test images in its class folders"), "{err}");
+    assert!(
+        err.contains("holds no test images in its class folders"),
+        "{err}"
+    );
 
     let moth = mkdir(&testing.join("moth"));
     save_png(&moth.join("m.png"), &scene(30, 30, 1));

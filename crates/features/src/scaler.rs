@@ -77,7 +77,10 @@ impl ColumnSums {
             return None;
         }
         self.count += other.count;
-        self.sum.iter_mut().zip(&other.sum).for_each(|(a, b)| *a += b);
+        self.sum
+            .iter_mut()
+            .zip(&other.sum)
+            .for_each(|(a, b)| *a += b);
         self.sum_sq
             .iter_mut()
             .zip(&other.sum_sq)

@@ -868,9 +868,21 @@ fn bin_colours_are_the_bin_centres_colours_and_groups_cover_every_bin() {
     let colours = color::bin_colours(&hue);
     assert_eq!(colours.len(), hue.dim());
     // Ten hue bins: the first is centred on 18°, a red-orange; bin 6 (216°) is blue.
-    assert!(colours[0][0] == 255 && colours[0][2] == 0, "{:?}", colours[0]);
-    assert!(colours[6][2] == 255 && colours[6][0] == 0, "{:?}", colours[6]);
-    for mode in [color::Mode::Hue, color::Mode::PerChannelHsv, color::Mode::JointHsv] {
+    assert!(
+        colours[0][0] == 255 && colours[0][2] == 0,
+        "{:?}",
+        colours[0]
+    );
+    assert!(
+        colours[6][2] == 255 && colours[6][0] == 0,
+        "{:?}",
+        colours[6]
+    );
+    for mode in [
+        color::Mode::Hue,
+        color::Mode::PerChannelHsv,
+        color::Mode::JointHsv,
+    ] {
         let p = color::Params { mode, bins: 4 };
         assert_eq!(color::bin_colours(&p).len(), p.dim());
         let groups = color::bin_groups(&p);

@@ -66,7 +66,8 @@ mod tests {
         for entry in ["", ".", "../x", "a/../../x", "/etc/passwd", "sub/.."] {
             let err = confined(dir.path(), entry).unwrap_err().to_string();
             assert!(
-                err.contains(&format!("`{entry}`")) && err.contains(&dir.path().display().to_string()),
+                err.contains(&format!("`{entry}`"))
+                    && err.contains(&dir.path().display().to_string()),
                 "{entry}: {err}"
             );
         }

@@ -12,11 +12,11 @@ use wb_workbench::compare::{self, CompareOptions};
 use wb_workbench::demo::{self, DemoParams};
 use wb_workbench::extract;
 use wb_workbench::fitted::{self, FitParams};
-use wb_workbench::shards;
-use wb_workbench::stream::{self, StreamParams};
 use wb_workbench::gradcheck::{self, GradcheckParams};
 use wb_workbench::predict::{format_predictions, Predictor};
+use wb_workbench::shards;
 use wb_workbench::show::{self, ShowParams};
+use wb_workbench::stream::{self, StreamParams};
 use wb_workbench::{run, saved, threads, RunParams};
 
 use args::extract::ExtractJob;
@@ -132,11 +132,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 done.train_images,
                 done.seconds
             );
-            println!(
-                "wrote {} (checksum {})",
-                done.path.display(),
-                done.checksum
-            );
+            println!("wrote {} (checksum {})", done.path.display(), done.checksum);
             Ok(())
         }
         Command::Show(args) => {

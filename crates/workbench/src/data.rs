@@ -14,6 +14,7 @@ use wb_data::synthetic::{self, SyntheticParams};
 use wb_data::{DatasetKind, SplitParams, Splits, TrainTest};
 
 use crate::progress::Reporter;
+use crate::validation::{CvChoice, Validation};
 
 /// Training-set augmentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -82,8 +83,11 @@ pub struct DataParams {
     pub image_size: Option<(usize, usize)>,
     /// Image folders: skip undecodable images with a warning instead of failing.
     pub skip_bad_images: bool,
-    /// Validation images carved from the training set with the seed.
-    pub val_size: usize,
+    /// Validation images carved from the training set with the seed (`--val-size`); `None`:
+    /// the default rule ([`wb_data::default_val_size`], or cross-validation, see `cv`).
+    pub val_size: Option<usize>,
+    /// Cross-validation instead of a validation split ([`crate::validation::decide`]).
+    pub cv: CvChoice,
     pub train_limit: Option<usize>,
     pub test_limit: Option<usize>,
     pub augment: Augment,
@@ -99,7 +103,8 @@ impl Default for DataParams {
             label: Cifar100Label::Fine,
             image_size: None,
             skip_bad_images: false,
-            val_size: 1000,
+            val_size: None,
+            cv: CvChoice::Off,
             train_limit: None,
             test_limit: None,
             augment: Augment::Auto,
@@ -118,6 +123,7 @@ pub struct DataOptions {
     pub image_size: Option<(usize, usize)>,
     pub skip_bad_images: Option<bool>,
     pub val_size: Option<usize>,
+    pub cv: Option<CvChoice>,
     pub train_limit: Option<usize>,
     pub test_limit: Option<usize>,
     pub augment: Option<Augment>,
@@ -134,6 +140,7 @@ impl DataOptions {
             image_size: self.image_size.or(base.image_size),
             skip_bad_images: self.skip_bad_images.or(base.skip_bad_images),
             val_size: self.val_size.or(base.val_size),
+            cv: self.cv.or(base.cv),
             train_limit: self.train_limit.or(base.train_limit),
             test_limit: self.test_limit.or(base.test_limit),
             augment: self.augment.or(base.augment),
@@ -141,7 +148,8 @@ impl DataOptions {
         }
     }
 
-    /// The parameters, with the defaults of [`DataParams`] where nothing was set.
+    /// The parameters, with the defaults of [`DataParams`] where nothing was set, except that
+    /// cross-validation is automatic ([`CvChoice::Auto`]): these options feed training runs.
     pub fn resolve(&self) -> DataParams {
         let d = DataParams::default();
         DataParams {
@@ -150,7 +158,8 @@ impl DataOptions {
             label: self.label.unwrap_or(d.label),
             image_size: self.image_size,
             skip_bad_images: self.skip_bad_images.unwrap_or(d.skip_bad_images),
-            val_size: self.val_size.unwrap_or(d.val_size),
+            val_size: self.val_size.or(d.val_size),
+            cv: self.cv.unwrap_or(CvChoice::Auto),
             train_limit: self.train_limit,
             test_limit: self.test_limit,
             augment: self.augment.unwrap_or(d.augment),
@@ -175,10 +184,21 @@ pub struct DataInfo {
     pub shifted: bool,
     pub val: usize,
     pub test: usize,
+    /// How the hyper-parameters are chosen: a hold-out split or K-fold cross-validation.
+    pub validation: Validation,
     pub warnings: Vec<String>,
 }
 
 impl DataInfo {
+    /// Rows of the training split per image: 2 with mirror images, 5 with shifted copies.
+    pub fn train_copies(&self) -> usize {
+        match (self.flipped, self.shifted) {
+            (true, _) => 2,
+            (false, true) => 5,
+            (false, false) => 1,
+        }
+    }
+
     /// How the training set was augmented, for a report line (" (half mirrored)").
     pub fn augment_note(&self) -> &'static str {
         match (self.flipped, self.shifted) {
@@ -197,6 +217,8 @@ pub fn load(args: &DataParams) -> Result<(Splits, DataInfo)> {
         (None, None) => DatasetKind::Synthetic,
     };
     let mut warnings = Vec::new();
+    // A validation split the dataset brings (an image folder's `val/` beside `test/`).
+    let mut given_val: Option<wb_data::Dataset> = None;
     let (data, path): (TrainTest, Option<PathBuf>) = if kind == DatasetKind::Synthetic {
         let params = SyntheticParams {
             seed: args.seed,
@@ -227,6 +249,7 @@ pub fn load(args: &DataParams) -> Result<(Splits, DataInfo)> {
                     },
                 )?;
                 warnings.extend(loaded.warnings);
+                given_val = loaded.val;
                 loaded.data
             }
             DatasetKind::Synthetic => unreachable!("handled above"),
@@ -238,15 +261,34 @@ pub fn load(args: &DataParams) -> Result<(Splits, DataInfo)> {
             "--image-size only applies to image folders; {kind} images keep their size"
         ));
     }
-    let mut splits = Splits::carve(
-        data,
-        &SplitParams {
-            val_size: args.val_size,
-            train_limit: args.train_limit,
-            test_limit: args.test_limit,
-            seed: args.seed,
+    let (validation, notes) = crate::validation::decide(
+        args.val_size,
+        args.cv,
+        &data.train.class_counts(),
+        given_val.as_ref().map(|v| v.len()),
+    )?;
+    warnings.extend(notes);
+    let split = SplitParams {
+        val_size: match validation {
+            Validation::HoldOut { size, .. } => size,
+            Validation::CrossValidation { .. } => 0,
         },
-    )
+        train_limit: args.train_limit,
+        test_limit: args.test_limit,
+        seed: args.seed,
+    };
+    let mut splits = match (&validation, given_val) {
+        (Validation::CrossValidation { .. }, given) => {
+            let mut data = data;
+            if let Some(val) = given {
+                data.train.images.extend(&val.images);
+                data.train.labels.extend_from_slice(&val.labels);
+            }
+            Splits::without_validation(data, &split)
+        }
+        (Validation::HoldOut { .. }, Some(val)) => Splits::with_validation(data, val, &split),
+        (Validation::HoldOut { .. }, None) => Splits::carve(data, &split),
+    }
     .with_context(|| format!("cannot split {kind}"))?;
     // `auto`: mirror images for natural photos, shifted copies for the digit-like sets (a
     // mirrored digit can be another digit or none; a one-pixel shift never changes a class).
@@ -277,6 +319,7 @@ pub fn load(args: &DataParams) -> Result<(Splits, DataInfo)> {
         shifted,
         val: splits.val.len(),
         test: splits.test.len(),
+        validation,
         warnings,
     };
     Ok((splits, info))

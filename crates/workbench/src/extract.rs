@@ -321,8 +321,11 @@ pub fn read_features(path: &Path) -> Result<FeaturesFile> {
     let (_, mean) = f32s(&mut sum, "scaler.mean", 1)?;
     let (_, inv_std) = f32s(&mut sum, "scaler.inv_std", 1)?;
     let extra: Vec<String> = match metadata.get("extra_tensors") {
-        Some(list) => serde_json::from_str(list)
-            .map_err(|e| bad(format!("its extra_tensors metadata is not a JSON list: {e}")))?,
+        Some(list) => serde_json::from_str(list).map_err(|e| {
+            bad(format!(
+                "its extra_tensors metadata is not a JSON list: {e}"
+            ))
+        })?,
         None => Vec::new(),
     };
     for name in &extra {

@@ -142,14 +142,9 @@ pub fn fit_features(params: &FitParams, reporter: &dyn Reporter) -> Result<FitSu
 /// Reads a fitted file, refusing a newer format, another kind of file, or content whose
 /// checksum does not match (the error names the file).
 pub fn read_fitted(path: &Path) -> Result<FittedFile> {
-    let text =
-        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let probe: serde_json::Value = serde_json::from_slice(&text).with_context(|| {
-        format!(
-            "{}: not valid JSON (truncated or damaged?)",
-            path.display()
-        )
-    })?;
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let probe: serde_json::Value = serde_json::from_slice(&text)
+        .with_context(|| format!("{}: not valid JSON (truncated or damaged?)", path.display()))?;
     if probe.get("format").and_then(|f| f.as_str()) != Some(FITTED_FORMAT) {
         bail!(
             "{}: not a fitted-features file (written by `pipeline fit-features`)",

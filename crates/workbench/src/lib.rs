@@ -38,7 +38,7 @@ pub mod show;
 pub mod stream;
 pub mod threads;
 pub mod train;
-
+pub mod validation;
 
 pub use data::{Augment, DataInfo, DataOptions, DataParams};
 pub use feature_options::FeatureOptions;

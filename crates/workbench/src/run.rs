@@ -10,7 +10,7 @@ use crate::data::{load_announced, DataParams};
 use crate::progress::Reporter;
 use crate::report::{self, ClassReport, Timings};
 use crate::train::Classifier;
-use crate::train::{self, Chatter, SearchData, TrainOptions, TrainSettings};
+use crate::train::{self, Chatter, Held, SearchData, TrainOptions, TrainSettings};
 
 /// Everything that decides a run, validated.
 #[derive(Debug, Clone)]
@@ -73,13 +73,14 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
     let features_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
+    reporter.line(&format!("validation: {}", info.validation.summary()));
+    let folds = train::folds_for(&info, &splits.train.labels, params.data.seed, reporter)?;
     let trained = train::train(
         settings,
         &SearchData {
             x_train: feats.train.view(),
             y_train: &splits.train.labels,
-            x_val: feats.val.view(),
-            y_val: &splits.val.labels,
+            held: Held::of(&info, feats.val.view(), &splits.val.labels, &folds),
             n_classes: info.n_classes,
         },
         &Chatter {
@@ -90,6 +91,7 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
     let train_s = t.elapsed().as_secs_f64();
     let model = trained.model;
 
+    let chosen_val = trained.chosen.val_accuracy;
     let t = Instant::now();
     let pred_train = model.predict(feats.train.view());
     let pred_val = model.predict(feats.val.view());
@@ -107,7 +109,11 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
         history: trained.history,
         accuracy: report::Accuracy {
             train: wb_linear::accuracy(&pred_train, &splits.train.labels),
-            val: wb_linear::accuracy(&pred_val, &splits.val.labels),
+            val: match &trained.cross_validation {
+                // No validation split: the chosen setting's mean held-out fold accuracy.
+                Some(_) => chosen_val,
+                None => wb_linear::accuracy(&pred_val, &splits.val.labels),
+            },
             test: wb_linear::accuracy(&pred_test, &splits.test.labels),
         },
         timings_s: Timings {
@@ -117,6 +123,7 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
             evaluate: evaluate_s,
         },
         per_class: classes,
+        cross_validation: trained.cross_validation,
     };
     Ok(RunOutput {
         report,
@@ -198,6 +205,8 @@ fn run_settings(params: &RunParams) -> serde_json::Value {
         "image_size": data.image_size,
         "skip_bad_images": data.skip_bad_images,
         "val_size": data.val_size,
+        "cv": data.cv,
+        "class_weight": settings.class_weight.name(),
         "train_limit": data.train_limit,
         "test_limit": data.test_limit,
         "seed": data.seed,

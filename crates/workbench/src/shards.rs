@@ -244,7 +244,10 @@ impl Manifest {
 
     /// The scaler's column blocks.
     pub fn blocks(&self) -> Vec<(usize, Normalization)> {
-        self.parts.iter().map(|p| (p.dim, p.normalization)).collect()
+        self.parts
+            .iter()
+            .map(|p| (p.dim, p.normalization))
+            .collect()
     }
 
     /// Rows of `split` over all shards.
@@ -282,7 +285,11 @@ impl Manifest {
         let manifest: Manifest = serde_json::from_value(probe)
             .with_context(|| format!("{}: invalid manifest", path.display()))?;
         if manifest.shards.len() != manifest.shard_count
-            || manifest.shards.iter().enumerate().any(|(i, s)| s.index != i)
+            || manifest
+                .shards
+                .iter()
+                .enumerate()
+                .any(|(i, s)| s.index != i)
         {
             bail!(
                 "{}: the shard list does not hold shards 0..{} in order",
@@ -330,7 +337,8 @@ pub fn extract_shard(params: &ShardParams, reporter: &dyn Reporter) -> Result<Sh
     }
     let fitted_file = read_fitted(&params.fitted)?;
     let (splits, info, _) = load_announced(&params.data, reporter)?;
-    if fitted_file.dataset != info.dataset.to_string() || fitted_file.image_shape != info.image_shape
+    if fitted_file.dataset != info.dataset.to_string()
+        || fitted_file.image_shape != info.image_shape
     {
         bail!(
             "--fitted {} was fitted on {} images of {:?}, but this extraction loads {} images \
@@ -373,7 +381,14 @@ pub fn extract_shard(params: &ShardParams, reporter: &dyn Reporter) -> Result<Sh
     let blocks: Vec<_> = fitted.parts().iter().map(|&(_, d, n)| (d, n)).collect();
     let sums = ColumnSums::of(train.view());
     let scaler = Scaler::from_sums(&sums, &blocks);
-    let manifest = manifest_for(&params.data, &info, &fitted_file, &fitted, sizes, shard.count);
+    let manifest = manifest_for(
+        &params.data,
+        &info,
+        &fitted_file,
+        &fitted,
+        sizes,
+        shard.count,
+    );
     let entry = &manifest.shards[shard.index];
     let mut shard_info = info.clone();
     shard_info.train = part.train.len();
@@ -642,8 +657,8 @@ impl ShardFile {
                 shape: Vec<usize>,
                 data_offsets: [u64; 2],
             }
-            let e: Entry = serde_json::from_value(v)
-                .map_err(|e| bad(format!("tensor {name}: {e}")))?;
+            let e: Entry =
+                serde_json::from_value(v).map_err(|e| bad(format!("tensor {name}: {e}")))?;
             let size = match e.dtype.as_str() {
                 "F32" => 4,
                 "F64" | "I64" => 8,
@@ -689,9 +704,10 @@ impl ShardFile {
     }
 
     fn tensor(&self, name: &str, dtype: &str) -> Result<&TensorInfo> {
-        let t = self.tensors.get(name).ok_or_else(|| {
-            anyhow::anyhow!("{} has no tensor {name}", self.path.display())
-        })?;
+        let t = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| anyhow::anyhow!("{} has no tensor {name}", self.path.display()))?;
         if t.dtype != dtype {
             bail!(
                 "{}: tensor {name} is {}, expected {dtype}",
@@ -896,7 +912,10 @@ mod tests {
         );
         let err = Shard::from_env(&k8s, None).unwrap_err();
         assert!(err.contains("--shard-count"), "{err}");
-        let out_of_range = env(&[("SLURM_ARRAY_TASK_ID", "4"), ("SLURM_ARRAY_TASK_COUNT", "4")]);
+        let out_of_range = env(&[
+            ("SLURM_ARRAY_TASK_ID", "4"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ]);
         assert!(Shard::from_env(&out_of_range, None).is_err());
         assert_eq!(Shard::from_env(&env(&[]), None), Ok(None));
     }

@@ -197,7 +197,10 @@ impl ShardSet {
 
     /// The scaler of the whole training split, from the shards' sums.
     pub fn scaler(&self) -> Result<Scaler> {
-        Ok(Scaler::from_sums(&self.column_sums()?, &self.manifest.blocks()))
+        Ok(Scaler::from_sums(
+            &self.column_sums()?,
+            &self.manifest.blocks(),
+        ))
     }
 
     /// The features' extractors, from the folder's copy of the fitted file.
@@ -216,7 +219,11 @@ impl ShardSet {
     }
 
     /// Rows `rows` (sorted global indices) of the training split, scaled.
-    pub fn gather_train_rows(&self, rows: &[usize], scaler: &Scaler) -> Result<(ndarray::Array2<f32>, Vec<usize>)> {
+    pub fn gather_train_rows(
+        &self,
+        rows: &[usize],
+        scaler: &Scaler,
+    ) -> Result<(ndarray::Array2<f32>, Vec<usize>)> {
         let d = self.dim();
         let mut x = vec![0f32; rows.len() * d];
         let mut y = Vec::with_capacity(rows.len());
@@ -411,11 +418,23 @@ pub fn estimate(set: &ShardSet, params: &StreamParams) -> MemoryEstimate {
         format!("training buffer ({} shards)", params.buffer_shards),
         SplitStream::buffer_bytes(set, Split::Train, params.buffer_shards),
     ));
-    let eval = SplitStream::buffer_bytes(set, Split::Val, 1)
-        .max(SplitStream::buffer_bytes(set, Split::Test, 1));
+    let eval = SplitStream::buffer_bytes(set, Split::Val, 1).max(SplitStream::buffer_bytes(
+        set,
+        Split::Test,
+        1,
+    ));
     parts.push(("evaluation buffer (1 shard)".into(), eval));
     // The largest tensor read into memory beside the buffers: labels, and the read chunk.
-    parts.push(("reads".into(), (1 << 20) + 16 * m.shards.iter().map(|s| s.rows(Split::Train)).max().unwrap_or(0) as u64));
+    parts.push((
+        "reads".into(),
+        (1 << 20)
+            + 16 * m
+                .shards
+                .iter()
+                .map(|s| s.rows(Split::Train))
+                .max()
+                .unwrap_or(0) as u64,
+    ));
     let settings = &params.train;
     let monitor = (monitor_limit(set.dim()) as u64).min(train_rows);
     parts.push(("monitoring subset".into(), monitor * (d * 4 + 8)));
@@ -461,10 +480,9 @@ pub fn run_from_shards(params: &StreamParams, reporter: &dyn Reporter) -> Result
     let set = ShardSet::open(&params.dir)?;
     let m = &set.manifest;
     let memory = estimate(&set, params);
-    let data_gb = (m.split_sizes.train + m.split_sizes.val + m.split_sizes.test) as f64
-        * m.dim as f64
-        * 4.0
-        / 1e9;
+    let data_gb =
+        (m.split_sizes.train + m.split_sizes.val + m.split_sizes.test) as f64 * m.dim as f64 * 4.0
+            / 1e9;
     reporter.line(&format!(
         "features from {}: {} shards, {} train / {} val / {} test rows x {} features \
          ({data_gb:.2} GB); memory estimate {} ({})",
@@ -508,10 +526,30 @@ pub fn run_from_shards(params: &StreamParams, reporter: &dyn Reporter) -> Result
     let trained = {
         let mut train_src = SplitStream::new(&set, Split::Train, params.buffer_shards, &scaler);
         let mut val_src = SplitStream::new(&set, Split::Val, 1, &scaler);
-        let monitor = Labeled { x: xm.view(), y: &ym };
+        let monitor = Labeled {
+            x: xm.view(),
+            y: &ym,
+        };
         match &settings.mlp {
-            Some(base) => train_mlp(settings, base, &set, &mut train_src, &mut val_src, monitor, &scaler, reporter)?,
-            None => train_linear(settings, &set, &mut train_src, &mut val_src, monitor, &scaler, reporter)?,
+            Some(base) => train_mlp(
+                settings,
+                base,
+                &set,
+                &mut train_src,
+                &mut val_src,
+                monitor,
+                &scaler,
+                reporter,
+            )?,
+            None => train_linear(
+                settings,
+                &set,
+                &mut train_src,
+                &mut val_src,
+                monitor,
+                &scaler,
+                reporter,
+            )?,
         }
     };
     let train_s = t.elapsed().as_secs_f64();
@@ -543,6 +581,10 @@ pub fn run_from_shards(params: &StreamParams, reporter: &dyn Reporter) -> Result
             shifted: m.train_shifted,
             val: m.split_sizes.val,
             test: m.split_sizes.test,
+            validation: crate::validation::Validation::HoldOut {
+                size: m.split_sizes.val,
+                reason: "the shards' validation split".into(),
+            },
             warnings: Vec::new(),
         },
         features: crate::run::feature_parts(&fitted),
@@ -562,6 +604,7 @@ pub fn run_from_shards(params: &StreamParams, reporter: &dyn Reporter) -> Result
             evaluate: evaluate_s,
         },
         per_class: classes,
+        cross_validation: None,
     };
     Ok(RunOutput {
         report,
@@ -685,12 +728,18 @@ fn train_linear(
     )?;
     progress.finish();
     let seconds = t.elapsed().as_secs_f64() / grid.len() as f64;
-    let ok: Vec<&LinearModel> = fits.iter().filter_map(|f| f.as_ref().ok().map(|(m, _)| m)).collect();
+    let ok: Vec<&LinearModel> = fits
+        .iter()
+        .filter_map(|f| f.as_ref().ok().map(|(m, _)| m))
+        .collect();
     // Every model's full training and validation accuracy, one pass over each split.
     let mut train_all = SplitStream::new(set, Split::Train, 1, scaler);
     let train_correct = count_correct_each(&ok, &mut train_all)?;
     let val_correct = count_correct_each(&ok, val)?;
-    let (n_train, n_val) = (set.manifest.rows(Split::Train), set.manifest.rows(Split::Val));
+    let (n_train, n_val) = (
+        set.manifest.rows(Split::Train),
+        set.manifest.rows(Split::Val),
+    );
     let mut points = Vec::new();
     let mut best: Option<(LinearModel, Vec<wb_linear::EpochStats>, GridPoint)> = None;
     let mut last_error = None;
@@ -698,7 +747,10 @@ fn train_linear(
     for (params, fit) in grid.iter().zip(fits) {
         match fit {
             Err(e) => {
-                reporter.line(&format!("  lr {:<8} reg {:<8} {e}", params.learning_rate, params.reg));
+                reporter.line(&format!(
+                    "  lr {:<8} reg {:<8} {e}",
+                    params.learning_rate, params.reg
+                ));
                 points.push(GridPoint {
                     lr: params.learning_rate,
                     reg: params.reg,
@@ -706,6 +758,8 @@ fn train_linear(
                     val_accuracy: f64::NAN,
                     seconds,
                     diverged: Some(e.to_string()),
+                    best_epoch: None,
+                    fold_val_accuracy: Vec::new(),
                 });
                 last_error = Some(e);
             }
@@ -717,6 +771,8 @@ fn train_linear(
                     val_accuracy: val_correct[k_ok] as f64 / n_val.max(1) as f64,
                     seconds,
                     diverged: None,
+                    best_epoch: None,
+                    fold_val_accuracy: Vec::new(),
                 };
                 k_ok += 1;
                 reporter.line(&format!(
@@ -724,7 +780,10 @@ fn train_linear(
                     point.lr, point.reg, point.train_accuracy, point.val_accuracy
                 ));
                 points.push(point.clone());
-                if best.as_ref().is_none_or(|(_, _, b)| point.val_accuracy > b.val_accuracy) {
+                if best
+                    .as_ref()
+                    .is_none_or(|(_, _, b)| point.val_accuracy > b.val_accuracy)
+                {
                     best = Some((model, history, point));
                 }
             }
@@ -754,6 +813,7 @@ fn train_linear(
         history: serde_json::to_value(history)?,
         curve,
         chosen,
+        cross_validation: None,
     })
 }
 
@@ -783,7 +843,10 @@ fn train_mlp(
         let (model, history) = wb_mlp::stream::fit_stream(
             &params,
             train,
-            Labeled { x: monitor.x, y: monitor.y },
+            Labeled {
+                x: monitor.x,
+                y: monitor.y,
+            },
             Some(&mut *val as &mut dyn BlockSource),
             set.n_classes(),
             &mut |stats| {
@@ -813,13 +876,18 @@ fn train_mlp(
             val_accuracy: val_correct as f64 / set.manifest.rows(Split::Val).max(1) as f64,
             seconds: t.elapsed().as_secs_f64(),
             diverged: None,
+            best_epoch: None,
+            fold_val_accuracy: Vec::new(),
         };
         reporter.line(&format!(
             "  lr {:<8} reg {:<8} train {:.4} val {:.4} ({:.1}s)",
             lr, reg, point.train_accuracy, point.val_accuracy, point.seconds
         ));
         points.push(point.clone());
-        if best.as_ref().is_none_or(|(_, _, b)| point.val_accuracy > b.val_accuracy) {
+        if best
+            .as_ref()
+            .is_none_or(|(_, _, b)| point.val_accuracy > b.val_accuracy)
+        {
             best = Some((model, history, point));
         }
     }
@@ -842,6 +910,7 @@ fn train_mlp(
         history: serde_json::to_value(history)?,
         curve,
         chosen,
+        cross_validation: None,
     })
 }
 

@@ -90,6 +90,9 @@ pub struct CompareArgs {
     /// Linear models: keep the last SGD iterate instead of each epoch's average of iterates.
     #[arg(long)]
     pub no_average: bool,
+    /// Per-class loss weights of every model: none or balanced (n / (C · n_c)) [default: none].
+    #[arg(long, value_name = "WEIGHT", value_parser = by_name::<wb_linear::ClassWeight>)]
+    pub class_weight: Option<wb_linear::ClassWeight>,
     #[command(flatten)]
     pub mlp: MlpArgs,
 }
@@ -114,9 +117,14 @@ pub struct CompareDataArgs {
     /// Image folders: skip undecodable images with a warning instead of failing.
     #[arg(long)]
     pub skip_bad_images: bool,
-    /// Validation images carved from the training set with the seed [default: 1000].
+    /// Validation images carved from the training set with the seed [default: 10% of the
+    /// training set, at most 1000; cross-validation below 5000 training images].
     #[arg(long)]
     pub val_size: Option<usize>,
+    /// Choose each cell's hyper-parameters by stratified K-fold cross-validation (K ≥ 2)
+    /// [default: 5 folds below 5000 training images, else a validation split].
+    #[arg(long, value_name = "K")]
+    pub cv: Option<usize>,
     /// Keep at most N training images (after carving validation).
     #[arg(long)]
     pub train_limit: Option<usize>,
@@ -156,6 +164,7 @@ impl From<&CompareArgs> for CompareOptions {
                 image_size: d.image_size,
                 skip_bad_images: d.skip_bad_images.then_some(true),
                 val_size: d.val_size,
+                cv: d.cv.map(wb_workbench::validation::CvChoice::Folds),
                 train_limit: d.train_limit,
                 test_limit: d.test_limit,
                 augment: d.augment,
@@ -190,6 +199,7 @@ impl From<&CompareArgs> for CompareOptions {
             momentum: a.momentum,
             lr_decay: a.lr_decay,
             average: a.no_average.then_some(false),
+            class_weight: a.class_weight,
         }
     }
 }

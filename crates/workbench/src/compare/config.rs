@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use wb_data::cifar::Cifar100Label;
 use wb_data::DatasetKind;
 use wb_features::FeatureSpec;
-use wb_linear::{LossKind, Solver};
+use wb_linear::{ClassWeight, LossKind, Solver};
 
 use crate::data::{parse_image_size, Augment, DataOptions, DataParams};
 use crate::feature_options::FeatureOptions;
@@ -53,6 +53,8 @@ pub struct CompareOptions {
     pub momentum: Option<f64>,
     pub lr_decay: Option<f64>,
     pub average: Option<bool>,
+    /// `--class-weight`: every model's per-class loss weights.
+    pub class_weight: Option<ClassWeight>,
 }
 
 fn image_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<(usize, usize)>, D::Error> {
@@ -92,6 +94,8 @@ pub struct ExperimentFile {
     pub image_size: Option<(usize, usize)>,
     pub skip_bad_images: Option<bool>,
     pub val_size: Option<usize>,
+    /// Folds of the cross-validation (`--cv`); unset: automatic below 5,000 training images.
+    pub cv: Option<usize>,
     pub train_limit: Option<usize>,
     pub test_limit: Option<usize>,
     #[serde(default, deserialize_with = "named")]
@@ -107,6 +111,9 @@ pub struct ExperimentFile {
     pub momentum: Option<f64>,
     pub lr_decay: Option<f64>,
     pub average: Option<bool>,
+    /// `none` or `balanced` (per-class loss weights n / (C · n_c)).
+    #[serde(default, deserialize_with = "named")]
+    pub class_weight: Option<ClassWeight>,
     #[serde(default)]
     pub feature_options: FeatureOptions,
     #[serde(default)]
@@ -139,6 +146,7 @@ impl ExperimentFile {
             image_size: self.image_size,
             skip_bad_images: self.skip_bad_images,
             val_size: self.val_size,
+            cv: self.cv.map(crate::validation::CvChoice::Folds),
             train_limit: self.train_limit,
             test_limit: self.test_limit,
             augment: self.augment,
@@ -366,6 +374,10 @@ impl Plan {
                 .or(file.lr_decay)
                 .unwrap_or(train::DEFAULT_LR_DECAY),
             average: args.average.or(file.average).unwrap_or(true),
+            class_weight: args
+                .class_weight
+                .or(file.class_weight)
+                .unwrap_or(ClassWeight::None),
             seed: data.seed,
         };
         let flags = ModelSections {
@@ -425,6 +437,7 @@ struct Common {
     momentum: f64,
     lr_decay: f64,
     average: bool,
+    class_weight: ClassWeight,
     seed: u64,
 }
 
@@ -441,6 +454,7 @@ fn build_models(
         momentum,
         lr_decay,
         average,
+        class_weight,
         seed,
     } = *common;
     let mut models = Vec::new();
@@ -499,6 +513,7 @@ fn build_models(
             seed,
             mlp,
             linear,
+            class_weight,
         };
         settings
             .check()
@@ -636,7 +651,7 @@ mod tests {
         };
         let plan = Plan::new(&args, &Quiet).unwrap();
         assert_eq!(plan.data.seed, 3);
-        assert_eq!(plan.data.val_size, 300);
+        assert_eq!(plan.data.val_size, Some(300));
         assert_eq!(plan.feature_sets.len(), 2);
         assert_eq!(plan.feature_sets[0].hog.cell_size, 8);
         assert_eq!(plan.feature_sets[1].kmeans.centroids, 50);

@@ -692,10 +692,7 @@ fn spiral(args: &SpiralParams, reporter: &dyn Reporter) -> Result<DemoReport> {
     };
     let (capacity, regularisation) = (row_panels(0), row_panels(1));
     let capacity_heading = format!("capacity: more hidden units (λ = {})", args.capacity_reg);
-    let reg_heading = format!(
-        "regularisation: larger λ ({} hidden units)",
-        args.reg_width
-    );
+    let reg_heading = format!("regularisation: larger λ ({} hidden units)", args.reg_width);
     let class_names: Vec<String> = (1..=args.classes).map(|k| format!("arm {k}")).collect();
     wb_plot::decision_regions(
         &out_dir.join(SPIRAL_PICTURE),
