@@ -189,7 +189,7 @@ pub fn folds(
     seed: u64,
 ) -> Result<(Vec<Fold>, Vec<String>)> {
     let copies = copies.max(1);
-    if labels.len() % copies != 0 {
+    if !labels.len().is_multiple_of(copies) {
         bail!(
             "{} training rows are not {copies} copies of the same images",
             labels.len()
