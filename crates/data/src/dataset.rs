@@ -167,6 +167,18 @@ impl Splits {
         Self::limited(&data.train, order, val, data.test, params)
     }
 
+    /// No validation split: every training image stays in training (then the train and test
+    /// limits of `params` apply; its `val_size` is not used). For cross-validation, where the
+    /// folds of the training split take the validation split's place ([`stratified_k_fold`]).
+    /// The training images are taken in a seeded shuffle, as in [`Splits::with_validation`],
+    /// so a train limit keeps a random subset.
+    pub fn without_validation(data: TrainTest, params: &SplitParams) -> Result<Splits, DataError> {
+        let val = data.train.select(&[]);
+        let mut order: Vec<usize> = (0..data.train.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(params.seed ^ SPLIT_SALT));
+        Self::limited(&data.train, order, val, data.test, params)
+    }
+
     /// Keeps the first `train_limit` of the shuffled `train_order` and the first `test_limit`
     /// test images.
     fn limited(

@@ -42,6 +42,7 @@ pub(crate) fn fit_grid(
     train: Labeled<'_>,
     val: Option<Labeled<'_>>,
     n_classes: usize,
+    class_weights: Option<&[f64]>,
     on_epoch: &mut dyn FnMut(usize, &EpochStats),
 ) -> Vec<Result<Fit, LinearError>> {
     let (n, d) = train.x.dim();
@@ -67,8 +68,16 @@ pub(crate) fn fit_grid(
                 *dst = v as f32;
             }
             let (grad_w, grad_b) = grad.split_at_mut(c * d);
-            let (data, correct) =
-                data_loss_and_grad(params.loss, train.x, train.y, &wt, &bias, grad_w, grad_b);
+            let (data, correct) = data_loss_and_grad(
+                params.loss,
+                class_weights,
+                train.x,
+                train.y,
+                &wt,
+                &bias,
+                grad_w,
+                grad_b,
+            );
             last_correct.set(correct);
             let mut l2 = 0.0;
             for (g, &w) in grad_w.iter_mut().zip(&th[..c * d]) {
@@ -149,9 +158,12 @@ const FLUSH_BLOCKS: usize = 256;
 /// Data loss `(1/N) Σ L_i` at weights `wt` (C x D, row k = class k) and `bias`, and how many
 /// rows the scores classify correctly (free: the scores are at hand); the gradient of the data
 /// loss goes into `grad_wt` (C·D, row-major) and `grad_b` (C). The L2 term is the caller's.
-/// Losses and the gradient are accumulated in `f64`.
+/// Losses and the gradient are accumulated in `f64`. With `class_weights` each row's loss
+/// and gradient are multiplied by its class's weight (`(1/N) Σ_i w_{y_i} L_i`).
+#[allow(clippy::too_many_arguments)]
 pub fn data_loss_and_grad(
     loss: LossKind,
+    class_weights: Option<&[f64]>,
     x: ArrayView2<'_, f32>,
     y: &[usize],
     wt: &Array2<f32>,
@@ -161,7 +173,18 @@ pub fn data_loss_and_grad(
 ) -> (f64, usize) {
     let rows: Vec<usize> = (0..x.nrows()).collect();
     let c = bias.len();
-    let (losses, correct) = grouped_loss_and_grad(loss, x, &rows, y, c, wt, bias, grad_wt, grad_b);
+    let (losses, correct) = grouped_loss_and_grad(
+        loss,
+        class_weights,
+        x,
+        &rows,
+        y,
+        c,
+        wt,
+        bias,
+        grad_wt,
+        grad_b,
+    );
     (losses[0], correct[0])
 }
 
@@ -177,6 +200,7 @@ pub fn data_loss_and_grad(
 #[allow(clippy::too_many_arguments)]
 pub fn grouped_loss_and_grad(
     loss: LossKind,
+    class_weights: Option<&[f64]>,
     x: ArrayView2<'_, f32>,
     rows: &[usize],
     y: &[usize],
@@ -187,7 +211,19 @@ pub fn grouped_loss_and_grad(
     grad_b: &mut [f64],
 ) -> (Vec<f64>, Vec<usize>) {
     let simd = kernels::Family::of(wb_gemm::active());
-    grouped_with(simd, loss, x, rows, y, c, wt, bias, grad_wt, grad_b)
+    grouped_with(
+        simd,
+        loss,
+        class_weights,
+        x,
+        rows,
+        y,
+        c,
+        wt,
+        bias,
+        grad_wt,
+        grad_b,
+    )
 }
 
 /// [`grouped_loss_and_grad`] with the kernel family given (tests run every one).
@@ -195,6 +231,7 @@ pub fn grouped_loss_and_grad(
 fn grouped_with(
     simd: kernels::Family,
     loss: LossKind,
+    class_weights: Option<&[f64]>,
     x: ArrayView2<'_, f32>,
     rows: &[usize],
     y: &[usize],
@@ -268,9 +305,10 @@ fn grouped_with(
                     }
                     // In f64: the block's losses are summed exactly enough that the objective
                     // L-BFGS compares between line-search trials is not f32 noise.
-                    let mean = loss.loss_and_grad(
+                    let mean = loss.weighted_loss_and_grad(
                         scores.slice(ndarray::s![..m, ..]),
                         &labels[..m],
+                        class_weights,
                         &mut dscores,
                     );
                     totals[gi] += mean * m as f64;
@@ -653,16 +691,21 @@ mod tests {
         let w = Array2::from_shape_fn((d, c), |(j, k)| ((j * 5 + k * 11) % 9) as f32 / 20.0 - 0.2);
         let b = Array1::from_shape_fn(c, |k| k as f32 * 0.1 - 0.2);
         let y: Vec<usize> = (0..n).map(|i| (i * 7) % c).collect();
-        for loss in [
+        // Unweighted, and with uneven class weights (the weighted loss's fused path).
+        let uneven: Vec<f64> = (0..c).map(|k| 0.5 + k as f64 * 0.75).collect();
+        for (loss, class_weights) in [
             LossKind::Hinge,
             LossKind::Softmax,
             LossKind::SquaredHinge,
             LossKind::OvrSquaredHinge,
-        ] {
+        ]
+        .into_iter()
+        .flat_map(|l| [(l, None), (l, Some(uneven.as_slice()))])
+        {
             let mut s = x.dot(&w);
             s += &b;
             let mut ds = Array2::zeros(s.dim());
-            let want = loss.loss_and_grad(s.view(), &y, &mut ds) as f64;
+            let want = loss.weighted_loss_and_grad(s.view(), &y, class_weights, &mut ds) as f64;
             let want_gw = x.t().dot(&ds);
             let want_gb = ds.sum_axis(ndarray::Axis(0));
 
@@ -678,6 +721,7 @@ mod tests {
             let (got, correct) = grouped_with(
                 simd,
                 loss,
+                class_weights,
                 x.view(),
                 &rows,
                 &y,

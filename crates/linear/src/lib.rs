@@ -49,9 +49,9 @@ mod real;
 pub mod stream;
 
 pub use error::LinearError;
-pub use loss::LossKind;
+pub use loss::{ClassWeight, LossKind};
 pub use model::{
-    accuracy, argmax_rows, gather_rows, loss_and_gradients, EpochStats, Fit, Labeled, LinearModel,
-    LinearParams, Solver,
+    accuracy, argmax_rows, gather_rows, loss_and_gradients, weighted_loss_and_gradients,
+    EpochStats, Fit, Labeled, LinearModel, LinearParams, Solver,
 };
 pub use real::Real;

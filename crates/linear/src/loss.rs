@@ -2,7 +2,8 @@
 //!
 //! Each takes scores `S` (N x C) and integer labels `y`, returns the mean data loss
 //! `L = (1/N) Σ_i L_i` and writes `∂L/∂S` (already divided by N) into `dscores`.
-//! No Jacobian is built: the gradient is formed directly per score.
+//! No Jacobian is built: the gradient is formed directly per score. With class weights
+//! ([`ClassWeight`], [`LossKind::weighted_loss_and_grad`]) the mean is `(1/N) Σ_i w_{y_i} L_i`.
 
 use ndarray::{Array2, ArrayView2, Axis, Zip};
 use serde::{Deserialize, Serialize};
@@ -66,14 +67,105 @@ impl LossKind {
         labels: &[usize],
         dscores: &mut Array2<F>,
     ) -> F {
+        self.weighted_loss_and_grad(scores, labels, None, dscores)
+    }
+
+    /// The class-weighted mean data loss `L = (1/N) Σ_i w_{y_i} L_i` (scikit-learn's
+    /// `class_weight`: each sample's loss and gradient multiplied by its class's weight; see
+    /// [`ClassWeight::weights`]) with `∂L/∂scores` in `dscores`. `None` weighs every sample 1,
+    /// exactly [`LossKind::loss_and_grad`]. `class_weights` has one entry per score column.
+    pub fn weighted_loss_and_grad<F: Real>(
+        self,
+        scores: ArrayView2<'_, F>,
+        labels: &[usize],
+        class_weights: Option<&[f64]>,
+        dscores: &mut Array2<F>,
+    ) -> F {
+        let w = class_weights;
         match self {
-            LossKind::Hinge => hinge(scores, labels, F::one(), dscores),
-            LossKind::Softmax => softmax_cross_entropy(scores, labels, dscores),
-            LossKind::Squared => squared_error(scores, labels, dscores),
-            LossKind::SquaredHinge => squared_hinge(scores, labels, F::one(), dscores),
-            LossKind::OvrSquaredHinge => ovr_squared_hinge(scores, labels, dscores),
+            LossKind::Hinge => hinge_weighted(scores, labels, F::one(), w, dscores),
+            LossKind::Softmax => softmax_weighted(scores, labels, w, dscores),
+            LossKind::Squared => squared_error_weighted(scores, labels, w, dscores),
+            LossKind::SquaredHinge => squared_hinge_weighted(scores, labels, F::one(), w, dscores),
+            LossKind::OvrSquaredHinge => ovr_squared_hinge_weighted(scores, labels, w, dscores),
         }
     }
+}
+
+/// How each training sample's loss is weighted by its class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeight {
+    /// Every sample weighs 1.
+    #[default]
+    None,
+    /// scikit-learn's `class_weight="balanced"`: `w_c = n / (C · n_c)`, so every class
+    /// contributes the same total weight to the loss (King & Zeng, 2001).
+    Balanced,
+}
+
+impl ClassWeight {
+    pub const ALL: [ClassWeight; 2] = [ClassWeight::None, ClassWeight::Balanced];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ClassWeight::None => "none",
+            ClassWeight::Balanced => "balanced",
+        }
+    }
+
+    /// The weight of each of `n_classes` classes for the training `labels`, or `None` when every
+    /// sample weighs 1.
+    ///
+    /// Balanced: `w_c = n / (C · n_c)` with `n` the number of labels, `n_c` those of class `c`
+    /// and `C` the number of classes present (scikit-learn's `compute_class_weight`, which
+    /// counts the classes of `y`); the weights average 1 over the samples (`Σ_i w_{y_i} = n`),
+    /// so the loss keeps its scale and the learning rates and L2 strengths keep their meaning.
+    /// A class without labels gets weight 0 (it has no samples to weigh). Labels must be below
+    /// `n_classes`.
+    pub fn weights(self, labels: &[usize], n_classes: usize) -> Option<Vec<f64>> {
+        match self {
+            ClassWeight::None => None,
+            ClassWeight::Balanced => {
+                let mut counts = vec![0usize; n_classes];
+                for &y in labels {
+                    if let Some(c) = counts.get_mut(y) {
+                        *c += 1;
+                    }
+                }
+                let present = counts.iter().filter(|&&c| c > 0).count().max(1);
+                let n = labels.len() as f64;
+                Some(
+                    counts
+                        .iter()
+                        .map(|&c| {
+                            if c == 0 {
+                                0.0
+                            } else {
+                                n / (present as f64 * c as f64)
+                            }
+                        })
+                        .collect(),
+                )
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for ClassWeight {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let norm = s.trim().to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|w| w.name() == norm)
+            .ok_or_else(|| format!("unknown class weight `{s}` (valid: none, balanced)"))
+    }
+}
+
+/// The weight of a sample of class `y` (1 without class weights).
+fn row_weight<F: Real>(weights: Option<&[f64]>, y: usize) -> F {
+    weights.map_or(F::one(), |w| F::of(w[y]))
 }
 
 /// The margin Δ of the multiclass hinge loss (CS231n: Δ = 1; its scale is absorbed by λ).
@@ -97,6 +189,16 @@ pub fn hinge<F: Real>(
     delta: F,
     dscores: &mut Array2<F>,
 ) -> F {
+    hinge_weighted(scores, labels, delta, None, dscores)
+}
+
+fn hinge_weighted<F: Real>(
+    scores: ArrayView2<'_, F>,
+    labels: &[usize],
+    delta: F,
+    weights: Option<&[f64]>,
+    dscores: &mut Array2<F>,
+) -> F {
     check_shapes(&scores, labels, dscores);
     let n = F::of(scores.nrows().max(1) as f64);
     let inv_n = F::one() / n;
@@ -106,6 +208,8 @@ pub fn hinge<F: Real>(
         .and(labels)
         .for_each(|s, mut d, &y| {
             let sy = s[y];
+            let w = row_weight::<F>(weights, y);
+            let scale = w * inv_n;
             let mut positive = 0usize;
             for (j, (&sj, dj)) in s.iter().zip(d.iter_mut()).enumerate() {
                 if j == y {
@@ -114,14 +218,14 @@ pub fn hinge<F: Real>(
                 }
                 let margin = sj - sy + delta;
                 if margin > F::zero() {
-                    total += margin;
+                    total += w * margin;
                     positive += 1;
-                    *dj = inv_n;
+                    *dj = scale;
                 } else {
                     *dj = F::zero();
                 }
             }
-            d[y] = -F::of(positive as f64) * inv_n;
+            d[y] = -F::of(positive as f64) * scale;
         });
     total * inv_n
 }
@@ -134,6 +238,16 @@ pub fn squared_hinge<F: Real>(
     delta: F,
     dscores: &mut Array2<F>,
 ) -> F {
+    squared_hinge_weighted(scores, labels, delta, None, dscores)
+}
+
+fn squared_hinge_weighted<F: Real>(
+    scores: ArrayView2<'_, F>,
+    labels: &[usize],
+    delta: F,
+    weights: Option<&[f64]>,
+    dscores: &mut Array2<F>,
+) -> F {
     check_shapes(&scores, labels, dscores);
     let inv_n = F::one() / F::of(scores.nrows().max(1) as f64);
     let two = F::of(2.0);
@@ -143,6 +257,8 @@ pub fn squared_hinge<F: Real>(
         .and(labels)
         .for_each(|s, mut d, &y| {
             let sy = s[y];
+            let w = row_weight::<F>(weights, y);
+            let scale = w * inv_n;
             let mut dy = F::zero();
             for (j, (&sj, dj)) in s.iter().zip(d.iter_mut()).enumerate() {
                 let margin = sj - sy + delta;
@@ -150,8 +266,8 @@ pub fn squared_hinge<F: Real>(
                     *dj = F::zero();
                     continue;
                 }
-                total += margin * margin;
-                *dj = two * margin * inv_n;
+                total += w * margin * margin;
+                *dj = two * margin * scale;
                 dy -= *dj;
             }
             d[y] = dy;
@@ -166,6 +282,15 @@ pub fn ovr_squared_hinge<F: Real>(
     labels: &[usize],
     dscores: &mut Array2<F>,
 ) -> F {
+    ovr_squared_hinge_weighted(scores, labels, None, dscores)
+}
+
+fn ovr_squared_hinge_weighted<F: Real>(
+    scores: ArrayView2<'_, F>,
+    labels: &[usize],
+    weights: Option<&[f64]>,
+    dscores: &mut Array2<F>,
+) -> F {
     check_shapes(&scores, labels, dscores);
     let inv_n = F::one() / F::of(scores.nrows().max(1) as f64);
     let two = F::of(2.0);
@@ -174,12 +299,14 @@ pub fn ovr_squared_hinge<F: Real>(
         .and(dscores.rows_mut())
         .and(labels)
         .for_each(|s, mut d, &y| {
+            let w = row_weight::<F>(weights, y);
+            let scale = w * inv_n;
             for (j, (&sj, dj)) in s.iter().zip(d.iter_mut()).enumerate() {
                 let t = if j == y { F::one() } else { -F::one() };
                 let slack = F::one() - t * sj;
                 if slack > F::zero() {
-                    total += slack * slack;
-                    *dj = -two * t * slack * inv_n;
+                    total += w * slack * slack;
+                    *dj = -two * t * slack * scale;
                 } else {
                     *dj = F::zero();
                 }
@@ -193,6 +320,15 @@ pub fn ovr_squared_hinge<F: Real>(
 pub fn softmax_cross_entropy<F: Real>(
     scores: ArrayView2<'_, F>,
     labels: &[usize],
+    dscores: &mut Array2<F>,
+) -> F {
+    softmax_weighted(scores, labels, None, dscores)
+}
+
+fn softmax_weighted<F: Real>(
+    scores: ArrayView2<'_, F>,
+    labels: &[usize],
+    weights: Option<&[f64]>,
     dscores: &mut Array2<F>,
 ) -> F {
     check_shapes(&scores, labels, dscores);
@@ -210,13 +346,15 @@ pub fn softmax_cross_entropy<F: Real>(
                 *dj = e;
                 sum += e;
             }
+            let w = row_weight::<F>(weights, y);
+            let scale = w * inv_n;
             // log p_y = s_y − max − log Σ e^{s_j − max}
-            total += sum.ln() - (s[y] - max);
+            total += w * (sum.ln() - (s[y] - max));
             let inv_sum = F::one() / sum;
             for dj in d.iter_mut() {
-                *dj = *dj * inv_sum * inv_n;
+                *dj = *dj * inv_sum * scale;
             }
-            d[y] -= inv_n;
+            d[y] -= scale;
         });
     total * inv_n
 }
@@ -225,6 +363,15 @@ pub fn softmax_cross_entropy<F: Real>(
 pub fn squared_error<F: Real>(
     scores: ArrayView2<'_, F>,
     labels: &[usize],
+    dscores: &mut Array2<F>,
+) -> F {
+    squared_error_weighted(scores, labels, None, dscores)
+}
+
+fn squared_error_weighted<F: Real>(
+    scores: ArrayView2<'_, F>,
+    labels: &[usize],
+    weights: Option<&[f64]>,
     dscores: &mut Array2<F>,
 ) -> F {
     check_shapes(&scores, labels, dscores);
@@ -236,11 +383,13 @@ pub fn squared_error<F: Real>(
         .and(dscores.rows_mut())
         .and(labels)
         .for_each(|s, mut d, &y| {
+            let w = row_weight::<F>(weights, y);
+            let scale = w * inv_n;
             for (j, (&sj, dj)) in s.iter().zip(d.iter_mut()).enumerate() {
                 let t = if j == y { F::one() } else { F::zero() };
                 let r = sj - t;
-                total += half * r * r;
-                *dj = r * inv_n;
+                total += w * half * r * r;
+                *dj = r * scale;
             }
         });
     total * inv_n

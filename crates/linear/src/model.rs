@@ -15,7 +15,7 @@ use rand_distr_free::normal;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{LinearError, LossKind, Real};
+use crate::{ClassWeight, LinearError, LossKind, Real};
 
 /// Hyper-parameters of a linear classifier; validated once by [`LinearParams::check`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -46,6 +46,10 @@ pub struct LinearParams {
     /// without a better validation accuracy, keeping the best iterate). SGD ignores it and uses
     /// `epochs`.
     pub iterations: usize,
+    /// Per-class weights on each sample's loss and gradient ([`ClassWeight::Balanced`]:
+    /// scikit-learn's `n / (C · n_c)` from the training labels), for imbalanced classes.
+    #[serde(default)]
+    pub class_weight: ClassWeight,
 }
 
 /// How the weights are optimised.
@@ -94,6 +98,7 @@ impl LinearParams {
             seed: 0,
             solver: Solver::Sgd,
             iterations: 300,
+            class_weight: ClassWeight::None,
         }
     }
 
@@ -237,20 +242,27 @@ impl LinearModel {
         };
         for p in grid {
             p.check()?;
-            if (p.loss, p.epochs, p.batch_size, p.seed, p.average, p.solver)
-                != (
-                    first.loss,
-                    first.epochs,
-                    first.batch_size,
-                    first.seed,
-                    first.average,
-                    first.solver,
-                )
-            {
+            if (
+                p.loss,
+                p.epochs,
+                p.batch_size,
+                p.seed,
+                p.average,
+                p.solver,
+                p.class_weight,
+            ) != (
+                first.loss,
+                first.epochs,
+                first.batch_size,
+                first.seed,
+                first.average,
+                first.solver,
+                first.class_weight,
+            ) {
                 return Err(LinearError::InvalidParam {
                     param: "grid",
-                    reason: "a search grid shares loss, epochs, batch size, seed, averaging \
-                             and solver"
+                    reason: "a search grid shares loss, epochs, batch size, seed, averaging, \
+                             solver and class weights"
                         .into(),
                 });
             }
@@ -277,9 +289,16 @@ impl LinearModel {
                 )));
             }
         }
+        let class_weights = first.class_weight.weights(train.y, n_classes);
+        let class_weights = class_weights.as_deref();
         if first.solver == Solver::Lbfgs {
             return Ok(crate::full_batch::fit_grid(
-                grid, train, val, n_classes, on_epoch,
+                grid,
+                train,
+                val,
+                n_classes,
+                class_weights,
+                on_epoch,
             ));
         }
         let g = grid.len();
@@ -323,7 +342,16 @@ impl LinearModel {
             let mut batches = 0usize;
             for chunk in order.chunks(batch) {
                 let data = step.run(
-                    first.loss, train.x, train.y, chunk, c, &wt, &bias, &mut dwt, &mut db,
+                    first.loss,
+                    class_weights,
+                    train.x,
+                    train.y,
+                    chunk,
+                    c,
+                    &wt,
+                    &bias,
+                    &mut dwt,
+                    &mut db,
                 );
                 // Each model's weights are c consecutive rows of `wt`: one contiguous run of
                 // c·d values, updated in parallel, model by model.
@@ -546,12 +574,13 @@ impl BatchStep {
         }
     }
 
-    /// Mean data loss of each of the models stacked in `wt` on the rows `chunk`, with the data
-    /// gradients in `dwt` and `db`.
+    /// Mean data loss of each of the models stacked in `wt` on the rows `chunk` (weighted by
+    /// `class_weights` when given), with the data gradients in `dwt` and `db`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn run(
         &mut self,
         loss: LossKind,
+        class_weights: Option<&[f64]>,
         x: ArrayView2<'_, f32>,
         y: &[usize],
         chunk: &[usize],
@@ -568,6 +597,7 @@ impl BatchStep {
             self.fused_gb.resize(kc, 0.0);
             let losses = crate::full_batch::grouped_loss_and_grad(
                 loss,
+                class_weights,
                 x,
                 chunk,
                 y,
@@ -598,8 +628,12 @@ impl BatchStep {
         let mut losses = Vec::with_capacity(kc / c);
         for k in 0..kc / c {
             let cols = s![..m, k * c..(k + 1) * c];
-            let data =
-                loss.loss_and_grad(self.scores.slice(cols), &self.yb[..m], &mut self.block_grad);
+            let data = loss.weighted_loss_and_grad(
+                self.scores.slice(cols),
+                &self.yb[..m],
+                class_weights,
+                &mut self.block_grad,
+            );
             self.dscores.slice_mut(cols).assign(&self.block_grad);
             losses.push(data as f64);
         }
@@ -624,10 +658,25 @@ pub fn loss_and_gradients<F: Real>(
     y: &[usize],
     reg: F,
 ) -> (F, Array2<F>, Array1<F>) {
+    weighted_loss_and_gradients(loss, None, weights, bias, x, y, reg)
+}
+
+/// [`loss_and_gradients`] of the class-weighted objective
+/// `L = (1/N) Σ_i w_{y_i} L_i + λ Σ W²` (`class_weights`: one weight per class, see
+/// [`ClassWeight::weights`]; `None` weighs every sample 1).
+pub fn weighted_loss_and_gradients<F: Real>(
+    loss: LossKind,
+    class_weights: Option<&[f64]>,
+    weights: ArrayView2<'_, F>,
+    bias: ArrayView1<'_, F>,
+    x: ArrayView2<'_, F>,
+    y: &[usize],
+    reg: F,
+) -> (F, Array2<F>, Array1<F>) {
     let mut scores = x.dot(&weights);
     scores += &bias;
     let mut dscores = Array2::zeros(scores.dim());
-    let data = loss.loss_and_grad(scores.view(), y, &mut dscores);
+    let data = loss.weighted_loss_and_grad(scores.view(), y, class_weights, &mut dscores);
     let two = F::one() + F::one();
     let dw = x.t().dot(&dscores) + &weights.mapv(|w| two * reg * w);
     let db = dscores.sum_axis(Axis(0));

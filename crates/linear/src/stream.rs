@@ -19,7 +19,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::model::rand_distr_free::normal;
 use crate::model::{accuracy, predict_blocks, BatchStep};
-use crate::{EpochStats, Fit, Labeled, LinearError, LinearModel, LinearParams, Solver};
+use crate::{
+    ClassWeight, EpochStats, Fit, Labeled, LinearError, LinearModel, LinearParams, Solver,
+};
 
 /// An error of a [`BlockSource`] (reading a file, a damaged shard, ...), passed on unchanged.
 pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
@@ -160,6 +162,16 @@ pub fn fit_grid_stream(
             });
         }
     }
+    if first.class_weight != ClassWeight::None {
+        // The weights come from the class counts of the whole training set, which a stream
+        // only knows after a full pass; in-memory training (`fit_grid`) supports them.
+        return Err(LinearError::InvalidParam {
+            param: "class-weight",
+            reason: "class weights are not supported when training from streamed blocks \
+                     (train in memory, or use --class-weight none)"
+                .into(),
+        });
+    }
     if first.solver == Solver::Lbfgs {
         return Err(LinearError::InvalidParam {
             param: "solver",
@@ -233,6 +245,7 @@ pub fn fit_grid_stream(
                 for chunk in order.chunks(batch) {
                     let data = step.run(
                         first.loss,
+                        None,
                         block.x,
                         block.y,
                         chunk,

@@ -78,7 +78,26 @@ pub fn gradcheck(
     });
     let x = Array2::from_shape_fn((samples, input_dim), |_| StandardNormal.sample(&mut rng));
     let y: Vec<usize> = (0..samples).map(|_| rng.gen_range(0..n_classes)).collect();
-    Ok(check_network(&mut net, x, &y, params.loss, params.reg))
+    let class_weights = params.class_weight.weights(&y, n_classes);
+    Ok(check_network(
+        &mut net,
+        x,
+        &y,
+        Objective {
+            loss: params.loss,
+            class_weights: class_weights.as_deref(),
+            reg: params.reg,
+        },
+    ))
+}
+
+/// What is differentiated: `J = (1/N) Σ_i w_{y_i} L_i + λ Σ W²` (w = 1 without class weights).
+#[derive(Debug, Clone, Copy)]
+pub struct Objective<'a> {
+    pub loss: LossKind,
+    /// One weight per class, or `None` for 1 each.
+    pub class_weights: Option<&'a [f64]>,
+    pub reg: f64,
 }
 
 /// J and the piece signature at the current parameters.
@@ -86,18 +105,19 @@ fn objective(
     net: &mut Network<f64>,
     x: ArrayView2<'_, f64>,
     y: &[usize],
-    loss: LossKind,
-    reg: f64,
+    j: Objective<'_>,
     dscores: &mut Array2<f64>,
 ) -> (f64, Vec<u64>) {
     net.reseed(MASK_SEED);
     net.forward(x, true);
-    let data = loss.loss_and_grad(net.scores(), y, dscores);
+    let data = j
+        .loss
+        .weighted_loss_and_grad(net.scores(), y, j.class_weights, dscores);
     let mut signature = net.piece_signature();
-    if loss == LossKind::Hinge {
+    if j.loss == LossKind::Hinge {
         signature.push(hinge_signature(net.scores(), y));
     }
-    (data + reg * net.weight_square_sum(), signature)
+    (data + j.reg * net.weight_square_sum(), signature)
 }
 
 fn hinge_signature(scores: ArrayView2<'_, f64>, y: &[usize]) -> u64 {
@@ -120,13 +140,17 @@ pub fn check_network(
     net: &mut Network<f64>,
     mut x: Array2<f64>,
     y: &[usize],
-    loss: LossKind,
-    reg: f64,
+    target: Objective<'_>,
 ) -> Vec<TensorCheck> {
+    let reg = target.reg;
     let mut dscores = Array2::zeros((0, 0));
     // Analytic gradients.
     net.reseed(MASK_SEED);
-    net.forward_backward(x.view(), y, loss, &mut dscores, true, true);
+    net.forward(x.view(), true);
+    target
+        .loss
+        .weighted_loss_and_grad(net.scores(), y, target.class_weights, &mut dscores);
+    net.backward(x.view(), dscores.view(), true);
     let input_grad = net.input_grad().to_owned();
     let mut analytic: Vec<(String, Vec<f64>)> = Vec::new();
     net.visit_params(&mut |layer, p| {
@@ -138,7 +162,7 @@ pub fn check_network(
             .collect();
         analytic.push((format!("layers.{layer}.{}", p.name), g));
     });
-    let (_, base_signature) = objective(net, x.view(), y, loss, reg, &mut dscores);
+    let (_, base_signature) = objective(net, x.view(), y, target, &mut dscores);
 
     let mut results = Vec::new();
     for (t, (name, grad)) in analytic.iter().enumerate() {
@@ -153,7 +177,7 @@ pub fn check_network(
             let orig = get_param(net, t, e);
             let mut eval = |delta: f64| {
                 set_param(net, t, e, orig + delta);
-                let r = objective(net, x.view(), y, loss, reg, &mut dscores);
+                let r = objective(net, x.view(), y, target, &mut dscores);
                 set_param(net, t, e, orig);
                 r
             };
@@ -181,9 +205,9 @@ pub fn check_network(
         let (i, j) = (idx / x.ncols(), idx % x.ncols());
         let orig = x[[i, j]];
         x[[i, j]] = orig + STEP;
-        let (plus, sig_plus) = objective(net, x.view(), y, loss, reg, &mut dscores);
+        let (plus, sig_plus) = objective(net, x.view(), y, target, &mut dscores);
         x[[i, j]] = orig - STEP;
-        let (minus, sig_minus) = objective(net, x.view(), y, loss, reg, &mut dscores);
+        let (minus, sig_minus) = objective(net, x.view(), y, target, &mut dscores);
         x[[i, j]] = orig;
         if sig_plus != base_signature || sig_minus != base_signature {
             check.kinks_skipped += 1;

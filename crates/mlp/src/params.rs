@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use wb_linear::LossKind;
+use wb_linear::{ClassWeight, LossKind};
 
 use crate::net::{Init, LayerSpec};
 
@@ -248,6 +248,9 @@ pub struct MlpParams {
     /// subset, evaluation mode), which keeps evaluation a small fraction of the epoch time.
     pub train_eval_samples: usize,
     pub seed: u64,
+    /// Per-class weights on each sample's loss and gradient ([`ClassWeight::Balanced`]:
+    /// scikit-learn's `n / (C · n_c)` from the training labels), for imbalanced classes.
+    pub class_weight: ClassWeight,
 }
 
 impl Default for MlpParams {
@@ -278,6 +281,7 @@ impl Default for MlpParams {
             patience: Some(10),
             train_eval_samples: 5000,
             seed: 0,
+            class_weight: ClassWeight::None,
         }
     }
 }
@@ -309,6 +313,7 @@ impl MlpParams {
     setter!(with_epochs, epochs, usize);
     setter!(with_patience, patience, Option<usize>);
     setter!(with_seed, seed, u64);
+    setter!(with_class_weight, class_weight, ClassWeight);
 
     /// Parses a hidden-size list such as `500` or `1024,512` (empty string or `none` = no hidden layer).
     pub fn parse_hidden(s: &str) -> Result<Vec<usize>, MlpError> {

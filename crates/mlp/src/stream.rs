@@ -86,6 +86,15 @@ pub fn fit_stream(
     progress: &mut dyn FnMut(EpochStats),
 ) -> Result<(Mlp, History), MlpError> {
     params.check()?;
+    if params.class_weight != wb_linear::ClassWeight::None {
+        // The weights come from the whole training set's class counts, which a stream only
+        // knows after a full pass; in-memory `fit` supports them.
+        return Err(MlpError::invalid(
+            "class-weight",
+            "class weights are not supported when training from streamed blocks (train in \
+             memory, or use --class-weight none)",
+        ));
+    }
     if n_classes < 2 {
         return Err(MlpError::invalid(
             "n_classes",

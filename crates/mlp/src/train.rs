@@ -175,6 +175,9 @@ pub fn fit(
     let x_train = owned.view();
 
     let started = Instant::now();
+    // Weighted by the whole training set's class counts (scikit-learn's `class_weight`), the
+    // same in every mini-batch.
+    let class_weights = params.class_weight.weights(y_train, n_classes);
     let n = x_train.nrows();
     let d = x_train.ncols();
     let specs = params.architecture(d, n_classes);
@@ -235,7 +238,12 @@ pub fn fit(
             };
             let xv = xb.slice(ndarray::s![..m, ..]);
             net.forward(xv, true);
-            let data_loss = params.loss.loss_and_grad(net.scores(), &yb[..m], dscores) as f64;
+            let data_loss = params.loss.weighted_loss_and_grad(
+                net.scores(),
+                &yb[..m],
+                class_weights.as_deref(),
+                dscores,
+            ) as f64;
             let mut updater = optimizer.step(lr, params.reg);
             net.backward_update(xv, dscores.view(), &mut updater);
             let square_sum = updater.square_sum();

@@ -94,3 +94,18 @@ fn no_hidden_layer_is_a_linear_classifier() {
     let report = check(MlpParams::default().with_hidden(vec![]), "linear");
     assert_eq!(report.len(), 3);
 }
+
+#[test]
+fn class_weighted_losses() {
+    // 5 samples over 4 classes can never be balanced, so the weights n / (C · n_c) differ
+    // between classes and scale the rows' gradients unevenly.
+    for loss in [LossKind::Softmax, LossKind::Hinge, LossKind::Squared] {
+        check(
+            base()
+                .with_loss(loss)
+                .with_reg(0.05)
+                .with_class_weight(wb_linear::ClassWeight::Balanced),
+            &format!("balanced {loss:?}"),
+        );
+    }
+}

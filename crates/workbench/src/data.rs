@@ -15,12 +15,13 @@ use wb_data::locate::{detect_kind, resolve_dir};
 use wb_data::synthetic::{self, SyntheticParams};
 use wb_data::{
     default_val_size, stratified_holdout, DatasetKind, Images, ResizeMode, SplitParams, Splits,
-    TrainTest, DEFAULT_VAL_MAX, VAL_MIN_PER_CLASS,
+    TrainTest, VAL_MIN_PER_CLASS,
 };
 use wb_linear::{accuracy, Labeled, LinearModel, LinearParams, LossKind, Solver};
 
 use crate::memory;
 use crate::progress::Reporter;
+use crate::validation::{CvChoice, Validation};
 
 /// Training-set augmentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -98,10 +99,13 @@ pub struct DataParams {
     /// test images.
     pub labels: Option<PathBuf>,
     pub test_labels: Option<PathBuf>,
-    /// Validation images carved from the training set with the seed; `None`: the default rule
-    /// ([`wb_data::default_val_size`]: 10% of the training split, at least 2 per class, at most
-    /// 1,000), or the dataset's own validation folder.
+    /// Validation images carved from the training set with the seed (`--val-size`); `None`:
+    /// the default rule ([`wb_data::default_val_size`]: 10% of the training split, at least 2
+    /// per class, at most 1,000; or cross-validation, see `cv`), or the dataset's own
+    /// validation folder.
     pub val_size: Option<usize>,
+    /// Cross-validation instead of a validation split ([`crate::validation::decide`]).
+    pub cv: CvChoice,
     pub train_limit: Option<usize>,
     pub test_limit: Option<usize>,
     pub augment: Augment,
@@ -124,6 +128,7 @@ impl Default for DataParams {
             labels: None,
             test_labels: None,
             val_size: None,
+            cv: CvChoice::Off,
             train_limit: None,
             test_limit: None,
             augment: Augment::Auto,
@@ -147,6 +152,7 @@ impl DataParams {
             "labels": self.labels,
             "labels_test": self.test_labels,
             "val_size": self.val_size,
+            "cv": self.cv,
             "train_limit": self.train_limit,
             "test_limit": self.test_limit,
             "augment": self.augment.name(),
@@ -173,6 +179,7 @@ pub struct DataOptions {
     pub labels: Option<PathBuf>,
     pub test_labels: Option<PathBuf>,
     pub val_size: Option<usize>,
+    pub cv: Option<CvChoice>,
     pub train_limit: Option<usize>,
     pub test_limit: Option<usize>,
     pub augment: Option<Augment>,
@@ -197,6 +204,7 @@ impl DataOptions {
                 .clone()
                 .or_else(|| base.test_labels.clone()),
             val_size: self.val_size.or(base.val_size),
+            cv: self.cv.or(base.cv),
             train_limit: self.train_limit.or(base.train_limit),
             test_limit: self.test_limit.or(base.test_limit),
             augment: self.augment.or(base.augment),
@@ -205,7 +213,8 @@ impl DataOptions {
         }
     }
 
-    /// The parameters, with the defaults of [`DataParams`] where nothing was set.
+    /// The parameters, with the defaults of [`DataParams`] where nothing was set, except that
+    /// cross-validation is automatic ([`CvChoice::Auto`]): these options feed training runs.
     pub fn resolve(&self) -> DataParams {
         let d = DataParams::default();
         DataParams {
@@ -219,6 +228,7 @@ impl DataOptions {
             labels: self.labels.clone(),
             test_labels: self.test_labels.clone(),
             val_size: self.val_size,
+            cv: self.cv.unwrap_or(CvChoice::Auto),
             train_limit: self.train_limit,
             test_limit: self.test_limit,
             augment: self.augment.unwrap_or(d.augment),
@@ -247,9 +257,8 @@ pub struct DataInfo {
     pub shifted: bool,
     pub val: usize,
     pub test: usize,
-    /// Where the validation split came from and why it has its size.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub val_rule: String,
+    /// How the hyper-parameters are chosen: a hold-out split or K-fold cross-validation.
+    pub validation: Validation,
     /// How the augmentation was chosen (`None`: given by the user, or not recorded).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub augment_choice: Option<AugmentChoice>,
@@ -289,6 +298,15 @@ pub struct AugmentChoice {
 }
 
 impl DataInfo {
+    /// Rows of the training split per image: 2 with mirror images, 5 with shifted copies.
+    pub fn train_copies(&self) -> usize {
+        match (self.flipped, self.shifted) {
+            (true, _) => 2,
+            (false, true) => 5,
+            (false, false) => 1,
+        }
+    }
+
     /// How the training set was augmented, for a report line (" (half mirrored)").
     pub fn augment_note(&self) -> &'static str {
         match (self.flipped, self.shifted) {
@@ -320,9 +338,7 @@ impl DataInfo {
                 f.threads
             ));
         }
-        if !self.val_rule.is_empty() {
-            lines.push(format!("validation: {}", self.val_rule));
-        }
+        lines.push(format!("validation: {}", self.validation.summary()));
         if let Some(c) = &self.augment_choice {
             let tried: Vec<String> = c
                 .val_accuracy
@@ -399,49 +415,43 @@ pub fn load_with(args: &DataParams, reporter: &dyn Reporter) -> Result<(Splits, 
         };
         (data, Some(dir))
     };
-    let split = |val_size| SplitParams {
-        val_size,
+    if let (Some(n), Some(_)) = (args.val_size, &given_val) {
+        warnings.push(format!(
+            "--val-size {n} is not used: the folder has its own validation split"
+        ));
+    }
+    let (validation, notes) = crate::validation::decide(
+        args.val_size,
+        args.cv,
+        &data.train.class_counts(),
+        given_val.as_ref().map(|v| v.len()),
+    )?;
+    warnings.extend(notes);
+    let split = SplitParams {
+        val_size: match validation {
+            Validation::HoldOut { size, .. } => size,
+            Validation::CrossValidation { .. } => 0,
+        },
         train_limit: args.train_limit,
         test_limit: args.test_limit,
         seed: args.seed,
     };
-    let (mut splits, val_rule) = match given_val {
-        Some(val) => {
-            if let Some(n) = args.val_size {
-                warnings.push(format!(
-                    "--val-size {n} is not used: the folder has its own validation split"
-                ));
+    let mut splits = match (&validation, given_val) {
+        (Validation::CrossValidation { .. }, given) => {
+            let mut data = data;
+            if let Some(val) = given {
+                data.train.images.extend(&val.images);
+                data.train.labels.extend_from_slice(&val.labels);
             }
-            let rule = format!("the folder's own validation split ({} images)", val.len());
-            (Splits::with_validation(data, val, &split(0))?, rule)
+            Splits::without_validation(data, &split)
+                .map_err(|e| anyhow::anyhow!("cannot split {kind} (--cv): {e}"))?
         }
-        None => {
-            let (size, rule) = match args.val_size {
-                Some(n) => (
-                    n,
-                    format!("{n} images carved from the training split (--val-size)"),
-                ),
-                None => {
-                    let counts = data.train.class_counts();
-                    let n = default_val_size(&counts);
-                    (
-                        n,
-                        format!(
-                            "{n} images carved from the training split, stratified (default \
-                             rule: 10% of its {} images, at least {VAL_MIN_PER_CLASS} per class, \
-                             at most {DEFAULT_VAL_MAX}; --val-size sets it)",
-                            data.train.len()
-                        ),
-                    )
-                }
-            };
-            let splits = Splits::carve(data, &split(size)).map_err(|e| {
-                anyhow::anyhow!("cannot split {kind} for validation (--val-size): {e}")
-            })?;
-            (splits, rule)
-        }
+        (Validation::HoldOut { .. }, Some(val)) => Splits::with_validation(data, val, &split)
+            .map_err(|e| anyhow::anyhow!("cannot split {kind}: {e}"))?,
+        (Validation::HoldOut { .. }, None) => Splits::carve(data, &split)
+            .map_err(|e| anyhow::anyhow!("cannot split {kind} for validation (--val-size): {e}"))?,
     };
-    if splits.val.is_empty() {
+    if validation.folds().is_none() && splits.val.is_empty() {
         bail!("the validation split of {kind} is empty (--val-size)");
     }
 
@@ -491,7 +501,7 @@ pub fn load_with(args: &DataParams, reporter: &dyn Reporter) -> Result<(Splits, 
         shifted,
         val: splits.val.len(),
         test: splits.test.len(),
-        val_rule,
+        validation,
         augment_choice,
         folder: folder_info,
         warnings,
@@ -619,7 +629,24 @@ const AUGMENT_PROBE_ITERATIONS: usize = 40;
 /// colour images (a mirrored photo shows the same thing), `shift` for gray ones (digits and
 /// glyphs: a mirrored digit can be another digit, a one-pixel shift never changes one).
 pub fn choose_augment(splits: &Splits, seed: u64) -> Result<AugmentChoice> {
-    let train = &splits.train;
+    // Cross-validated runs have no validation split: the probe holds out its own, by the
+    // default hold-out rule, from the training split.
+    let carved;
+    let (train, val) = if splits.val.is_empty() {
+        let counts = splits.train.class_counts();
+        let (kept, held) = stratified_holdout(
+            &splits.train.labels,
+            splits.train.n_classes(),
+            default_val_size(&counts),
+            VAL_MIN_PER_CLASS,
+            seed ^ AUGMENT_PROBE_SALT,
+        )
+        .context("the --augment auto probe cannot hold out validation images")?;
+        carved = (splits.train.select(&kept), splits.train.select(&held));
+        (&carved.0, &carved.1)
+    } else {
+        (&splits.train, &splits.val)
+    };
     let candidates = if train.images.shape().channels == 1 {
         [Augment::None, Augment::Shift]
     } else {
@@ -639,7 +666,7 @@ pub fn choose_augment(splits: &Splits, seed: u64) -> Result<AugmentChoice> {
         train.clone()
     };
     let mean = pixel_means(&subset.images);
-    let (xv, yv) = (raw_pixels(&splits.val.images, &mean), &splits.val.labels);
+    let (xv, yv) = (raw_pixels(&val.images, &mean), &val.labels);
     let mut params = LinearParams::new(LossKind::Softmax);
     params.solver = Solver::Lbfgs;
     params.iterations = AUGMENT_PROBE_ITERATIONS;

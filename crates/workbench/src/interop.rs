@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use linfa::Dataset;
 use ndarray::Ix1;
 
-use crate::train::SearchData;
+use crate::train::{Held, SearchData};
 
 impl<'a> SearchData<'a> {
     /// The search data of a training and a validation dataset (records N x D, targets one
@@ -47,8 +47,10 @@ impl<'a> SearchData<'a> {
         Ok(SearchData {
             x_train: train.records.view(),
             y_train,
-            x_val: val.records.view(),
-            y_val,
+            held: Held::Split {
+                x: val.records.view(),
+                y: y_val,
+            },
             n_classes: max.saturating_add(1),
         })
     }
@@ -90,8 +92,10 @@ mod tests {
         let direct = SearchData {
             x_train: tr.records.view(),
             y_train: &y_train,
-            x_val: va.records.view(),
-            y_val: &y_val,
+            held: Held::Split {
+                x: va.records.view(),
+                y: &y_val,
+            },
             n_classes: 3,
         };
         let direct = train(&settings, &direct, &chatter).unwrap();

@@ -44,6 +44,7 @@ pub mod stream;
 pub mod threads;
 pub mod train;
 pub mod unused;
+pub mod validation;
 
 pub use data::{Augment, DataInfo, DataOptions, DataParams};
 pub use feature_options::FeatureOptions;

@@ -609,7 +609,7 @@ fn evaluate(predictions: &[Prediction], class_names: &[String]) -> Option<Evalua
         images,
         correct,
         accuracy: correct as f64 / images as f64,
-        balanced_accuracy: per_class.balanced_accuracy(),
+        balanced_accuracy: per_class.balanced_accuracy,
         per_class,
         other_classes,
     })

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataInfo;
-use crate::train::GridPoint;
+use crate::train::{CrossValidation, GridPoint};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Accuracy {
@@ -28,12 +28,32 @@ pub struct FeaturePart {
     pub normalization: String,
 }
 
-/// Test-set accuracy per class and the confusion matrix (rows: true class, columns: predicted).
+/// Test classes are called imbalanced, and the report shows the balanced accuracy and the
+/// per-class table, when the largest class has more than this times the smallest's images.
+pub const IMBALANCE_RATIO: f64 = 1.5;
+
+/// Test-set figures per class and the confusion matrix (rows: true class, columns: predicted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassReport {
     pub class_names: Vec<String>,
+    /// Recall of each class: the fraction of its test images predicted as it (0 when absent).
     pub accuracy: Vec<f64>,
     pub confusion: Vec<Vec<usize>>,
+    /// Of the test images predicted as each class, the fraction that are (0 when none is).
+    #[serde(default)]
+    pub precision: Vec<f64>,
+    /// Test images of each class.
+    #[serde(default)]
+    pub count: Vec<usize>,
+    /// Mean recall over the classes present in the test split (scikit-learn's
+    /// `balanced_accuracy_score`; Brodersen et al., 2010): chance level is 1/C whatever the
+    /// class sizes, where plain accuracy rewards always predicting the largest class.
+    #[serde(default)]
+    pub balanced_accuracy: f64,
+    /// Largest over smallest test-class count (classes present); above [`IMBALANCE_RATIO`] the
+    /// report shows the balanced accuracy and the per-class table.
+    #[serde(default)]
+    pub imbalance: f64,
 }
 
 impl ClassReport {
@@ -43,28 +63,40 @@ impl ClassReport {
         for (&p, &t) in pred.iter().zip(truth) {
             confusion[t][p] += 1;
         }
-        let accuracy = confusion
-            .iter()
-            .enumerate()
-            .map(|(i, row)| {
-                let n: usize = row.iter().sum();
-                if n == 0 {
-                    0.0
-                } else {
-                    row[i] as f64 / n as f64
-                }
-            })
+        let ratio = |num: usize, den: usize| {
+            if den == 0 {
+                0.0
+            } else {
+                num as f64 / den as f64
+            }
+        };
+        let count: Vec<usize> = confusion.iter().map(|row| row.iter().sum()).collect();
+        let accuracy: Vec<f64> = (0..c).map(|i| ratio(confusion[i][i], count[i])).collect();
+        let precision = (0..c)
+            .map(|j| ratio(confusion[j][j], confusion.iter().map(|row| row[j]).sum()))
             .collect();
+        let present: Vec<usize> = (0..c).filter(|&i| count[i] > 0).collect();
+        let balanced_accuracy = if present.is_empty() {
+            0.0
+        } else {
+            present.iter().map(|&i| accuracy[i]).sum::<f64>() / present.len() as f64
+        };
+        let largest = present.iter().map(|&i| count[i]).max().unwrap_or(0);
+        let smallest = present.iter().map(|&i| count[i]).min().unwrap_or(0);
         ClassReport {
             class_names: class_names.to_vec(),
             accuracy,
             confusion,
+            precision,
+            count,
+            balanced_accuracy,
+            imbalance: ratio(largest, smallest),
         }
     }
 
     /// True images of each class (the confusion matrix's row sums).
     pub fn counts(&self) -> Vec<usize> {
-        self.confusion.iter().map(|row| row.iter().sum()).collect()
+        self.count.clone()
     }
 
     /// Images counted, and how many of them were predicted correctly (the diagonal).
@@ -73,25 +105,6 @@ impl ClassReport {
             .map(|i| self.confusion[i][i])
             .sum();
         (correct, self.counts().iter().sum())
-    }
-
-    /// Balanced accuracy: the mean recall over the classes that have at least one true image,
-    /// `(1/|K|) Σ_{c∈K} M_cc / Σ_j M_cj` (Brodersen et al., "The balanced accuracy and its
-    /// posterior distribution", ICPR 2010; scikit-learn's `balanced_accuracy_score`). Equal to
-    /// the accuracy when every class has the same count; 0 when no image was counted.
-    pub fn balanced_accuracy(&self) -> f64 {
-        let recalls: Vec<f64> = self
-            .counts()
-            .iter()
-            .zip(&self.accuracy)
-            .filter(|(&n, _)| n > 0)
-            .map(|(_, &recall)| recall)
-            .collect();
-        if recalls.is_empty() {
-            0.0
-        } else {
-            recalls.iter().sum::<f64>() / recalls.len() as f64
-        }
     }
 
     /// The confusion matrix as a text table: one row per true class, one column per predicted
@@ -127,6 +140,36 @@ impl ClassReport {
         }
         out
     }
+
+    /// Whether the test classes are imbalanced enough for the report to show the balanced
+    /// accuracy and the per-class table.
+    pub fn is_imbalanced(&self) -> bool {
+        self.imbalance > IMBALANCE_RATIO
+    }
+
+    /// The per-class table: precision, recall and count of each class.
+    pub fn table(&self) -> String {
+        let width = self
+            .class_names
+            .iter()
+            .map(|n| n.len())
+            .max()
+            .unwrap_or(0)
+            .max("class".len());
+        let mut out = format!(
+            "{:<width$}  {:>9}  {:>6}  {:>6}\n",
+            "class", "precision", "recall", "count"
+        );
+        for (i, name) in self.class_names.iter().enumerate() {
+            out.push_str(&format!(
+                "{name:<width$}  {:>9.4}  {:>6.4}  {:>6}\n",
+                self.precision.get(i).copied().unwrap_or(0.0),
+                self.accuracy[i],
+                self.count.get(i).copied().unwrap_or(0)
+            ));
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -142,6 +185,10 @@ pub struct RunReport {
     pub accuracy: Accuracy,
     pub timings_s: Timings,
     pub per_class: ClassReport,
+    /// With cross-validation: the folds and the refit (every fold accuracy of every point is
+    /// in `search`). `accuracy.val` is then the chosen point's mean held-out fold accuracy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_validation: Option<CrossValidation>,
 }
 
 impl RunReport {
@@ -177,10 +224,15 @@ impl RunReport {
             format!("{} = {total} dims", dims.join(" + ")),
         ));
         rows.push(("model".into(), self.model.clone()));
+        rows.push(("validation".into(), d.validation.summary()));
+        let (chosen_by, val_name) = match &self.cross_validation {
+            Some(cv) => (format!("best mean of {} folds", cv.folds), "cv"),
+            None => ("best on validation".to_string(), "val"),
+        };
         rows.push((
             "chosen".into(),
             format!(
-                "lr {} reg {} (best of {} on validation)",
+                "lr {} reg {} ({chosen_by} of {})",
                 show_lr(self.chosen.lr),
                 self.chosen.reg,
                 self.search.len()
@@ -211,11 +263,37 @@ impl RunReport {
                 ),
             ));
         }
+        if let Some(cv) = &self.cross_validation {
+            let folds: Vec<String> = self
+                .chosen
+                .fold_val_accuracy
+                .iter()
+                .map(|a| format!("{a:.4}"))
+                .collect();
+            rows.push(("folds".into(), folds.join(" ")));
+            rows.push((
+                "refit".into(),
+                format!("all training images, {} {}", cv.refit_epochs, cv.refit_unit),
+            ));
+        }
         let a = &self.accuracy;
         rows.push((
             "accuracy".into(),
-            format!("train {:.4}  val {:.4}  test {:.4}", a.train, a.val, a.test),
+            format!(
+                "train {:.4}  {val_name} {:.4}  test {:.4}",
+                a.train, a.val, a.test
+            ),
         ));
+        let per_class = &self.per_class;
+        if per_class.is_imbalanced() {
+            rows.push((
+                "balanced acc".into(),
+                format!(
+                    "test {:.4} (mean per-class recall; test classes {:.1}:1)",
+                    per_class.balanced_accuracy, per_class.imbalance
+                ),
+            ));
+        }
         let t = &self.timings_s;
         rows.push((
             "time (s)".into(),
@@ -225,9 +303,15 @@ impl RunReport {
             ),
         ));
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        rows.iter()
+        let mut out: String = rows
+            .iter()
             .map(|(k, v)| format!("{k:<width$}  {v}\n"))
-            .collect()
+            .collect();
+        if per_class.is_imbalanced() {
+            out.push('\n');
+            out.push_str(&per_class.table());
+        }
+        out
     }
 }
 
@@ -265,9 +349,9 @@ mod tests {
         let report = ClassReport::new(&pred, &truth, &names(3));
         assert_eq!(report.counts(), vec![4, 2, 0]);
         assert_eq!(report.correct_of_total(), (4, 6));
-        assert!((report.balanced_accuracy() - (0.75 + 0.5) / 2.0).abs() < 1e-12);
+        assert!((report.balanced_accuracy - (0.75 + 0.5) / 2.0).abs() < 1e-12);
         let empty = ClassReport::new(&[], &[], &names(2));
-        assert_eq!(empty.balanced_accuracy(), 0.0);
+        assert_eq!(empty.balanced_accuracy, 0.0);
     }
 
     #[test]

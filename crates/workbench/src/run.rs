@@ -10,7 +10,7 @@ use crate::data::{load_announced, DataParams};
 use crate::progress::Reporter;
 use crate::report::{self, ClassReport, Timings};
 use crate::train::Classifier;
-use crate::train::{self, Chatter, SearchData, TrainOptions, TrainSettings};
+use crate::train::{self, Chatter, Held, SearchData, TrainOptions, TrainSettings};
 use crate::unused::{unused_options, Given};
 
 /// Everything that decides a run, validated.
@@ -79,13 +79,13 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
     let features_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
+    let folds = train::folds_for(&info, &splits.train.labels, params.data.seed, reporter)?;
     let trained = train::train(
         settings,
         &SearchData {
             x_train: feats.train.view(),
             y_train: &splits.train.labels,
-            x_val: feats.val.view(),
-            y_val: &splits.val.labels,
+            held: Held::of(&info, feats.val.view(), &splits.val.labels, &folds),
             n_classes: info.n_classes,
         },
         &Chatter {
@@ -96,6 +96,7 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
     let train_s = t.elapsed().as_secs_f64();
     let model = trained.model;
 
+    let chosen_val = trained.chosen.val_accuracy;
     let t = Instant::now();
     let pred_train = model.predict(feats.train.view());
     let pred_val = model.predict(feats.val.view());
@@ -113,7 +114,11 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
         history: trained.history,
         accuracy: report::Accuracy {
             train: wb_linear::accuracy(&pred_train, &splits.train.labels),
-            val: wb_linear::accuracy(&pred_val, &splits.val.labels),
+            val: match &trained.cross_validation {
+                // No validation split: the chosen setting's mean held-out fold accuracy.
+                Some(_) => chosen_val,
+                None => wb_linear::accuracy(&pred_val, &splits.val.labels),
+            },
             test: wb_linear::accuracy(&pred_test, &splits.test.labels),
         },
         timings_s: Timings {
@@ -123,6 +128,7 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
             evaluate: evaluate_s,
         },
         per_class: classes,
+        cross_validation: trained.cross_validation,
     };
     Ok(RunOutput {
         report,
@@ -214,6 +220,7 @@ fn run_settings(params: &RunParams) -> serde_json::Value {
     let mut all = params.data.settings();
     let train = serde_json::json!({
         "mlp": settings.mlp,
+        "class_weight": settings.class_weight.name(),
         "threads": rayon::current_num_threads(),
         "features": params.features,
         "model": settings.model.name(),

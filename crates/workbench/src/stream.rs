@@ -554,7 +554,10 @@ pub fn run_from_shards(params: &StreamParams, reporter: &dyn Reporter) -> Result
             shifted: m.train_shifted,
             val: m.split_sizes.val,
             test: m.split_sizes.test,
-            val_rule: String::new(),
+            validation: crate::validation::Validation::HoldOut {
+                size: m.split_sizes.val,
+                reason: "the shards' validation split".into(),
+            },
             augment_choice: None,
             folder: None,
             warnings: Vec::new(),
@@ -576,6 +579,7 @@ pub fn run_from_shards(params: &StreamParams, reporter: &dyn Reporter) -> Result
             evaluate: evaluate_s,
         },
         per_class: classes,
+        cross_validation: None,
     };
     Ok(RunOutput {
         report,
@@ -727,6 +731,8 @@ fn train_linear(
                     val_accuracy: val_correct[k_ok] as f64 / n_val.max(1) as f64,
                     seconds,
                     diverged: None,
+                    best_epoch: None,
+                    fold_val_accuracy: Vec::new(),
                 };
                 k_ok += 1;
                 search.trained((model, history), point);
@@ -740,6 +746,7 @@ fn train_linear(
         curve: train::linear_curve(&history),
         history: serde_json::to_value(history)?,
         chosen,
+        cross_validation: None,
     })
 }
 
@@ -810,6 +817,8 @@ fn train_mlp(
             val_accuracy: val_correct as f64 / set.manifest.rows(Split::Val).max(1) as f64,
             seconds: t.elapsed().as_secs_f64(),
             diverged: None,
+            best_epoch: None,
+            fold_val_accuracy: Vec::new(),
         };
         search.trained((model, history), point);
     }
@@ -821,6 +830,7 @@ fn train_mlp(
         curve: train::mlp_curve(&history),
         history: serde_json::to_value(history)?,
         chosen,
+        cross_validation: None,
     })
 }
 

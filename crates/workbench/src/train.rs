@@ -5,16 +5,27 @@
 //! and the model with the best validation accuracy is kept (never chosen on test). Linear
 //! models train the whole grid in one pass over the data (`LinearModel::fit_grid`); MLPs train
 //! one point after another.
+//!
+//! With cross-validation ([`Held::Folds`], scikit-learn's `GridSearchCV` semantics) every point
+//! is trained on K−1 folds and scored on the held-out one, K times; the mean fold accuracy
+//! picks the setting (ties: the first in grid order), then one model is refitted on all
+//! training rows with it. There is no validation split left to stop on, so the refit trains
+//! for the chosen point's best epoch (SGD, MLP) or iteration (L-BFGS) averaged over the folds
+//! and rounded. The features and their scaler are fitted once on all training rows, before the
+//! folds are split: a small leak of the held-out fold's statistics into the scaler (and a
+//! k-means dictionary) that scikit-learn's `Pipeline` would avoid, negligible next to the
+//! spread between folds and much cheaper than re-extracting features K times.
 
 use std::time::Instant;
 
-use anyhow::Result;
-use ndarray::ArrayView2;
+use anyhow::{Context, Result};
+use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
-use wb_linear::{EpochStats, Labeled, LinearModel, LinearParams, LossKind, Solver};
+use wb_data::Fold;
+use wb_linear::{ClassWeight, EpochStats, Labeled, LinearModel, LinearParams, LossKind, Solver};
 
 use crate::options::MlpOptions;
-use crate::progress::Reporter;
+use crate::progress::{Quiet, Reporter};
 
 /// A trained classifier of any kind.
 pub enum Classifier {
@@ -94,6 +105,14 @@ pub struct GridPoint {
     /// Why this point has no model: its loss became NaN or infinite.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diverged: Option<Divergence>,
+    /// The epoch (SGD, MLP) or L-BFGS iteration whose model was kept, the best on validation;
+    /// with cross-validation the mean over the folds, rounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_epoch: Option<usize>,
+    /// Cross-validation: the accuracy on each held-out fold, in fold order (`val_accuracy` is
+    /// their mean, `train_accuracy` the mean over the folds' training sides).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fold_val_accuracy: Vec<f64>,
 }
 
 /// A grid point whose training diverged: recorded in the search table and skipped.
@@ -207,6 +226,8 @@ impl<'r, M> Search<'r, M> {
             val_accuracy: f64::NAN,
             seconds,
             diverged: Some(divergence),
+            best_epoch: None,
+            fold_val_accuracy: Vec::new(),
         });
     }
 
@@ -250,6 +271,20 @@ pub struct Trained {
     pub history: serde_json::Value,
     pub curve: Vec<CurvePoint>,
     pub chosen: GridPoint,
+    /// With cross-validation: the folds and the refit.
+    pub cross_validation: Option<CrossValidation>,
+}
+
+/// What a cross-validated search did (recorded in `results.json` and the report).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossValidation {
+    pub folds: usize,
+    /// Training and held-out rows of each fold (training rows include augmented copies).
+    pub fold_sizes: Vec<[usize; 2]>,
+    /// Epochs (SGD, MLP) or iterations (L-BFGS) of the refit on all training rows.
+    pub refit_epochs: usize,
+    /// `"epochs"` or `"iterations"`.
+    pub refit_unit: String,
 }
 
 /// Everything that decides how one model is trained.
@@ -273,6 +308,8 @@ pub struct TrainSettings {
     pub mlp: Option<wb_mlp::MlpParams>,
     /// Linear models: loss and solver.
     pub linear: LinearMethod,
+    /// Per-class loss weights of every model ([`ClassWeight::Balanced`]: `n / (C · n_c)`).
+    pub class_weight: ClassWeight,
 }
 
 /// How a linear model is trained: its loss and its solver.
@@ -428,6 +465,8 @@ pub struct TrainOptions {
     pub svm_loss: Option<LossKind>,
     pub solver: Option<Solver>,
     pub iterations: Option<usize>,
+    /// `--class-weight`: every model's per-class loss weights.
+    pub class_weight: ClassWeight,
 }
 
 impl TrainOptions {
@@ -446,6 +485,7 @@ impl TrainOptions {
             svm_loss: None,
             solver: None,
             iterations: None,
+            class_weight: ClassWeight::None,
         }
     }
 }
@@ -473,6 +513,7 @@ impl TrainSettings {
                 batch_size,
                 momentum,
                 epochs,
+                class_weight: options.class_weight,
                 ..wb_mlp::MlpParams::default()
             };
             Some(options.mlp.apply(base)?)
@@ -491,6 +532,7 @@ impl TrainSettings {
             seed,
             mlp,
             linear,
+            class_weight: options.class_weight,
         };
         settings.check()?;
         Ok(settings)
@@ -542,17 +584,74 @@ impl TrainSettings {
             seed: self.seed,
             solver: self.linear.solver,
             iterations: self.linear.iterations,
+            class_weight: self.class_weight,
         }
     }
 }
 
-/// The training and validation data of a search.
+/// The training data of a search and what scores its points.
 pub struct SearchData<'a> {
     pub x_train: ArrayView2<'a, f32>,
     pub y_train: &'a [usize],
-    pub x_val: ArrayView2<'a, f32>,
-    pub y_val: &'a [usize],
+    pub held: Held<'a>,
     pub n_classes: usize,
+}
+
+/// What a search scores its points on.
+pub enum Held<'a> {
+    /// A validation split.
+    Split {
+        x: ArrayView2<'a, f32>,
+        y: &'a [usize],
+    },
+    /// Folds of the training rows (indices into `x_train`): cross-validation.
+    Folds(&'a [Fold]),
+}
+
+impl<'a> Held<'a> {
+    /// The validation split, or the folds of [`crate::validation::folds`] when the data's
+    /// validation is cross-validation (their warnings go to `reporter`).
+    pub fn of(
+        info: &crate::data::DataInfo,
+        x_val: ArrayView2<'a, f32>,
+        y_val: &'a [usize],
+        folds: &'a Option<Vec<Fold>>,
+    ) -> Held<'a> {
+        match (&info.validation, folds) {
+            (crate::validation::Validation::CrossValidation { .. }, Some(folds)) => {
+                Held::Folds(folds)
+            }
+            _ => Held::Split { x: x_val, y: y_val },
+        }
+    }
+}
+
+/// The folds of the training split when `info`'s validation is cross-validation (warnings to
+/// `reporter`), else `None`.
+pub fn folds_for(
+    info: &crate::data::DataInfo,
+    y_train: &[usize],
+    seed: u64,
+    reporter: &dyn Reporter,
+) -> Result<Option<Vec<Fold>>> {
+    let Some(k) = info.validation.folds() else {
+        return Ok(None);
+    };
+    let (folds, warnings) =
+        crate::validation::folds(y_train, info.n_classes, k, info.train_copies(), seed)?;
+    for w in warnings {
+        reporter.line(&format!("warning: {w}"));
+    }
+    Ok(Some(folds))
+}
+
+/// A training split and its validation split: what one hold-out search sees.
+struct HoldOut<'a> {
+    x_train: ArrayView2<'a, f32>,
+    y_train: &'a [usize],
+    x_val: ArrayView2<'a, f32>,
+    y_val: &'a [usize],
+    n_classes: usize,
 }
 
 /// How much a search tells while it runs, through `reporter`: one line per grid point, and when
@@ -563,10 +662,32 @@ pub struct Chatter<'a> {
     pub reporter: &'a dyn Reporter,
 }
 
-/// Trains every point of the settings' grid and keeps the best on validation.
+/// Trains every point of the settings' grid and keeps the best on validation (the mean fold
+/// accuracy with cross-validation, then refitted on all training rows).
 pub fn train(
     settings: &TrainSettings,
     data: &SearchData<'_>,
+    chatter: &Chatter<'_>,
+) -> Result<Trained> {
+    match data.held {
+        Held::Split { x, y } => search_hold_out(
+            settings,
+            &HoldOut {
+                x_train: data.x_train,
+                y_train: data.y_train,
+                x_val: x,
+                y_val: y,
+                n_classes: data.n_classes,
+            },
+            chatter,
+        ),
+        Held::Folds(folds) => train_cross_validated(settings, data, folds, chatter),
+    }
+}
+
+fn search_hold_out(
+    settings: &TrainSettings,
+    data: &HoldOut<'_>,
     chatter: &Chatter<'_>,
 ) -> Result<Trained> {
     match &settings.mlp {
@@ -575,12 +696,255 @@ pub fn train(
     }
 }
 
+/// Mean of `values` (NaN when empty).
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 {
+        f64::NAN
+    } else {
+        sum / n as f64
+    }
+}
+
+/// GridSearchCV: every point on every fold, the best mean fold accuracy (first on ties), a
+/// refit on all training rows (see the module docs).
+fn train_cross_validated(
+    settings: &TrainSettings,
+    data: &SearchData<'_>,
+    folds: &[Fold],
+    chatter: &Chatter<'_>,
+) -> Result<Trained> {
+    let k = folds.len();
+    let quiet = Chatter {
+        verbose: false,
+        reporter: &Quiet,
+    };
+    let progress = chatter
+        .verbose
+        .then(|| chatter.reporter.start("cross-validate", k as u64));
+    let mut per_fold: Vec<Vec<GridPoint>> = Vec::with_capacity(k);
+    for (f, fold) in folds.iter().enumerate() {
+        let x_train = data.x_train.select(Axis(0), &fold.train);
+        let y_train: Vec<usize> = fold.train.iter().map(|&i| data.y_train[i]).collect();
+        let x_val = data.x_train.select(Axis(0), &fold.val);
+        let y_val: Vec<usize> = fold.val.iter().map(|&i| data.y_train[i]).collect();
+        let fitted = search_hold_out(
+            settings,
+            &HoldOut {
+                x_train: x_train.view(),
+                y_train: &y_train,
+                x_val: x_val.view(),
+                y_val: &y_val,
+                n_classes: data.n_classes,
+            },
+            &quiet,
+        )
+        .with_context(|| format!("cross-validation fold {} of {k}", f + 1))?;
+        let line = format!(
+            "  fold {}/{k}: {} train, {} held out; best held-out accuracy {:.4}",
+            f + 1,
+            fold.train.len(),
+            fold.val.len(),
+            fitted.chosen.val_accuracy
+        );
+        match &progress {
+            Some(p) => {
+                p.inc(1);
+                p.line(&line);
+            }
+            None => chatter.reporter.line(&line),
+        }
+        per_fold.push(fitted.search);
+    }
+    if let Some(p) = &progress {
+        p.finish();
+    }
+    let mut points = Vec::new();
+    for (p, (lr, reg)) in settings.points().into_iter().enumerate() {
+        let of_point: Vec<&GridPoint> = per_fold.iter().map(|s| &s[p]).collect();
+        let diverged = of_point.iter().find_map(|g| g.diverged.clone());
+        let fold_val_accuracy: Vec<f64> = of_point.iter().map(|g| g.val_accuracy).collect();
+        let best_epochs: Vec<usize> = of_point.iter().filter_map(|g| g.best_epoch).collect();
+        let best_epoch = (!best_epochs.is_empty())
+            .then(|| (mean(best_epochs.iter().map(|&e| e as f64)).round() as usize).max(1));
+        let point = GridPoint {
+            lr,
+            reg,
+            train_accuracy: mean(of_point.iter().map(|g| g.train_accuracy)),
+            val_accuracy: if diverged.is_some() {
+                f64::NAN
+            } else {
+                mean(fold_val_accuracy.iter().copied())
+            },
+            seconds: of_point.iter().map(|g| g.seconds).sum(),
+            diverged,
+            best_epoch,
+            fold_val_accuracy,
+        };
+        let folds_text: Vec<String> = point
+            .fold_val_accuracy
+            .iter()
+            .map(|a| format!("{a:.4}"))
+            .collect();
+        chatter.reporter.line(&format!(
+            "  lr {:<8} reg {:<8} folds {}  mean {:.4}{}",
+            crate::report::show_lr(lr),
+            reg,
+            folds_text.join(" "),
+            point.val_accuracy,
+            point
+                .diverged
+                .as_ref()
+                .map(|d| format!("  (diverged: {})", d.message))
+                .unwrap_or_default()
+        ));
+        points.push(point);
+    }
+    let chosen = best_point(&points).cloned().ok_or_else(|| {
+        anyhow::anyhow!(
+            "every point of the search diverged on some fold while training {}",
+            settings.model.name()
+        )
+    })?;
+    let (model, history, curve, refit_epochs) = refit(settings, &chosen, data, chatter)?;
+    let refit_unit = if settings.mlp.is_none() && settings.linear.solver == Solver::Lbfgs {
+        "iterations"
+    } else {
+        "epochs"
+    };
+    chatter.reporter.line(&format!(
+        "  refit on all {} training rows: lr {} reg {} for {refit_epochs} {refit_unit}",
+        data.x_train.nrows(),
+        crate::report::show_lr(chosen.lr),
+        chosen.reg
+    ));
+    Ok(Trained {
+        model,
+        search: points,
+        history,
+        curve,
+        chosen,
+        cross_validation: Some(CrossValidation {
+            folds: k,
+            fold_sizes: folds.iter().map(|f| [f.train.len(), f.val.len()]).collect(),
+            refit_epochs,
+            refit_unit: refit_unit.into(),
+        }),
+    })
+}
+
+type Refit = (Classifier, serde_json::Value, Vec<CurvePoint>, usize);
+
+/// The point with the best validation accuracy, the first in grid order on ties; diverged
+/// points are never chosen.
+fn best_point(points: &[GridPoint]) -> Option<&GridPoint> {
+    points
+        .iter()
+        .filter(|p| p.diverged.is_none() && p.val_accuracy.is_finite())
+        .fold(None::<&GridPoint>, |best, p| match best {
+            Some(b) if p.val_accuracy <= b.val_accuracy => Some(b),
+            _ => Some(p),
+        })
+}
+
+/// The chosen point trained on every training row, for its best epoch (or iteration) count.
+fn refit(
+    settings: &TrainSettings,
+    chosen: &GridPoint,
+    data: &SearchData<'_>,
+    chatter: &Chatter<'_>,
+) -> Result<Refit> {
+    let progress_line = |line: String| {
+        if chatter.verbose {
+            chatter.reporter.line(&line);
+        }
+    };
+    match &settings.mlp {
+        Some(base) => {
+            let epochs = chosen.best_epoch.unwrap_or(base.epochs).max(1);
+            let params = wb_mlp::MlpParams {
+                learning_rate: chosen.lr,
+                reg: chosen.reg,
+                epochs,
+                patience: None,
+                ..base.clone()
+            };
+            let (model, history) = wb_mlp::fit(
+                &params,
+                data.x_train,
+                data.y_train,
+                data.n_classes,
+                None,
+                &mut |stats| {
+                    progress_line(format!(
+                        "  refit epoch {:>3}  loss {:.4}  train {:.4}",
+                        stats.epoch, stats.loss, stats.train_accuracy
+                    ))
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("refitting the MLP on all training images: {e}"))?;
+            let curve = history
+                .epochs
+                .iter()
+                .map(|e| CurvePoint {
+                    epoch: e.epoch,
+                    loss: e.loss,
+                    train_accuracy: e.train_accuracy,
+                    val_accuracy: None,
+                })
+                .collect();
+            Ok((
+                Classifier::Mlp(model),
+                serde_json::to_value(history)?,
+                curve,
+                epochs,
+            ))
+        }
+        None => {
+            let mut params = settings.linear_params(chosen.lr, chosen.reg);
+            let epochs = if params.solver == Solver::Lbfgs {
+                params.iterations = chosen.best_epoch.unwrap_or(params.iterations).max(1);
+                params.iterations
+            } else {
+                params.epochs = chosen.best_epoch.unwrap_or(params.epochs).max(1);
+                params.epochs
+            };
+            let (model, history) = LinearModel::fit(
+                &params,
+                Labeled {
+                    x: data.x_train,
+                    y: data.y_train,
+                },
+                None,
+                data.n_classes,
+                &mut |_| {},
+            )
+            .context("refitting on all training images")?;
+            let curve = history
+                .iter()
+                .map(|e| CurvePoint {
+                    epoch: e.epoch,
+                    loss: e.loss,
+                    train_accuracy: e.train_accuracy,
+                    val_accuracy: None,
+                })
+                .collect();
+            Ok((
+                Classifier::Linear(model),
+                serde_json::to_value(history)?,
+                curve,
+                epochs,
+            ))
+        }
+    }
+}
+
 /// Trains one MLP per (lr, reg) point, sequentially, keeping the best on validation; a point
 /// that diverges is recorded and skipped ([`Search`]).
 fn train_mlp(
     settings: &TrainSettings,
     base: &wb_mlp::MlpParams,
-    data: &SearchData<'_>,
+    data: &HoldOut<'_>,
     chatter: &Chatter<'_>,
 ) -> Result<Trained> {
     let combos = settings.points();
@@ -635,6 +999,8 @@ fn train_mlp(
             val_accuracy: wb_linear::accuracy(&model.predict(data.x_val), data.y_val),
             seconds: t.elapsed().as_secs_f64(),
             diverged: None,
+            best_epoch: Some(history.best_epoch),
+            fold_val_accuracy: Vec::new(),
         };
         search.trained((model, history), point);
     }
@@ -648,6 +1014,7 @@ fn train_mlp(
         curve: mlp_curve(&history),
         history: serde_json::to_value(history)?,
         chosen,
+        cross_validation: None,
     })
 }
 
@@ -673,11 +1040,23 @@ pub(crate) fn linear_curve(history: &[EpochStats]) -> Vec<CurvePoint> {
     history.iter().map(point).collect()
 }
 
+/// The epoch (or iteration) `fit_grid` kept: the first with the best validation accuracy.
+fn best_epoch(history: &[EpochStats]) -> Option<usize> {
+    history
+        .iter()
+        .filter_map(|e| e.val_accuracy.map(|a| (e.epoch, a)))
+        .fold(None::<(usize, f64)>, |best, (epoch, a)| match best {
+            Some((_, b)) if a <= b => best,
+            _ => Some((epoch, a)),
+        })
+        .map(|(epoch, _)| epoch)
+}
+
 /// Trains the whole lr x reg grid in one pass over the data (see `LinearModel::fit_grid`) and
 /// keeps the model with the best validation accuracy.
 fn train_linear(
     settings: &TrainSettings,
-    data: &SearchData<'_>,
+    data: &HoldOut<'_>,
     chatter: &Chatter<'_>,
 ) -> Result<Trained> {
     let grid: Vec<LinearParams> = settings
@@ -756,6 +1135,8 @@ fn train_linear(
             val_accuracy: wb_linear::accuracy(&model.predict(data.x_val), data.y_val),
             seconds,
             diverged: None,
+            best_epoch: best_epoch(&history),
+            fold_val_accuracy: Vec::new(),
         };
         search.trained((model, history), point);
     }
@@ -766,5 +1147,118 @@ fn train_linear(
         curve: linear_curve(&history),
         history: serde_json::to_value(history)?,
         chosen,
+        cross_validation: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn point(lr: f64, val: f64, diverged: bool) -> GridPoint {
+        GridPoint {
+            lr,
+            reg: 0.0,
+            train_accuracy: 0.0,
+            val_accuracy: val,
+            seconds: 0.0,
+            diverged: diverged.then(|| Divergence {
+                epoch: 1,
+                loss: f64::NAN,
+                learning_rate: lr,
+                message: "diverged".into(),
+            }),
+            best_epoch: None,
+            fold_val_accuracy: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_best_mean_wins_and_ties_go_to_the_first_point() {
+        let points = [
+            point(1.0, 0.5, false),
+            point(2.0, 0.8, false),
+            point(3.0, 0.8, false),
+            point(4.0, 0.9, true),
+            point(5.0, f64::NAN, false),
+        ];
+        assert_eq!(best_point(&points).unwrap().lr, 2.0);
+        assert!(best_point(&points[3..]).is_none());
+    }
+
+    /// Three Gaussian blobs in 5-D, `n` rows.
+    fn blobs(n: usize) -> (Array2<f32>, Vec<usize>) {
+        let y: Vec<usize> = (0..n).map(|i| i % 3).collect();
+        let x = Array2::from_shape_fn((n, 5), |(i, j)| {
+            let noise = (((i * 7919 + j * 104_729) % 1000) as f32 / 1000.0 - 0.5) * 1.5;
+            if j == y[i] {
+                1.0 + noise
+            } else {
+                noise
+            }
+        });
+        (x, y)
+    }
+
+    #[test]
+    fn cross_validation_scores_every_fold_and_refits_the_best_mean() {
+        let (x, y) = blobs(150);
+        let (folds, warnings) = crate::validation::folds(&y, 3, 5, 1, 3).unwrap();
+        assert!(warnings.is_empty());
+        for model in [ModelKind::Softmax, ModelKind::Svm, ModelKind::Mlp] {
+            let mut options = TrainOptions::new(model);
+            options.epochs = Some(4);
+            options.batch_size = Some(20);
+            if model == ModelKind::Svm {
+                options.reg = vec![1e-3, 1e-4];
+            } else {
+                // A learning rate too small to move and one that learns.
+                options.lr = vec![1e-7, 0.05];
+                options.reg = vec![1e-4];
+            }
+            if model == ModelKind::Mlp {
+                options.mlp.hidden = Some(vec![8]);
+            }
+            let settings = TrainSettings::from_options(&options, 1).unwrap();
+            let trained = train(
+                &settings,
+                &SearchData {
+                    x_train: x.view(),
+                    y_train: &y,
+                    held: Held::Folds(&folds),
+                    n_classes: 3,
+                },
+                &Chatter {
+                    verbose: false,
+                    reporter: &Quiet,
+                },
+            )
+            .unwrap();
+            let cv = trained.cross_validation.as_ref().unwrap();
+            assert_eq!(cv.folds, 5);
+            assert_eq!(cv.fold_sizes, vec![[120, 30]; 5]);
+            assert_eq!(trained.search.len(), 2, "{model:?}");
+            for p in &trained.search {
+                assert_eq!(p.fold_val_accuracy.len(), 5, "{model:?}");
+                let mean = p.fold_val_accuracy.iter().sum::<f64>() / 5.0;
+                assert!((mean - p.val_accuracy).abs() < 1e-12);
+            }
+            let best = best_point(&trained.search).unwrap();
+            assert_eq!((trained.chosen.lr, trained.chosen.reg), (best.lr, best.reg));
+            if model != ModelKind::Svm {
+                // The rate too small to learn loses on every fold's mean.
+                assert!(
+                    trained.search[1].val_accuracy > trained.search[0].val_accuracy,
+                    "{model:?}: {:?}",
+                    trained.search
+                );
+                assert_eq!(trained.chosen.lr, 0.05, "{model:?}");
+            }
+            // The refitted model learned the blobs.
+            let acc = wb_linear::accuracy(&trained.model.predict(x.view()), &y);
+            assert!(acc > 0.6, "{model:?}: refit training accuracy {acc}");
+            assert_eq!(cv.refit_epochs, trained.chosen.best_epoch.unwrap());
+        }
+    }
 }

@@ -13,7 +13,9 @@ use wb_data::locate::resolve_dir;
 use wb_data::{default_val_size, Dataset, DatasetKind, ResizeMode, SplitParams, Splits, TrainTest};
 use wb_features::FeatureSpec;
 use wb_workbench::data::{load_with, Augment, DataParams};
-use wb_workbench::train::{self, Chatter, ModelKind, SearchData, TrainOptions, TrainSettings};
+use wb_workbench::train::{
+    self, Chatter, Held, ModelKind, SearchData, TrainOptions, TrainSettings,
+};
 use wb_workbench::Quiet;
 
 const TRAIN: usize = 5_000;
@@ -57,8 +59,10 @@ fn accuracy(splits: &Splits, data: &DataParams) -> f64 {
         &SearchData {
             x_train: feats.train.view(),
             y_train: &splits.train.labels,
-            x_val: feats.val.view(),
-            y_val: &splits.val.labels,
+            held: Held::Split {
+                x: feats.val.view(),
+                y: &splits.val.labels,
+            },
             n_classes: splits.train.n_classes(),
         },
         &Chatter {

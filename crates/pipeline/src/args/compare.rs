@@ -91,6 +91,9 @@ pub struct CompareArgs {
     /// Linear models: keep the last SGD iterate instead of each epoch's average of iterates.
     #[arg(long)]
     pub no_average: bool,
+    /// Per-class loss weights of every model: none or balanced (n / (C · n_c)) [default: none].
+    #[arg(long, value_name = "WEIGHT", value_parser = by_name::<wb_linear::ClassWeight>)]
+    pub class_weight: Option<wb_linear::ClassWeight>,
     #[command(flatten)]
     pub mlp: MlpArgs,
 }
@@ -132,9 +135,14 @@ pub struct CompareDataArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
     pub max_memory: Option<u64>,
     /// Validation images carved from the training set with the seed [default: 10% of the
-    /// training split, at least 2 per class, at most 1,000].
+    /// training split, at least 2 per class, at most 1,000; cross-validation below 5,000
+    /// training images].
     #[arg(long)]
     pub val_size: Option<usize>,
+    /// Choose each cell's hyper-parameters by stratified K-fold cross-validation (K ≥ 2)
+    /// [default: 5 folds below 5000 training images, else a validation split].
+    #[arg(long, value_name = "K")]
+    pub cv: Option<usize>,
     /// Keep at most N training images (after carving validation).
     #[arg(long)]
     pub train_limit: Option<usize>,
@@ -178,6 +186,7 @@ impl From<&CompareArgs> for CompareOptions {
                 labels: d.labels.clone(),
                 test_labels: d.labels_test.clone(),
                 val_size: d.val_size,
+                cv: d.cv.map(wb_workbench::validation::CvChoice::Folds),
                 train_limit: d.train_limit,
                 test_limit: d.test_limit,
                 augment: d.augment,
@@ -213,6 +222,7 @@ impl From<&CompareArgs> for CompareOptions {
             momentum: a.momentum,
             lr_decay: a.lr_decay,
             average: a.no_average.then_some(false),
+            class_weight: a.class_weight,
         }
     }
 }

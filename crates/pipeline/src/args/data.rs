@@ -47,10 +47,11 @@ pub struct DataArgs {
     /// Image folders: a labels file for the test images (with --labels).
     #[arg(long, value_name = "FILE.csv", help_heading = "Image folders")]
     pub labels_test: Option<PathBuf>,
-    /// Validation images carved from the training set with the seed. Default: 10% of the
-    /// training split, at least 2 per class, at most 1,000 (CIFAR-10 and MNIST: 1,000), or the
-    /// folder's own validation split.
-    #[arg(long)]
+    /// Validation images carved from the training set with the seed (a fixed hold-out).
+    /// Default: 10% of the training split, at least 2 per class, at most 1,000 (CIFAR-10 and
+    /// MNIST: 1,000), or the folder's own validation split; `pipeline run` cross-validates
+    /// training sets below 5,000 images instead (see --cv).
+    #[arg(long, value_name = "N")]
     pub val_size: Option<usize>,
     /// Keep at most N training images (after carving validation), for quick runs.
     #[arg(long)]
@@ -89,6 +90,7 @@ impl From<&DataArgs> for DataParams {
             labels: a.labels.clone(),
             test_labels: a.labels_test.clone(),
             val_size: a.val_size,
+            cv: wb_workbench::validation::CvChoice::Off,
             train_limit: a.train_limit,
             test_limit: a.test_limit,
             augment: a.augment,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use wb_data::cifar::Cifar100Label;
 use wb_data::{DatasetKind, ResizeMode};
 use wb_features::FeatureSpec;
-use wb_linear::{LossKind, Solver};
+use wb_linear::{ClassWeight, LossKind, Solver};
 
 use crate::data::{parse_image_size, Augment, DataOptions, DataParams};
 use crate::feature_options::FeatureOptions;
@@ -54,6 +54,8 @@ pub struct CompareOptions {
     pub momentum: Option<f64>,
     pub lr_decay: Option<f64>,
     pub average: Option<bool>,
+    /// `--class-weight`: every model's per-class loss weights.
+    pub class_weight: Option<ClassWeight>,
 }
 
 fn image_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<(usize, usize)>, D::Error> {
@@ -107,6 +109,8 @@ pub struct ExperimentFile {
     #[serde(default, deserialize_with = "byte_size")]
     pub max_memory: Option<u64>,
     pub val_size: Option<usize>,
+    /// Folds of the cross-validation (`--cv`); unset: automatic below 5,000 training images.
+    pub cv: Option<usize>,
     pub train_limit: Option<usize>,
     pub test_limit: Option<usize>,
     #[serde(default, deserialize_with = "named")]
@@ -122,6 +126,9 @@ pub struct ExperimentFile {
     pub momentum: Option<f64>,
     pub lr_decay: Option<f64>,
     pub average: Option<bool>,
+    /// `none` or `balanced` (per-class loss weights n / (C · n_c)).
+    #[serde(default, deserialize_with = "named")]
+    pub class_weight: Option<ClassWeight>,
     #[serde(default)]
     pub feature_options: FeatureOptions,
     #[serde(default)]
@@ -158,6 +165,7 @@ impl ExperimentFile {
             labels: self.labels.clone(),
             test_labels: self.labels_test.clone(),
             val_size: self.val_size,
+            cv: self.cv.map(crate::validation::CvChoice::Folds),
             train_limit: self.train_limit,
             test_limit: self.test_limit,
             augment: self.augment,
@@ -386,6 +394,10 @@ impl Plan {
                 .or(file.lr_decay)
                 .unwrap_or(train::DEFAULT_LR_DECAY),
             average: args.average.or(file.average).unwrap_or(true),
+            class_weight: args
+                .class_weight
+                .or(file.class_weight)
+                .unwrap_or(ClassWeight::None),
             seed: data.seed,
         };
         let shared = SharedGiven {
@@ -465,6 +477,7 @@ struct Common {
     momentum: f64,
     lr_decay: f64,
     average: bool,
+    class_weight: ClassWeight,
     seed: u64,
 }
 
@@ -493,6 +506,7 @@ fn build_models(
         momentum,
         lr_decay,
         average,
+        class_weight,
         seed,
     } = *common;
     let mut models = Vec::new();
@@ -556,6 +570,7 @@ fn build_models(
             seed,
             mlp,
             linear,
+            class_weight,
         };
         settings
             .check()

@@ -26,7 +26,7 @@ use crate::feature_options;
 use crate::progress::{Quiet, Reporter, Stage};
 use crate::report::{Accuracy, ClassReport, FeaturePart};
 use crate::train::{
-    self, Chatter, Classifier, CurvePoint, GridPoint, ModelKind, SearchData, TrainSettings,
+    self, Chatter, Classifier, CurvePoint, GridPoint, Held, ModelKind, SearchData, TrainSettings,
 };
 pub use config::{CompareOptions, ExperimentFile, LinearSection, MlpSection, Plan};
 use wb_io::{write_bytes, write_json, Fnv64};
@@ -98,6 +98,7 @@ pub fn compare(options: &CompareOptions, reporter: &dyn Reporter) -> Result<Comp
         .with_context(|| format!("cannot create {}", plan.out.display()))?;
 
     let (splits, info, _) = load_announced(&plan.data, reporter)?;
+    let folds = train::folds_for(&info, &splits.train.labels, plan.data.seed, reporter)?;
     let shape = splits.train.images.shape();
     for spec in &plan.feature_sets {
         feature_options::check(spec, shape)
@@ -159,8 +160,7 @@ pub fn compare(options: &CompareOptions, reporter: &dyn Reporter) -> Result<Comp
                 &SearchData {
                     x_train: feats.train.view(),
                     y_train: &splits.train.labels,
-                    x_val: feats.val.view(),
-                    y_val: &splits.val.labels,
+                    held: Held::of(&info, feats.val.view(), &splits.val.labels, &folds),
                     n_classes: info.n_classes,
                 },
                 &Chatter {
@@ -186,7 +186,14 @@ pub fn compare(options: &CompareOptions, reporter: &dyn Reporter) -> Result<Comp
                         &model.predict(feats.train.view()),
                         &splits.train.labels,
                     ),
-                    val: wb_linear::accuracy(&model.predict(feats.val.view()), &splits.val.labels),
+                    val: match &trained.cross_validation {
+                        // No validation split: the chosen setting's mean held-out fold accuracy.
+                        Some(_) => trained.chosen.val_accuracy,
+                        None => wb_linear::accuracy(
+                            &model.predict(feats.val.view()),
+                            &splits.val.labels,
+                        ),
+                    },
                     test: wb_linear::accuracy(&pred_test, &splits.test.labels),
                 },
                 per_class: ClassReport::new(&pred_test, &splits.test.labels, &info.class_names),
