@@ -146,17 +146,19 @@ fn every_layout_runs_with_no_flag_beyond_the_folder() {
         assert!(acc > 0.6, "{expected}: test accuracy {acc} (chance 0.33)");
         if *expected == "train-val-test" {
             assert_eq!(data["val"], 12, "the VALID/ folder is the validation split");
-            assert!(data["val_rule"]
+            assert!(data["validation"]["reason"]
                 .as_str()
                 .unwrap()
                 .contains("own validation split"));
         } else {
-            // The proportional default: 10% of the training split, at least 2 per class.
-            // 48 training images in every layout here: 16 per class in train/, or 20 per
-            // class minus the carved 20% test share.
-            let train_images = 48;
-            let val = data["val"].as_u64().unwrap() as usize;
-            assert_eq!(val, 6.max(train_images / 10), "{expected}");
+            // 48 training images in every layout here (16 per class in train/, or 20 per class
+            // minus the carved 20% test share): fewer than 5,000, so 5-fold cross-validation
+            // chooses the hyper-parameters and no validation split is carved.
+            let validation = &data["validation"];
+            assert_eq!(validation["method"], "cross-validation", "{expected}");
+            assert_eq!(validation["folds"], 5, "{expected}");
+            assert_eq!(data["val"], 0, "{expected}");
+            assert_eq!(data["train"].as_u64().unwrap() % 48, 0, "{expected}");
         }
         if *expected == "train-val-as-test" {
             assert_eq!(data["test"], 15, "val/ is the test split without test/");
