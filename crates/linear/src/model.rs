@@ -11,7 +11,6 @@ use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr_free::normal;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -725,13 +724,7 @@ pub fn accuracy(pred: &[usize], truth: &[usize]) -> f64 {
     pred.iter().zip(truth).filter(|(p, t)| p == t).count() as f64 / truth.len() as f64
 }
 
-pub(crate) mod rand_distr_free {
-    use rand::Rng;
-
-    /// A standard normal sample (Box–Muller), so this crate needs no extra dependency.
-    pub fn normal(rng: &mut impl Rng) -> f32 {
-        let u1: f64 = 1.0 - rng.gen::<f64>();
-        let u2: f64 = rng.gen();
-        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-    }
+/// A standard normal sample (rand_distr's ziggurat), for the small random initial weights.
+pub(crate) fn normal(rng: &mut impl rand::Rng) -> f32 {
+    rng.sample(rand_distr::StandardNormal)
 }

@@ -17,7 +17,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::model::rand_distr_free::normal;
+use crate::model::normal;
 use crate::model::{accuracy, predict_blocks, BatchStep};
 use crate::{
     ClassWeight, EpochStats, Fit, Labeled, LinearError, LinearModel, LinearParams, Solver,

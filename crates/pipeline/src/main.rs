@@ -17,7 +17,7 @@ use wb_workbench::predict::{format_predictions, PredictParams, Predictor};
 use wb_workbench::shards;
 use wb_workbench::show::{self, ShowParams};
 use wb_workbench::stream::{self, StreamParams};
-use wb_workbench::{run, saved, threads, RunParams};
+use wb_workbench::{run, threads, RunParams};
 
 use args::extract::ExtractJob;
 use args::{Cli, Command};
@@ -59,23 +59,9 @@ fn dispatch(cli: Cli) -> Result<()> {
                 threads::init(args.data.threads)?;
                 run::run(&params, &terminal)?
             };
-            let report = &output.report;
-            print!("{}", report.table());
+            print!("{}", output.report.table());
             if let Some(dir) = &args.out {
-                let path = dir.join("results.json");
-                wb_io::write_json(&path, report)?;
-                println!("results written to {}", path.display());
-                let preprocessing = saved::Preprocessing::new(
-                    report.data.dataset.to_string(),
-                    report.data.image_shape,
-                    report.data.resize.unwrap_or_default(),
-                    report.data.class_names.clone(),
-                    &output.fitted,
-                    &output.scaler,
-                );
-                let model_dir = dir.join("model");
-                saved::save(&model_dir, &mut output.model, &preprocessing)?;
-                println!("model saved to {}", model_dir.display());
+                print!("{}", output.save(dir)?);
             }
             Ok(())
         }
@@ -85,41 +71,12 @@ fn dispatch(cli: Cli) -> Result<()> {
                 ExtractJob::Shard(params) => {
                     threads::init(args.data.threads)?;
                     let done = shards::extract_shard(&params, &terminal)?;
-                    println!(
-                        "extracted shard {} ({} train, {} val, {} test images x {} features) \
-                         in {:.2}s: {:.0} images/s on {} threads",
-                        params.shard,
-                        done.rows.train,
-                        done.rows.val,
-                        done.rows.test,
-                        done.dim,
-                        done.seconds,
-                        done.images_per_second(),
-                        rayon::current_num_threads()
-                    );
-                    println!(
-                        "wrote {} ({:.1} MB)",
-                        done.path.display(),
-                        done.bytes as f64 / 1e6
-                    );
+                    print!("{}", done.summary(&params.shard));
                     return Ok(());
                 }
             };
             threads::init(args.data.threads)?;
-            let done = extract::extract(&params, &terminal)?;
-            println!(
-                "extracted {} images x {} features in {:.2}s: {:.0} images/s on {} threads",
-                done.images,
-                done.dim,
-                done.seconds,
-                done.images_per_second(),
-                rayon::current_num_threads()
-            );
-            println!(
-                "wrote {} ({:.1} MB)",
-                done.path.display(),
-                done.bytes as f64 / 1e6
-            );
+            print!("{}", extract::extract(&params, &terminal)?.summary());
             Ok(())
         }
         Command::FitFeatures(args) => {
@@ -161,25 +118,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 check.title, params.samples, params.input_dim, params.classes
             );
             print!("{}", gradcheck::table(&check));
-            let failed: Vec<&str> = check
-                .rows
-                .iter()
-                .filter(|c| !gradcheck::passes(c))
-                .map(|c| c.name.as_str())
-                .collect();
-            if !failed.is_empty() {
-                anyhow::bail!(
-                    "gradient check failed for {} (max relative error above {:e}, or no element could be checked)",
-                    failed.join(", "),
-                    gradcheck::TOLERANCE
-                );
-            }
-            println!(
-                "all {} {} PASS (tolerance {:e})",
-                check.rows.len(),
-                check.rows_name(),
-                gradcheck::TOLERANCE
-            );
+            println!("{}", check.verdict()?);
             Ok(())
         }
         Command::Predict(args) => {

@@ -66,6 +66,21 @@ impl Extracted {
     pub fn images_per_second(&self) -> f64 {
         self.images as f64 / self.seconds.max(1e-9)
     }
+
+    /// The two summary lines `pipeline extract` prints.
+    pub fn summary(&self) -> String {
+        format!(
+            "extracted {} images x {} features in {:.2}s: {:.0} images/s on {} threads\n\
+             wrote {} ({:.1} MB)\n",
+            self.images,
+            self.dim,
+            self.seconds,
+            self.images_per_second(),
+            rayon::current_num_threads(),
+            self.path.display(),
+            self.bytes as f64 / 1e6
+        )
+    }
 }
 
 /// Extracts the features of every split and writes the features file.

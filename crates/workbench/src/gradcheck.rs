@@ -68,6 +68,28 @@ impl Gradcheck {
             _ => "tensors",
         }
     }
+
+    /// The closing line when every row passes; otherwise an error naming the rows that failed.
+    pub fn verdict(&self) -> anyhow::Result<String> {
+        let failed: Vec<&str> = self
+            .rows
+            .iter()
+            .filter(|c| !passes(c))
+            .map(|c| c.name.as_str())
+            .collect();
+        if !failed.is_empty() {
+            anyhow::bail!(
+                "gradient check failed for {} (max relative error above {TOLERANCE:e}, or no \
+                 element could be checked)",
+                failed.join(", ")
+            );
+        }
+        Ok(format!(
+            "all {} {} PASS (tolerance {TOLERANCE:e})",
+            self.rows.len(),
+            self.rows_name()
+        ))
+    }
 }
 
 /// The losses `run` can train a linear model with, its default first.

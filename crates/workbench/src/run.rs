@@ -65,6 +65,31 @@ pub struct RunOutput {
     pub scaler: Scaler,
 }
 
+impl RunOutput {
+    /// Writes `dir/results.json` and the model with its preprocessing into `dir/model/` (each
+    /// file atomically); returns the lines telling where.
+    pub fn save(&mut self, dir: &std::path::Path) -> Result<String> {
+        let report = &self.report;
+        let path = dir.join("results.json");
+        wb_io::write_json(&path, report)?;
+        let preprocessing = crate::saved::Preprocessing::new(
+            report.data.dataset.to_string(),
+            report.data.image_shape,
+            report.data.resize.unwrap_or_default(),
+            report.data.class_names.clone(),
+            &self.fitted,
+            &self.scaler,
+        );
+        let model_dir = dir.join("model");
+        crate::saved::save(&model_dir, &mut self.model, &preprocessing)?;
+        Ok(format!(
+            "results written to {}\nmodel saved to {}\n",
+            path.display(),
+            model_dir.display()
+        ))
+    }
+}
+
 /// Runs the whole pipeline; returns the report, the model and its fitted preprocessing.
 pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
     let spec = &params.features;

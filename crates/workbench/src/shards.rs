@@ -325,6 +325,23 @@ impl ShardExtracted {
     pub fn images_per_second(&self) -> f64 {
         (self.rows.train + self.rows.val + self.rows.test) as f64 / self.seconds.max(1e-9)
     }
+
+    /// The two summary lines `pipeline extract --shard` prints.
+    pub fn summary(&self, shard: &Shard) -> String {
+        format!(
+            "extracted shard {shard} ({} train, {} val, {} test images x {} features) in \
+             {:.2}s: {:.0} images/s on {} threads\nwrote {} ({:.1} MB)\n",
+            self.rows.train,
+            self.rows.val,
+            self.rows.test,
+            self.dim,
+            self.seconds,
+            self.images_per_second(),
+            rayon::current_num_threads(),
+            self.path.display(),
+            self.bytes as f64 / 1e6
+        )
+    }
 }
 
 /// Extracts one shard (see the module docs).
