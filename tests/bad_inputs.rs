@@ -54,6 +54,18 @@ struct Case {
     /// Each of these must appear in stderr (a file name or an option).
     names: Vec<String>,
     out: Out,
+    /// The refusal may come after the data is loaded (it depends on the data); otherwise the
+    /// case must be refused before (no `loaded ...` line).
+    after_loading: bool,
+}
+
+impl Case {
+    fn after_loading(self) -> Case {
+        Case {
+            after_loading: true,
+            ..self
+        }
+    }
 }
 
 fn case(name: &'static str, args: &[&str], names: &[&str]) -> Case {
@@ -62,6 +74,7 @@ fn case(name: &'static str, args: &[&str], names: &[&str]) -> Case {
         args: args.iter().map(|s| s.to_string()).collect(),
         names: names.iter().map(|s| s.to_string()).collect(),
         out: Out::Dir,
+        after_loading: false,
     }
 }
 
@@ -105,6 +118,9 @@ fn check(case: &Case) -> Result<(), String> {
     }
     if err.contains("panicked") || err.contains("RUST_BACKTRACE") {
         problems.push("a panic".into());
+    }
+    if !case.after_loading && err.lines().any(|l| l.starts_with("loaded ")) {
+        problems.push("refused only after loading the data".into());
     }
     // A cause repeated (`file: No such file...: No such file...`).
     if let Some(line) = err.lines().find(|l| l.starts_with("error: ")) {
@@ -232,6 +248,11 @@ fn bad_option_values_are_refused_naming_the_option() {
         ),
         run_case("--cv 0", &["--cv", "0"], &["--cv"]),
         run_case("--cv 1", &["--cv", "1"], &["--cv"]),
+        run_case(
+            "--cv with --val-size",
+            &["--cv", "3", "--val-size", "40"],
+            &["--cv 3", "--val-size 40"],
+        ),
         run_case("--lr=-1", &["--lr=-1"], &["lr", "-1"]),
         run_case("--lr nan", &["--lr", "nan"], &["lr", "NaN"]),
         run_case("--lr inf", &["--lr", "inf"], &["lr", "inf"]),
@@ -270,11 +291,13 @@ fn bad_option_values_are_refused_naming_the_option() {
             &["--max-memory", "12Q"],
             &["--max-memory"],
         ),
+        // The estimate is of the features, so it needs the data's size.
         run_case(
             "--max-memory 1K",
             &["--max-memory", "1K"],
             &["--max-memory"],
-        ),
+        )
+        .after_loading(),
         run_case("--features sift", &["--features", "sift"], &["sift"]),
         run_case("--model tree", &["--model", "tree"], &["tree"]),
     ]);
@@ -695,7 +718,8 @@ fn one_pixel_images() {
     check_all(vec![Case {
         args: folder_args(&dir, &["--features", "hog"]),
         ..case("1x1 images and HOG", &[], &["--hog-cell-size", "1x1 image"])
-    }]);
+    }
+    .after_loading()]);
 }
 
 // ---------------------------------------------------------------------------------------------

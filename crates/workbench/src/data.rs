@@ -517,6 +517,7 @@ fn check(args: &DataParams) -> Result<()> {
              at least one image per class (omit --val-size for the default rule)"
         );
     }
+    crate::validation::check_options(args.val_size, args.cv)?;
     for (option, value) in [
         ("--train-limit", args.train_limit),
         ("--test-limit", args.test_limit),
