@@ -635,6 +635,16 @@ fn bad_image_folders_are_refused_naming_the_file() {
         &["img3.png", "100000"],
     ));
 
+    // Under the 512 MiB per-image limit, but more than a 65-byte file can decode to.
+    let dir = image_folder(root, "small-file-big-header");
+    std::fs::write(dir.join("a").join("img2.png"), png_claiming(4000, 4000)).unwrap();
+    cases.push(folder(
+        "a 65-byte PNG claiming 4000x4000",
+        dir,
+        &[],
+        &["img2.png", "4000x4000", "65-byte"],
+    ));
+
     let dir = image_folder(root, "text-png");
     std::fs::write(dir.join("b").join("img3.png"), "plain text, not a PNG").unwrap();
     cases.push(folder("a text file named .png", dir, &[], &["img3.png"]));
@@ -848,6 +858,27 @@ fn bad_saved_models_are_refused_naming_the_file() {
             std::fs::write(&path, bytes).unwrap();
         }),
         &["mlp.safetensors"],
+    ));
+    cases.push(predict(
+        "fewer class names than outputs",
+        broken_model(root, "classes", |m| {
+            edit_json(m, |v| {
+                v["extra"]["class_names"].as_array_mut().unwrap().pop();
+            })
+        }),
+        &["mlp.json", "9 class names"],
+    ));
+    cases.push(predict(
+        "a scaler shorter than the input",
+        broken_model(root, "scaler", |m| {
+            edit_json(m, |v| {
+                v["extra"]["scaler"]["inv_std"]
+                    .as_array_mut()
+                    .unwrap()
+                    .pop();
+            })
+        }),
+        &["mlp.json", "scaler"],
     ));
     cases.push(predict(
         "a missing model folder",
