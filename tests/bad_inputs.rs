@@ -618,6 +618,18 @@ fn bad_image_folders_are_refused_naming_the_file() {
     }
     cases.push(folder("only non-images", dir.clone(), &[], &[s(&dir)]));
 
+    let dir = root.join("one-each");
+    for (c, class) in ["a", "b"].iter().enumerate() {
+        std::fs::create_dir_all(dir.join(class)).unwrap();
+        std::fs::write(dir.join(class).join("only.png"), png(8, 8, c as u8)).unwrap();
+    }
+    cases.push(folder(
+        "one image per class (no test split possible)",
+        dir.clone(),
+        &[],
+        &[s(&dir), "too few"],
+    ));
+
     let dir = image_folder(root, "zero");
     std::fs::write(dir.join("b").join("img3.png"), png_claiming(0, 0)).unwrap();
     cases.push(folder("a 0x0 image", dir, &[], &["img3.png"]));
