@@ -33,17 +33,17 @@ echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # The test profile is optimised (opt-level 3) and keeps overflow checks and debug assertions,
 # which a fuzzer wants (an overflowing size must panic, not wrap); it shares its build with
-# `cargo test`. The binary lands in target/debug/.
+# `cargo test`. The binary lands in $CARGO_TARGET_DIR/debug/ (default target/debug/).
 cargo build --profile test -p wb-fuzz --bin wb-fuzz
 status=0
-WB_FUZZ_CASES="$cases" nice -n 5 target/debug/wb-fuzz --errors 5 "${targets[@]}" || status=$?
+WB_FUZZ_CASES="$cases" nice -n 5 "${CARGO_TARGET_DIR:-target}/debug/wb-fuzz" --errors 5 "${targets[@]}" || status=$?
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [ -n "$libfuzzer_runs" ]; then
     # cargo-fuzz needs nightly-only flags (-Zsanitizer..., -Cpasses=sancov-module);
     # RUSTC_BOOTSTRAP=1 lets the stable compiler accept them. No sanitizer: ASan needs a
     # nightly standard library build. -O -a: optimised, with overflow checks.
-    names=(idx_images idx_labels idx_dataset cifar10 cifar100 mlp_model)
+    names=(idx_images idx_labels idx_dataset cifar10 cifar100 mlp_model linear_model image_folder features experiment_toml)
     if [ ${#targets[@]} -gt 0 ]; then names=("${targets[@]//-/_}"); fi
     for name in "${names[@]}"; do
         echo "== cargo fuzz: $name, $libfuzzer_runs runs"

@@ -42,11 +42,34 @@ fn bad(path: &Path, reason: impl ToString) -> DataError {
     }
 }
 
+/// The most decoded bytes (as the decoder outputs them) one byte of a file of this format can
+/// give, for the formats where that is bounded; `None` for the others (BMP, GIF, TIFF and WebP
+/// can legitimately leave most of a picture to a default: an RLE end-of-bitmap, a small frame
+/// on a large screen), which are held to [`MAX_DECODED_BYTES`] only.
+///
+/// - PNG: zlib's largest expansion (1032:1) x 8 (1-bit samples decode to bytes) x 4 (a
+///   palette index decodes to RGBA): 33,024.
+/// - JPEG (Huffman-coded, the only kind the decoder reads): every 8 x 8 block of the
+///   full-resolution component costs at least one bit (its DC code), i.e. 64 pixels of at most
+///   3 output bytes per bit: 1,536, rounded up to 2,048.
+fn max_expansion(format: image::ImageFormat) -> Option<u64> {
+    match format {
+        image::ImageFormat::Png => Some(1032 * 8 * 4),
+        image::ImageFormat::Jpeg => Some(2048),
+        _ => None,
+    }
+}
+
+/// Header sizes up to this many decoded bytes are accepted from any file, however small.
+const EXPANSION_SLACK: u64 = 1 << 20;
+
 /// Opens a decoder on `reader` (format guessed from the content, then from the extension of
-/// `path`) and checks the header's size against [`MAX_DECODED_BYTES`].
+/// `path`) and checks the header's size against [`MAX_DECODED_BYTES`] and against what a file
+/// of `file_len` bytes can hold ([`max_expansion`]), before any pixel buffer is allocated.
 fn open_decoder<'a, R: BufRead + Seek + 'a>(
     path: &Path,
     reader: R,
+    file_len: u64,
 ) -> Result<impl ImageDecoder + 'a, DataError> {
     let mut reader = ImageReader::new(reader)
         .with_guessed_format()
@@ -56,6 +79,7 @@ fn open_decoder<'a, R: BufRead + Seek + 'a>(
             reader.set_format(format);
         }
     }
+    let format = reader.format();
     let decoder = reader.into_decoder().map_err(|e| bad(path, e))?;
     let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 {
@@ -74,6 +98,22 @@ fn open_decoder<'a, R: BufRead + Seek + 'a>(
                 human_bytes(MAX_DECODED_BYTES)
             ),
         ));
+    }
+    if let Some((format, ratio)) = format.and_then(|f| max_expansion(f).map(|r| (f, r))) {
+        let most = file_len
+            .saturating_mul(ratio)
+            .saturating_add(EXPANSION_SLACK);
+        if bytes > most {
+            return Err(bad(
+                path,
+                format!(
+                    "the header gives {width}x{height} pixels ({}), more than a {file_len}-byte \
+                     {format:?} file can hold ({}): a corrupt header",
+                    human_bytes(bytes),
+                    human_bytes(most)
+                ),
+            ));
+        }
     }
     Ok(decoder)
 }
@@ -151,7 +191,8 @@ fn swaps_axes(orientation: Orientation) -> bool {
 /// looked up only when `orient(width, height)` says it matters.
 pub(crate) fn probe(path: &Path, orient: impl Fn(u32, u32) -> bool) -> Result<Header, DataError> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let mut decoder = open_decoder(path, BufReader::new(file))?;
+    let len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
+    let mut decoder = open_decoder(path, BufReader::new(file), len)?;
     let (mut width, mut height) = decoder.dimensions();
     let gray = is_gray(decoder.color_type());
     if width != height && orient(width, height) {
@@ -187,7 +228,7 @@ pub(crate) fn decode_into(
             "truncated JPEG: the data ends before the end-of-image marker",
         ));
     }
-    let mut decoder = open_decoder(path, Cursor::new(bytes.as_slice()))?;
+    let mut decoder = open_decoder(path, Cursor::new(bytes.as_slice()), bytes.len() as u64)?;
     let orientation = decoder.orientation().map_err(|e| bad(path, e))?;
     let image = DynamicImage::from_decoder(decoder).map_err(|e| bad(path, e))?;
     let (src_w, src_h) = (image.width() as usize, image.height() as usize);

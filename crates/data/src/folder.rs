@@ -174,6 +174,7 @@ impl ValidFolderParams {
         let mut warnings = listing.warnings;
         let (train, test) = if listing.layout.test_carved() {
             carve_test(
+                root,
                 listing.train,
                 &listing.class_names,
                 &self.params,
@@ -212,6 +213,7 @@ pub fn load_folder(root: &Path, params: &FolderParams) -> Result<FolderDataset, 
 /// Holds out `test_fraction` of each class with the seed: `round(fraction · N)` test images
 /// (raised to one per class of two or more images) shared by [`crate::stratified_quotas`].
 fn carve_test(
+    root: &Path,
     files: Vec<LabeledFile>,
     class_names: &[String],
     params: &FolderParams,
@@ -230,10 +232,13 @@ fn carve_test(
         .max(floors)
         .min(most);
     if total == 0 {
-        return Err(DataError::Invalid(format!(
-            "{} image(s) are too few to hold out a test split (need two images in a class)",
-            files.len()
-        )));
+        return Err(DataError::format(
+            root,
+            format!(
+                "{} image(s) are too few to hold out a test split (need two images in a class)",
+                files.len()
+            ),
+        ));
     }
     let (kept, held) = stratified_holdout(
         &labels,

@@ -344,7 +344,17 @@ impl DirState {
             .cloned()
             .collect();
         for name in stale {
-            let _ = std::fs::remove_file(dir.join(&name));
+            let path = dir.join(&name);
+            let _ = std::fs::remove_file(&path);
+            // And the folders it leaves empty (a class folder of the last case's tree is not
+            // part of this one's): `remove_dir` refuses a folder that still holds files.
+            let mut parent = path.parent();
+            while let Some(p) = parent.filter(|p| *p != dir && p.starts_with(dir)) {
+                if std::fs::remove_dir(p).is_err() {
+                    break;
+                }
+                parent = p.parent();
+            }
             self.on_disk.remove(&name);
         }
         for (name, bytes) in files {

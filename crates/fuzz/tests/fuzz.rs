@@ -20,6 +20,12 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn fuzz(target: Target) {
+    fuzz_with(target, 5);
+}
+
+/// `min_kinds`: distinct error kinds expected (the TOML parser's messages share one prefix,
+/// which is what kinds are told apart by).
+fn fuzz_with(target: Target, min_kinds: usize) {
     let config = Config::from_env(CI_CASES).expect("WB_FUZZ_* variables");
     let report = wb_fuzz::run(&target, &config);
     eprintln!("{}", report.summary(5));
@@ -33,7 +39,7 @@ fn fuzz(target: Target) {
             report.summary(0)
         );
         assert!(report.refused >= report.cases / 4, "{}", report.summary(0));
-        assert!(report.errors.len() >= 5, "{}", report.summary(20));
+        assert!(report.errors.len() >= min_kinds, "{}", report.summary(20));
     }
 }
 
@@ -71,6 +77,30 @@ fn fuzz_cifar100() {
 fn fuzz_mlp_model() {
     let _serial = serial();
     fuzz(targets::mlp::MODEL);
+}
+
+#[test]
+fn fuzz_linear_model() {
+    let _serial = serial();
+    fuzz(targets::linear::LINEAR);
+}
+
+#[test]
+fn fuzz_image_folder() {
+    let _serial = serial();
+    fuzz(targets::folder::FOLDER);
+}
+
+#[test]
+fn fuzz_features() {
+    let _serial = serial();
+    fuzz(targets::features::FEATURES);
+}
+
+#[test]
+fn fuzz_experiment_toml() {
+    let _serial = serial();
+    fuzz_with(targets::experiment::EXPERIMENT, 3);
 }
 
 // ---- the harness catches each kind of defect ----
@@ -414,4 +444,59 @@ fn huge_widths_in_a_saved_model_cost_nothing() {
         "{message}"
     );
     assert!(usage.peak < 64 << 10, "{usage:?}");
+}
+
+/// A PNG whose header claims 4000 x 4000 RGB pixels (48 MB decoded, under the 512 MiB per-image
+/// limit) in a file of 65 bytes: refused on the file's size, before the pixel buffer exists.
+#[test]
+fn an_image_header_claiming_more_than_the_file_can_hold_costs_nothing() {
+    let _serial = serial();
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [
+        (&b"IHDR"[..], {
+            let mut d = 4000u32.to_be_bytes().to_vec();
+            d.extend(4000u32.to_be_bytes());
+            d.extend([8, 2, 0, 0, 0]);
+            d
+        }),
+        (
+            &b"IDAT"[..],
+            vec![0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+        ),
+        (&b"IEND"[..], Vec::new()),
+    ] {
+        png.extend((data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend(&data);
+        png.extend(&body);
+        png.extend(crc32(&body).to_be_bytes());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("claims-4000x4000.png");
+    std::fs::write(&path, &png).unwrap();
+    let shape = wb_data::ImageShape::new(8, 8, 3);
+    let (result, usage) =
+        wb_fuzz::measure(|| wb_data::load_image(&path, shape, wb_data::ResizeMode::Crop));
+    let message = result.unwrap_err().to_string();
+    assert!(
+        message.contains(&path.display().to_string())
+            && message.contains("4000x4000")
+            && message.contains("more than a 65-byte"),
+        "{message}"
+    );
+    assert!(usage.largest < 1 << 20, "{usage:?}");
 }

@@ -517,6 +517,15 @@ fn check(args: &DataParams) -> Result<()> {
              at least one image per class (omit --val-size for the default rule)"
         );
     }
+    crate::validation::check_options(args.val_size, args.cv)?;
+    for (option, value) in [
+        ("--train-limit", args.train_limit),
+        ("--test-limit", args.test_limit),
+    ] {
+        if value == Some(0) {
+            bail!("{option} 0: must be at least 1 (omit {option} to keep every image)");
+        }
+    }
     let f = args.test_fraction;
     if !(f.is_finite() && f > 0.0 && f < 1.0) {
         bail!(

@@ -188,8 +188,10 @@ pub fn extract_unscaled(
     data: &DataParams,
     reporter: Option<&dyn Reporter>,
 ) -> Result<FeatureMatrices> {
-    spec.check(splits.train.images.shape())?;
-    let fitted = spec.fit(&splits.train.images, data.seed)?;
+    crate::feature_options::check(spec, splits.train.images.shape())?;
+    let fitted = spec
+        .fit(&splits.train.images, data.seed)
+        .map_err(crate::feature_options::name_option)?;
     let rows = splits.train.len() + splits.val.len() + splits.test.len();
     crate::memory::check(
         &format!(

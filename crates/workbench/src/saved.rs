@@ -212,6 +212,7 @@ pub fn load(dir: &Path) -> Result<Loaded> {
                     meta_path.display()
                 )
             })?;
+        check_preprocessing(&meta_path, &preprocessing, mlp.input_dim(), mlp.n_classes())?;
         return Ok(Loaded {
             model: Classifier::Mlp(mlp),
             preprocessing,
@@ -227,6 +228,46 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         wb_mlp::META_FILE,
         LINEAR_META
     )
+}
+
+/// The preprocessing agrees with the model it feeds: one class name per output, a scaler
+/// column per input, finite scaler values, an image shape without a zero side. Otherwise an
+/// edited or mismatched file would fail later, while predicting (an index out of range).
+fn check_preprocessing(
+    meta_path: &Path,
+    p: &Preprocessing,
+    input_dim: usize,
+    n_classes: usize,
+) -> Result<()> {
+    let bad = |why: String| anyhow::anyhow!("{}: {why}", meta_path.display());
+    if p.class_names.len() != n_classes {
+        return Err(bad(format!(
+            "{} class names for a model of {n_classes} classes",
+            p.class_names.len()
+        )));
+    }
+    let (mean, inv_std) = (p.scaler.mean.len(), p.scaler.inv_std.len());
+    if mean != input_dim || inv_std != input_dim {
+        return Err(bad(format!(
+            "the scaler has {mean} means and {inv_std} inverse deviations for a model of \
+             {input_dim} inputs"
+        )));
+    }
+    if p.scaler
+        .mean
+        .iter()
+        .chain(&p.scaler.inv_std)
+        .any(|v| !v.is_finite())
+    {
+        return Err(bad("the scaler holds NaN or infinity".into()));
+    }
+    if p.image_shape.contains(&0) {
+        return Err(bad(format!(
+            "image shape {:?} has a zero side",
+            p.image_shape
+        )));
+    }
+    Ok(())
 }
 
 fn load_linear(dir: &Path) -> Result<Loaded> {
@@ -340,6 +381,7 @@ fn load_linear(dir: &Path) -> Result<Loaded> {
     };
     let weights = Array2::from_shape_vec((d, c), tensor("weight", &[d, c])?)?;
     let bias = Array1::from(tensor("bias", &[c])?);
+    check_preprocessing(&meta_path, &meta.preprocessing, d, c)?;
     Ok(Loaded {
         model: Classifier::Linear(LinearModel {
             loss: meta.loss,

@@ -69,6 +69,27 @@ impl Validation {
     }
 }
 
+/// The errors [`decide`] finds without the data: `--cv` below 2, `--cv` with `--val-size`
+/// (checked before a dataset is loaded).
+pub fn check_options(val_size: Option<usize>, cv: CvChoice) -> Result<()> {
+    if let CvChoice::Folds(k) = cv {
+        if k < 2 {
+            bail!(
+                "--cv {k}: cross-validation needs at least 2 folds (omit --cv for the default: \
+                 {AUTO_CV_FOLDS} folds below {AUTO_CV_BELOW} training images, else a hold-out)"
+            );
+        }
+        if let Some(size) = val_size {
+            bail!(
+                "--cv {k} and --val-size {size} exclude each other: cross-validation holds out \
+                 each fold of the training split in turn, a validation size carves one fixed \
+                 split (give one of them)"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Chooses the validation of a run from the options given and the training set's class counts
 /// (before `--train-limit`). `given_val`: the size of a validation split the dataset brings
 /// (an image folder's `val/` beside `test/`). Returns the choice and warnings to show.
@@ -84,20 +105,8 @@ pub fn decide(
 ) -> Result<(Validation, Vec<String>)> {
     let n: usize = class_counts.iter().sum();
     let mut warnings = Vec::new();
+    check_options(val_size, cv)?;
     if let CvChoice::Folds(k) = cv {
-        if k < 2 {
-            bail!(
-                "--cv {k}: cross-validation needs at least 2 folds (omit --cv for the default: \
-                 {AUTO_CV_FOLDS} folds below {AUTO_CV_BELOW} training images, else a hold-out)"
-            );
-        }
-        if let Some(size) = val_size {
-            bail!(
-                "--cv {k} and --val-size {size} exclude each other: cross-validation holds out \
-                 each fold of the training split in turn, a validation size carves one fixed \
-                 split (give one of them)"
-            );
-        }
         if let Some(m) = given_val {
             warnings.push(format!(
                 "--cv {k}: the dataset's own validation split ({m} images) joins the training \

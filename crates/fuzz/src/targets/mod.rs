@@ -4,7 +4,11 @@
 //! and list it in [`all`].
 
 pub mod cifar;
+pub mod experiment;
+pub mod features;
+pub mod folder;
 pub mod idx;
+pub mod linear;
 pub mod mlp;
 
 use crate::Target;
@@ -18,6 +22,10 @@ pub fn all() -> Vec<Target> {
         cifar::CIFAR10,
         cifar::CIFAR100,
         mlp::MODEL,
+        linear::LINEAR,
+        folder::FOLDER,
+        features::FEATURES,
+        experiment::EXPERIMENT,
     ]
 }
 

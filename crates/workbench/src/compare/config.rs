@@ -340,15 +340,27 @@ fn pick_list<T: Clone>(flag: &[T], file: &Option<Vec<T>>, default: Vec<T>) -> Ve
 impl Plan {
     /// Merges the flags over the experiment file (if any) over the defaults, and checks every
     /// setting before any data is loaded.
+    /// Errors name the experiment file when there is one (a value may come from it or from a
+    /// flag over it).
     pub fn new(args: &CompareOptions, reporter: &dyn Reporter) -> Result<Plan> {
         let file = match &args.config {
             Some(path) => ExperimentFile::read(path)?,
             None => ExperimentFile::default(),
         };
-        let in_file = |e: anyhow::Error| match &args.config {
-            Some(path) => e.context(format!("in the experiment file {}", path.display())),
+        Self::merge(args, &file, reporter).map_err(|e| match &args.config {
+            Some(path) => e.context(format!(
+                "in the experiment file {} (or a flag over it)",
+                path.display()
+            )),
             None => e,
-        };
+        })
+    }
+
+    fn merge(
+        args: &CompareOptions,
+        file: &ExperimentFile,
+        reporter: &dyn Reporter,
+    ) -> Result<Plan> {
         let mut data = args.data.over(&file.data());
         if data.data_dir.is_none() {
             data.data_dir = args.data_dir_fallback.clone();
@@ -366,9 +378,8 @@ impl Plan {
         }
         let mut feature_sets: Vec<FeatureSpec> = Vec::new();
         for list in &lists {
-            let mut spec = FeatureSpec::parse(list)
-                .with_context(|| format!("feature set `{list}`"))
-                .map_err(in_file)?;
+            let mut spec =
+                FeatureSpec::parse(list).with_context(|| format!("feature set `{list}`"))?;
             feature_options.apply(&mut spec)?;
             if feature_sets.iter().any(|s| s.parts == spec.parts) {
                 bail!("feature set `{}` is listed twice", spec.label());
@@ -423,8 +434,7 @@ impl Plan {
             &common,
             &shared,
             &mut warnings,
-        )
-        .map_err(in_file)?;
+        )?;
         let mut overrides = Vec::new();
         for (key, section) in &file.feature_set {
             let label = FeatureSpec::parse(key)
@@ -433,15 +443,14 @@ impl Plan {
                 .filter(|label| feature_sets.iter().any(|s| &s.label() == label))
                 .ok_or_else(|| {
                     let labels: Vec<String> = feature_sets.iter().map(FeatureSpec::label).collect();
-                    in_file(anyhow::anyhow!(
+                    anyhow::anyhow!(
                         "[feature_set.\"{key}\"] names no feature set of this grid ({})",
                         labels.join(" | ")
-                    ))
+                    )
                 })?;
             let merged = flags.over(&section.over(&sections));
             let models = build_models(&merged, &model_kinds, &common, &shared, &mut warnings)
-                .with_context(|| format!("[feature_set.\"{key}\"]"))
-                .map_err(in_file)?;
+                .with_context(|| format!("[feature_set.\"{key}\"]"))?;
             overrides.push((label, models));
         }
         // Each warning once, though every `[feature_set]` row repeats the models.

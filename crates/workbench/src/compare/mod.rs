@@ -94,8 +94,11 @@ pub fn compare(options: &CompareOptions, reporter: &dyn Reporter) -> Result<Comp
     let plan = Plan::new(options, reporter)?;
     crate::threads::init(plan.threads)?;
     let threads = rayon::current_num_threads();
-    std::fs::create_dir_all(plan.out.join("cells"))
-        .with_context(|| format!("cannot create {}", plan.out.display()))?;
+    // Nothing is written before the first cell is finished (the folders are created then), so a
+    // run refused or failing early leaves an earlier OUT folder as it was.
+    if plan.out.exists() && !plan.out.is_dir() {
+        anyhow::bail!("--out {}: exists and is not a folder", plan.out.display());
+    }
 
     let (splits, info, _) = load_announced(&plan.data, reporter)?;
     let folds = train::folds_for(&info, &splits.train.labels, plan.data.seed, reporter)?;
@@ -106,7 +109,6 @@ pub fn compare(options: &CompareOptions, reporter: &dyn Reporter) -> Result<Comp
     }
     let data_settings = data_settings(&plan, &info);
     let settings = plan_settings(&plan, &data_settings, threads);
-    write_json(&plan.out.join("settings.json"), &settings)?;
     announce(&plan, threads, reporter);
 
     let total = (plan.feature_sets.len() * plan.models.len()) as u64;
@@ -229,6 +231,8 @@ pub fn compare(options: &CompareOptions, reporter: &dyn Reporter) -> Result<Comp
         seconds: started.elapsed().as_secs_f64(),
         resumed_cells,
     };
+    // With the results, not before the grid: a failing run does not replace an earlier one's.
+    write_json(&plan.out.join("settings.json"), &results.settings)?;
     write_outputs(&plan.out, &results)?;
     Ok(Compared {
         results,
@@ -329,7 +333,7 @@ fn announce(plan: &Plan, threads: usize, reporter: &dyn Reporter) {
         }
     }
     reporter.line(&format!(
-        "every setting: {}",
+        "every setting: {} (written with the results)",
         plan.out.join("settings.json").display()
     ));
 }
