@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Peak RSS of runs that must be refused before any data is loaded (issue 14's bar: < 100 MB):
 # bad option values, impossible headers (IDX dims that overflow, an IDX count larger than the
-# file, a gzip bomb, a PNG claiming 100000 x 100000) and --image-size 100000. Writes the bad
+# file, a gzip bomb, a PNG claiming 100000 x 100000, a tiny PNG claiming 4000 x 4000) and
+# --image-size 100000. Writes the bad
 # files into a temporary folder, runs each case under `/usr/bin/time -v`, and prints one row per
 # case: exit code, peak RSS, wall seconds, the first line of the error.
 #
@@ -43,11 +44,11 @@ def png(wd, h, pixels=None):
     raw = pixels if pixels is not None else b"".join(b"\0" + bytes((x * 37 + y * 11) % 256 for x in range(wd * 3)) for y in range(h))
     return (b"\x89PNG\r\n\x1a\n" + chunk_(b"IHDR", struct.pack(">IIBBBBB", wd, h, 8, 2, 0, 0, 0))
             + chunk_(b"IDAT", zlib.compress(raw)) + chunk_(b"IEND", b""))
-for folder, huge in [("photos", False), ("huge-png", True)]:
+for folder, huge in [("photos", None), ("huge-png", 100000), ("claims", 4000)]:
     for ci, cls in enumerate(["a", "b", "c"]):
         d = os.path.join(w, folder, cls); os.makedirs(d)
         for i in range(6):
-            data = png(8, 8) if not (huge and cls == "b" and i == 3) else png(100000, 100000, b"\0" * 64)
+            data = png(8, 8) if not (huge and cls == "b" and i == 3) else png(huge, huge, b"\0" * 64)
             open(os.path.join(d, f"img{i}.png"), "wb").write(data)
 EOF
 ls -la "$work/bomb/train-images-idx3-ubyte.gz" | awk '{print "== gzip bomb: " $5 " bytes on disk, 1 GiB + 16 bytes decompressed"}'
@@ -76,4 +77,5 @@ row "IDX dims overflow" run --dataset mnist --data-dir "$work/overflow"
 row "IDX count > file" run --dataset mnist --data-dir "$work/count"
 row "gzip bomb (1 GiB)" run --dataset mnist --data-dir "$work/bomb"
 row "PNG header 100000x100000" run --dataset folder --data-dir "$work/huge-png"
+row "a 69-byte PNG claiming 4000x4000" run --dataset folder --data-dir "$work/claims"
 row "reference: a small run that loads data" run --train-limit 200 --val-size 50 --test-limit 50 --epochs 1 --threads 1

@@ -340,12 +340,18 @@ fn a_compare_killed_mid_grid_is_completed_by_resume_reusing_the_finished_cells()
     for (path, bytes) in finished.iter().zip(&kept) {
         assert_eq!(&std::fs::read(path).unwrap(), bytes, "{}", path.display());
     }
-    // No temporary file is left behind in the cells folder.
+    // A kill in the middle of an atomic write can leave its temporary file (SIGKILL cannot be
+    // caught): at most one, under a `.tmp` name that is never read as a cell.
     let names: Vec<String> = std::fs::read_dir(out.join("cells"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(names.iter().all(|n| n.ends_with(".json")), "{names:?}");
+    let others: Vec<&String> = names.iter().filter(|n| !n.ends_with(".json")).collect();
+    assert!(
+        others.len() <= 1 && others.iter().all(|n| n.starts_with(".tmp")),
+        "{names:?}"
+    );
+    assert_eq!(names.len() - others.len(), 8, "{names:?}");
 
     // The same numbers as a grid run in one go.
     let whole = dir.path().join("whole");

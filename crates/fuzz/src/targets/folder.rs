@@ -30,7 +30,7 @@ pub const FOLDER: Target = Target {
 fn jpeg_fields(bytes: &[u8]) -> Vec<Field> {
     let sof = bytes
         .windows(2)
-        .position(|w| w[0] == 0xFF && matches!(w[1], 0xC0 | 0xC1 | 0xC2));
+        .position(|w| w[0] == 0xFF && matches!(w[1], 0xC0..=0xC2));
     match sof {
         Some(i) => [i + 5, i + 7]
             .into_iter()
