@@ -19,3 +19,32 @@ pub fn stdout(out: &Output) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A `results.json` without what two runs of the same settings may differ in: wall-clock
+/// timings (and the rates computed from them) and the output folder's name. What is left —
+/// every setting, split, search point, history, accuracy and confusion count — must be equal
+/// byte for byte between two runs with the same seed and thread count.
+#[allow(dead_code)] // not every test file compares runs
+pub fn without_timings(value: &serde_json::Value) -> serde_json::Value {
+    const VARYING: &[&str] = &[
+        "timings_s",
+        "seconds",
+        "decode_seconds",
+        "images_per_second",
+        "features_seconds",
+        "train_seconds",
+        "out",
+    ];
+    match value {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.iter()
+                .filter(|(k, _)| !VARYING.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), without_timings(v)))
+                .collect(),
+        ),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(without_timings).collect())
+        }
+        other => other.clone(),
+    }
+}
