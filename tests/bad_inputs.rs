@@ -524,19 +524,11 @@ fn png(w: u32, h: u32, seed: u8) -> Vec<u8> {
     bytes
 }
 
+/// PNG's chunk CRC is the gzip CRC-32, which flate2 already computes.
 fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in bytes {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
+    let mut crc = flate2::Crc::new();
+    crc.update(bytes);
+    crc.sum()
 }
 
 /// A PNG whose IHDR claims `w` x `h` (correct CRC), followed by a tiny IDAT and IEND.

@@ -40,26 +40,10 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", message(&e));
+            eprintln!("error: {}", wb_workbench::progress::error_message(&e));
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes, `: `-separated like `{:#}`, except a cause whose text the message
-/// already holds (an I/O error shown by its wrapper and again as its source) is not repeated.
-fn message(e: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in e.chain() {
-        let part = cause.to_string();
-        if text.is_empty() {
-            text = part;
-        } else if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-    }
-    text
 }
 
 fn dispatch(cli: Cli) -> Result<()> {

@@ -60,3 +60,20 @@ impl Reporter for Lines {
         eprintln!("{text}");
     }
 }
+
+/// An error and its causes for the user, `: `-separated like `{:#}`, except a cause whose text
+/// the message already holds (an I/O error shown by its wrapper and again as its source) is not
+/// repeated.
+pub fn error_message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
+}

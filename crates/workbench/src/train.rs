@@ -883,16 +883,8 @@ fn refit(
                 },
             )
             .map_err(|e| anyhow::anyhow!("refitting the MLP on all training images: {e}"))?;
-            let curve = history
-                .epochs
-                .iter()
-                .map(|e| CurvePoint {
-                    epoch: e.epoch,
-                    loss: e.loss,
-                    train_accuracy: e.train_accuracy,
-                    val_accuracy: None,
-                })
-                .collect();
+            // Trained without a validation split: the curve's validation accuracies are None.
+            let curve = mlp_curve(&history);
             Ok((
                 Classifier::Mlp(model),
                 serde_json::to_value(history)?,
@@ -920,15 +912,7 @@ fn refit(
                 &mut |_| {},
             )
             .context("refitting on all training images")?;
-            let curve = history
-                .iter()
-                .map(|e| CurvePoint {
-                    epoch: e.epoch,
-                    loss: e.loss,
-                    train_accuracy: e.train_accuracy,
-                    val_accuracy: None,
-                })
-                .collect();
+            let curve = linear_curve(&history);
             Ok((
                 Classifier::Linear(model),
                 serde_json::to_value(history)?,
