@@ -14,32 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 mod common;
-use common::{pipeline, stderr};
+use common::{pipeline, snapshot, stderr};
 
 // ---------------------------------------------------------------------------------------------
 // The harness: one case = arguments, the words its message must contain, where it writes.
-
-/// Every file under `dir` (relative path → bytes); empty when `dir` does not exist.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                out.insert(path.strip_prefix(root).unwrap().join(""), Vec::new());
-                walk(root, &path, out);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                out.insert(path.strip_prefix(root).unwrap().to_path_buf(), bytes);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
 
 /// Where a command writes: `--out DIR` (run, compare, extract) or `--out FILE.csv` (predict).
 #[derive(Clone, Copy, PartialEq)]

@@ -1,5 +1,7 @@
 //! Helpers shared by the end-to-end tests of the `pipeline` binary.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs the binary with `args`, without the user's `PIPELINE_DATA`.
@@ -47,4 +49,28 @@ pub fn without_timings(value: &serde_json::Value) -> serde_json::Value {
         }
         other => other.clone(),
     }
+}
+
+/// Every file and folder under `dir` (relative path → bytes; folders map to nothing); empty
+/// when `dir` does not exist. Two equal snapshots mean the folder is byte-for-byte unchanged.
+#[allow(dead_code)] // not every test file checks output folders
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().to_path_buf();
+            if path.is_dir() {
+                out.insert(rel, None);
+                walk(root, &path, out);
+            } else {
+                out.insert(rel, Some(std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
 }
