@@ -465,3 +465,69 @@ fn auto_augmentation_is_measured_and_shift_and_none_do_what_they_say() {
         assert_eq!(data["train"], if shifted { 250 } else { 50 }, "{augment}");
     }
 }
+
+/// `--mlp-augment crop-flip` on raw pixels: the settings record the shift sized to the image
+/// (1/8 of 32 pixels) and the mirror, the same seed gives the same numbers, and the
+/// augmentation changes the training (its losses differ from the unaugmented run's).
+#[test]
+fn mlp_augmentation_is_recorded_reproducible_and_changes_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, augment: &str| {
+        let out_dir = dir.path().join(name);
+        let mut args = QUICK.to_vec();
+        args.extend([
+            "--model",
+            "mlp",
+            "--hidden",
+            "32",
+            "--mlp-augment",
+            augment,
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
+        let out = pipeline(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        read_json(&out_dir.join("results.json"))
+    };
+    let a = run("a", "crop-flip");
+    let b = run("b", "crop-flip");
+    let plain = run("plain", "none");
+    let augment = &a["settings"]["mlp"]["augment"];
+    assert_eq!(augment["max_shift"], 4, "{augment}");
+    assert_eq!(augment["flip"], true, "{augment}");
+    assert_eq!(augment["height"], 32, "{augment}");
+    assert!(plain["settings"]["mlp"]["augment"].is_null());
+    assert_eq!(
+        common::without_timings(&a).to_string(),
+        common::without_timings(&b).to_string()
+    );
+    let losses = |j: &serde_json::Value| j["history"].to_string();
+    assert_ne!(losses(&a), losses(&plain));
+    let test = a["accuracy"]["test"].as_f64().unwrap();
+    assert!(test > 0.15, "augmented MLP test accuracy {test}");
+}
+
+#[test]
+fn mlp_augmentation_needs_raw_pixels_and_in_memory_training() {
+    let mut args = QUICK.to_vec();
+    args.extend([
+        "--model",
+        "mlp",
+        "--features",
+        "hog",
+        "--mlp-augment",
+        "translate",
+    ]);
+    let out = pipeline(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--mlp-augment translate") && err.contains("--features raw"),
+        "{err}"
+    );
+    let mut args = QUICK.to_vec();
+    args.extend(["--model", "mlp", "--mlp-augment", "rotate"]);
+    let out = pipeline(&args);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("crop-flip"), "{}", stderr(&out));
+}

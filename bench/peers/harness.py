@@ -349,12 +349,16 @@ class Mlp(Measure):
             raise Failure(f"{out}/results.json has no history.epochs")
         step = [e["train_seconds"] for e in epochs_stats]
         whole = [e["seconds"] for e in epochs_stats]
-        self.s("ours", "pipeline run --model mlp --hidden 500, s per epoch (steps)", "s", "ours",
-               " ".join(argv)).add(sum(step) / len(step), rss)
-        self.s("ours_whole", "same, s per epoch incl. evaluation", "s", "ours").add(
-            sum(whole) / len(whole))
-        log(f"    {sum(step) / len(step):.2f} s per epoch of steps, "
-            f"{sum(whole) / len(whole):.2f} s with evaluation")
+        # The fastest epoch on both sides (the peers report `best_s`): the first epoch of each
+        # carries its warm-up (page faults, thread pools, PyTorch's kernel selection).
+        self.s("ours", "pipeline run --model mlp --hidden 500, fastest epoch's steps, s", "s",
+               "ours", " ".join(argv)).add(min(step), rss)
+        self.s("ours_mean", "same, mean over the epochs, s", "s", "ours").add(
+            sum(step) / len(step))
+        self.s("ours_whole", "same, fastest epoch incl. evaluation, s", "s", "ours").add(
+            min(whole))
+        log(f"    fastest epoch {min(step):.2f} s of steps (mean {sum(step) / len(step):.2f} s), "
+            f"{min(whole):.2f} s with evaluation")
 
     def peers(self, rnd):
         for script, name in self.scripts:
@@ -366,11 +370,13 @@ class Mlp(Measure):
                 continue
             recs, _, rss = self.r.peer(script, [], f"peer MLP {name}")
             rec = recs[-1]
-            if "seconds_per_epoch" not in rec:
-                raise Failure(f"{script} printed {rec}, with no seconds_per_epoch")
-            self.s(key, f"{rec.get('peer', name)} MLP, s per epoch", "s", "peer").add(
-                rec["seconds_per_epoch"], rss)
-            log(f"    {name}: {rec['seconds_per_epoch']:.2f} s per epoch")
+            if "best_s" not in rec or "seconds_per_epoch" not in rec:
+                raise Failure(f"{script} printed {rec}, with no best_s / seconds_per_epoch")
+            per_epoch = rec["seconds_per_epoch"]
+            self.s(key, f"{rec.get('peer', name)} {rec.get('version', '')} MLP, fastest epoch, s",
+                   "s", "peer").add(rec["best_s"], rss)
+            log(f"    {name}: fastest epoch {rec['best_s']:.2f} s (epochs: "
+                + ", ".join(f"{t:.2f}" for t in per_epoch) + ")")
 
     def finish(self):
         for script, _ in self.scripts:
@@ -405,7 +411,8 @@ class Linear(Measure):
         for rec in recs:
             if "seconds" not in rec:
                 continue
-            name = str(rec.get("peer", "sklearn"))
+            # The record names the library in `peer` and the estimator in `model`.
+            name = str(rec.get("model", rec.get("peer", "sklearn")))
             key = self.peer_key(name, len(recs))
             self.s(key, f"{name}: s", "s", "peer").add(rec["seconds"], rss)
             if "test_accuracy" in rec:

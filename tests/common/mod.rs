@@ -35,6 +35,8 @@ pub fn without_timings(value: &serde_json::Value) -> serde_json::Value {
         "images_per_second",
         "features_seconds",
         "train_seconds",
+        "fastest_step_seconds",
+        "median_step_seconds",
         "out",
     ];
     match value {

@@ -8,6 +8,8 @@
 //!   memory).
 //! - [`linfa`]: the MLP as a linfa model: [`linfa::MlpClassifierParams`] (a `linfa::ParamGuard`)
 //!   → `Fit` on `linfa::Dataset<f32, usize, Ix1>` → [`linfa::FittedMlpClassifier`] (`PredictInplace`).
+//! - [`augment`]: translations, mirrors and elastic distortions drawn anew for every mini-batch
+//!   of image rows ([`MlpParams::augment`]).
 //! - [`gradcheck()`]: centred finite differences in `f64` against backprop for every tensor.
 //!
 //! Saved models are a directory with `mlp.safetensors` (f32 tensors named like a PyTorch
@@ -19,6 +21,7 @@
 //! `J = (1/N) Σ_i L_i + λ Σ W²` (weights only). Layers are generic over [`wb_linear::Real`]:
 //! `f32` for training, `f64` for gradient checks.
 
+pub mod augment;
 pub mod gradcheck;
 pub mod layers;
 pub mod linfa;

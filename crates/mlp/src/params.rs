@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use wb_linear::{ClassWeight, LossKind};
 
+use crate::augment::BatchAugment;
 use crate::net::{Init, LayerSpec};
 
 /// Everything that can go wrong when configuring, training, saving or loading an MLP.
@@ -251,6 +252,9 @@ pub struct MlpParams {
     /// Per-class weights on each sample's loss and gradient ([`ClassWeight::Balanced`]:
     /// scikit-learn's `n / (C · n_c)` from the training labels), for imbalanced classes.
     pub class_weight: ClassWeight,
+    /// Augmentation of each mini-batch's rows (they must be images: raw pixels); `None`: the
+    /// rows are used as given.
+    pub augment: Option<BatchAugment>,
 }
 
 impl Default for MlpParams {
@@ -282,6 +286,7 @@ impl Default for MlpParams {
             train_eval_samples: 5000,
             seed: 0,
             class_weight: ClassWeight::None,
+            augment: None,
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::model::Mlp;
 use crate::net::Network;
 use crate::optim::Optimizer;
 use crate::params::{MlpError, MlpParams};
-use crate::train::{accuracy, check_data, gather, predict_into};
+use crate::train::{accuracy, check_data, predict_into, Batcher};
 use crate::{EpochStats, History};
 
 /// Rows (sorted) of the training-accuracy subset [`fit`](crate::fit) draws for `n` training
@@ -111,6 +111,9 @@ pub fn fit_stream(
             "the monitoring or validation rows do not have the training set's {d} features"
         )));
     }
+    if let Some(a) = &params.augment {
+        a.check(d)?;
+    }
     let started = Instant::now();
     let specs = params.architecture(d, n_classes);
     let mut net = Network::<f32>::init(d, specs, params.init, params.seed);
@@ -120,6 +123,7 @@ pub fn fit_stream(
 
     let batch = params.batch_size.min(n);
     let mut xb = Array2::<f32>::zeros((batch, d));
+    let mut batcher = Batcher::new(params, batch, d);
     let mut yb = vec![0usize; batch];
     // The loss helper sizes `dscores` to the batch: a block's short last batch gets its own.
     let mut dscores_full = Array2::<f32>::zeros((batch, n_classes));
@@ -169,7 +173,7 @@ pub fn fit_stream(
                     for chunk in order.chunks(batch) {
                         let step_start = Instant::now();
                         let m = chunk.len();
-                        gather(&x, chunk, &mut xb);
+                        batcher.fill(&x, chunk, &mut xb);
                         for (dst, &i) in yb.iter_mut().zip(chunk) {
                             *dst = block.y[i];
                         }

@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::augment::BatchAugment;
 use crate::model::Mlp;
 use crate::net::Network;
 use crate::optim::Optimizer;
@@ -68,6 +69,45 @@ pub(crate) fn gather(x: &ArrayView2<'_, f32>, indices: &[usize], buf: &mut Array
                 row.copy_from_slice(&src[i * d..(i + 1) * d]);
             }
         });
+}
+
+/// Fills each mini-batch: the rows gathered by index, augmented when [`MlpParams::augment`] is
+/// set (gathered into a scratch batch first; the draws come from stream 2 of the seed, so
+/// they do not shift the shuffling).
+pub(crate) struct Batcher {
+    augment: Option<BatchAugment>,
+    scratch: Array2<f32>,
+    rng: ChaCha8Rng,
+}
+
+impl Batcher {
+    pub(crate) fn new(params: &MlpParams, batch: usize, d: usize) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
+        rng.set_stream(2);
+        let rows = if params.augment.is_some() { batch } else { 0 };
+        Batcher {
+            augment: params.augment,
+            scratch: Array2::zeros((rows, d)),
+            rng,
+        }
+    }
+
+    /// The rows `indices` of `x` into the first rows of `xb`.
+    pub(crate) fn fill(
+        &mut self,
+        x: &ArrayView2<'_, f32>,
+        indices: &[usize],
+        xb: &mut Array2<f32>,
+    ) {
+        let Some(augment) = &self.augment else {
+            return gather(x, indices, xb);
+        };
+        gather(x, indices, &mut self.scratch);
+        let values = indices.len() * x.ncols();
+        let src = self.scratch.as_slice().expect("standard layout");
+        let dst = xb.as_slice_mut().expect("standard layout");
+        augment.apply(&src[..values], &mut dst[..values], &mut self.rng);
+    }
 }
 
 /// Predicted class per row, evaluated in chunks with the network's own buffers.
@@ -180,6 +220,9 @@ pub fn fit(
     let class_weights = params.class_weight.weights(y_train, n_classes);
     let n = x_train.nrows();
     let d = x_train.ncols();
+    if let Some(a) = &params.augment {
+        a.check(d)?;
+    }
     let specs = params.architecture(d, n_classes);
     let mut net = Network::<f32>::init(d, specs, params.init, params.seed);
     let mut optimizer = Optimizer::new(params, &mut net);
@@ -190,6 +233,7 @@ pub fn fit(
     let batch = params.batch_size.min(n);
     let mut order: Vec<usize> = (0..n).collect();
     let mut xb = Array2::<f32>::zeros((batch, d));
+    let mut batcher = Batcher::new(params, batch, d);
     let mut yb = vec![0usize; batch];
     // The loss helper sizes `dscores` to the batch, so the short last batch gets its own buffer.
     let mut dscores_full = Array2::<f32>::zeros((batch, n_classes));
@@ -227,7 +271,7 @@ pub fn fit(
         for chunk in order.chunks(batch) {
             let step_start = Instant::now();
             let m = chunk.len();
-            gather(&x_train, chunk, &mut xb);
+            batcher.fill(&x_train, chunk, &mut xb);
             for (dst, &i) in yb.iter_mut().zip(chunk) {
                 *dst = y_train[i];
             }

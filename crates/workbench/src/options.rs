@@ -8,6 +8,7 @@ use std::str::FromStr;
 use anyhow::Result;
 use serde::{Deserialize, Deserializer};
 use wb_linear::LossKind;
+use wb_mlp::augment::AugmentKind;
 use wb_mlp::{ActivationKind, MlpParams, OptimizerKind, Schedule};
 
 /// Reads an optional named value with the type's `FromStr`, so an experiment file accepts
@@ -62,6 +63,9 @@ pub struct MlpOptions {
     pub dropout: Option<f64>,
     /// Early stopping after this many epochs without a better validation accuracy; 0 = off.
     pub patience: Option<usize>,
+    /// Augmentation drawn anew for each mini-batch (raw pixels only).
+    #[serde(default, deserialize_with = "named")]
+    pub augment: Option<AugmentKind>,
 }
 
 impl MlpOptions {
@@ -77,6 +81,7 @@ impl MlpOptions {
             schedule: self.schedule.or(base.schedule),
             dropout: self.dropout.or(base.dropout),
             patience: self.patience.or(base.patience),
+            augment: self.augment.or(base.augment),
         }
     }
 

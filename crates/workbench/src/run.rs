@@ -28,6 +28,7 @@ impl RunParams {
     /// nothing was given; checked before any data is loaded.
     pub fn new(data: DataParams, features: FeatureSpec, train: &TrainOptions) -> Result<RunParams> {
         let settings = TrainSettings::from_options(train, data.seed)?;
+        settings.check_augment_features(&features)?;
         let (default_lr, _) = train::default_grid(train.model, settings.linear.solver);
         let mut warnings: Vec<String> =
             train::lr_warning(&train.lr, &default_lr, settings.linear.solver, train.model)
@@ -93,11 +94,13 @@ impl RunOutput {
 /// Runs the whole pipeline; returns the report, the model and its fitted preprocessing.
 pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
     let spec = &params.features;
-    let settings = &params.train;
     for w in &params.warnings {
         reporter.line(w);
     }
     let (splits, info, load_s) = load_announced(&params.data, reporter)?;
+    let settings = &params
+        .train
+        .for_images(spec, splits.train.images.shape(), true)?;
 
     let t = Instant::now();
     let feats = extract(spec, &splits, &params.data, reporter)?;
@@ -130,7 +133,7 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
     let evaluate_s = t.elapsed().as_secs_f64();
 
     let report = report::RunReport {
-        settings: run_settings(params),
+        settings: run_settings(params, settings),
         data: info,
         features: feature_parts(&feats.fitted),
         model: settings.model.name().to_string(),
@@ -242,8 +245,7 @@ pub fn feature_parts(fitted: &FittedFeatures) -> Vec<report::FeaturePart> {
         .collect()
 }
 
-fn run_settings(params: &RunParams) -> serde_json::Value {
-    let settings = &params.train;
+fn run_settings(params: &RunParams, settings: &TrainSettings) -> serde_json::Value {
     let mut all = params.data.settings();
     let train = serde_json::json!({
         "mlp": settings.mlp,

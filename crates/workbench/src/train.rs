@@ -21,8 +21,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
-use wb_data::Fold;
+use wb_data::{Fold, ImageShape};
+use wb_features::{FeatureKind, FeatureSpec};
 use wb_linear::{ClassWeight, EpochStats, Labeled, LinearModel, LinearParams, LossKind, Solver};
+use wb_mlp::augment::AugmentKind;
 
 use crate::options::MlpOptions;
 use crate::progress::{Quiet, Reporter};
@@ -310,6 +312,9 @@ pub struct TrainSettings {
     pub linear: LinearMethod,
     /// Per-class loss weights of every model ([`ClassWeight::Balanced`]: `n / (C · n_c)`).
     pub class_weight: ClassWeight,
+    /// The MLP's augmentation of each mini-batch, by name; sized to the images (and checked
+    /// against the features) by [`TrainSettings::for_images`] once the data is loaded.
+    pub mlp_augment: AugmentKind,
 }
 
 /// How a linear model is trained: its loss and its solver.
@@ -533,9 +538,61 @@ impl TrainSettings {
             mlp,
             linear,
             class_weight: options.class_weight,
+            mlp_augment: options.mlp.augment.unwrap_or_default(),
         };
         settings.check()?;
         Ok(settings)
+    }
+
+    /// These settings for features `spec` of images of `shape`: the MLP's named augmentation
+    /// ([`TrainSettings::mlp_augment`]) becomes its [`wb_mlp::MlpParams::augment`] for this image
+    /// size. It moves pixels, so it needs raw pixels as the only features: with other
+    /// features `run` refuses (`strict`), while `compare` trains that row without it (and its
+    /// cell settings say so).
+    pub fn for_images(
+        &self,
+        spec: &FeatureSpec,
+        shape: ImageShape,
+        strict: bool,
+    ) -> Result<TrainSettings> {
+        let mut out = self.clone();
+        let Some(mlp) = out.mlp.as_mut() else {
+            return Ok(out);
+        };
+        if self.mlp_augment == AugmentKind::None {
+            return Ok(out);
+        }
+        if spec.parts != [FeatureKind::Raw] {
+            if strict {
+                self.check_augment_features(spec)?;
+            }
+            return Ok(out);
+        }
+        mlp.augment = self
+            .mlp_augment
+            .for_image(shape.height, shape.width, shape.channels);
+        if let Some(a) = &mlp.augment {
+            a.check(shape.len())?;
+        }
+        Ok(out)
+    }
+
+    /// Refuses the MLP's augmentation with features other than raw pixels (before any data is
+    /// loaded; see [`TrainSettings::for_images`]).
+    pub fn check_augment_features(&self, spec: &FeatureSpec) -> Result<()> {
+        if self.mlp.is_some()
+            && self.mlp_augment != AugmentKind::None
+            && spec.parts != [FeatureKind::Raw]
+        {
+            anyhow::bail!(
+                "--mlp-augment {} moves and mirrors pixels, so it needs --features raw (the \
+                 features here are `{}`); for other features augment the images with --augment \
+                 flip or shift",
+                self.mlp_augment.name(),
+                spec.label()
+            );
+        }
+        Ok(())
     }
 
     /// Rejects bad hyper-parameters (every grid point), before any data is loaded.

@@ -7,6 +7,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use wb_features::FeatureSpec;
 use wb_linear::{ClassWeight, LossKind, Solver};
+use wb_mlp::augment::AugmentKind;
 use wb_mlp::{ActivationKind, OptimizerKind, Schedule};
 use wb_workbench::options::parse_mlp_loss;
 use wb_workbench::stream::{self, StreamParams};
@@ -114,6 +115,13 @@ impl TryFrom<&RunArgs> for StreamParams {
             anyhow::bail!("--buffer-shards must be at least 1");
         }
         let run = RunParams::try_from(args)?;
+        if run.train.mlp.is_some() && run.train.mlp_augment != AugmentKind::None {
+            anyhow::bail!(
+                "--mlp-augment {} is not available with --features-from: the shards hold \
+                 feature rows without their image shape (train in memory to augment raw pixels)",
+                run.train.mlp_augment.name()
+            );
+        }
         Ok(StreamParams {
             dir: dir.clone(),
             train: run.train,
@@ -185,6 +193,11 @@ pub struct MlpArgs {
     /// Early stopping: epochs without a better validation accuracy before stopping (0 = off).
     #[arg(long)]
     pub patience: Option<usize>,
+    /// Augmentation drawn anew for every mini-batch of raw pixels (--features raw): crop-flip
+    /// (shifts up to 1/8 of the side and mirrors, for photos), translate (shifts up to 1/14,
+    /// for digits), elastic (translate plus Simard et al.'s elastic distortion) or none.
+    #[arg(long, value_parser = by_name::<AugmentKind>)]
+    pub mlp_augment: Option<AugmentKind>,
 }
 
 impl From<&MlpArgs> for MlpOptions {
@@ -199,6 +212,7 @@ impl From<&MlpArgs> for MlpOptions {
             schedule: a.lr_schedule,
             dropout: a.dropout,
             patience: a.patience,
+            augment: a.mlp_augment,
         }
     }
 }

@@ -249,6 +249,9 @@ pub struct MlpSection {
     pub lr_schedule: Option<wb_mlp::Schedule>,
     pub dropout: Option<f64>,
     pub patience: Option<usize>,
+    /// `augment = "crop-flip"`: the MLP's per-batch augmentation (raw-pixel rows only).
+    #[serde(default, deserialize_with = "named")]
+    pub augment: Option<wb_mlp::augment::AugmentKind>,
 }
 
 impl MlpSection {
@@ -272,6 +275,7 @@ impl MlpSection {
             lr_schedule: options.schedule,
             dropout: options.dropout,
             patience: options.patience,
+            augment: options.augment,
         }
     }
 
@@ -287,6 +291,7 @@ impl MlpSection {
             schedule: self.lr_schedule,
             dropout: self.dropout,
             patience: self.patience,
+            augment: self.augment,
         }
     }
 
@@ -548,6 +553,7 @@ fn build_models(
         };
         let epochs_given = epochs.is_some();
         let epochs = epochs.unwrap_or(train::default_epochs(model));
+        let mlp_options = sections.mlp.options();
         let mlp = if model == ModelKind::Mlp {
             let base = wb_mlp::MlpParams {
                 seed,
@@ -556,7 +562,7 @@ fn build_models(
                 epochs,
                 ..wb_mlp::MlpParams::default()
             };
-            Some(sections.mlp.options().apply(base)?)
+            Some(mlp_options.apply(base)?)
         } else {
             None
         };
@@ -580,6 +586,7 @@ fn build_models(
             mlp,
             linear,
             class_weight,
+            mlp_augment: mlp_options.augment.unwrap_or_default(),
         };
         settings
             .check()

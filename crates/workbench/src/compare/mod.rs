@@ -119,7 +119,12 @@ pub fn compare(options: &CompareOptions, reporter: &dyn Reporter) -> Result<Comp
     for spec in &plan.feature_sets {
         let label = spec.label();
         let mut pending = Vec::new();
-        for m in plan.models_for(spec) {
+        let models = plan
+            .models_for(spec)
+            .iter()
+            .map(|m| m.for_images(spec, shape, false))
+            .collect::<Result<Vec<_>>>()?;
+        for m in &models {
             let cell_settings = cell_settings(&data_settings, spec, m, threads);
             let path = cell_path(&plan.out, &label, m.model);
             match plan
