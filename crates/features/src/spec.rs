@@ -112,6 +112,11 @@ impl FeatureSpec {
             .join(",")
     }
 
+    /// The features are the pixels themselves (`raw` alone): each row is an H x W x C image.
+    pub fn is_raw_pixels(&self) -> bool {
+        self.parts == [FeatureKind::Raw]
+    }
+
     /// Rejects parameters that cannot work for images of `shape`, before any work starts.
     pub fn check(&self, shape: ImageShape) -> Result<(), FeatureError> {
         if shape.is_empty() {

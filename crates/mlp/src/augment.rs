@@ -200,11 +200,11 @@ impl BatchAugment {
             .zip(src.par_chunks(ROWS_PER_TASK * d))
             .zip(draws.par_chunks(ROWS_PER_TASK))
             .for_each(|((out, inp), draws)| {
-                let mut field = Field::default();
+                let mut field = self.elastic.map(Field::new);
                 for ((o, i), draw) in out.chunks_exact_mut(d).zip(inp.chunks_exact(d)).zip(draws) {
-                    match self.elastic {
+                    match &mut field {
                         None => self.translate(i, o, draw),
-                        Some(e) => self.deform(i, o, draw, e, &mut field),
+                        Some(field) => self.deform(i, o, draw, field),
                     }
                 }
             });
@@ -235,9 +235,9 @@ impl BatchAugment {
     }
 
     /// Translation, mirror and elastic field, resampled bilinearly (zeros outside the image).
-    fn deform(&self, src: &[f32], dst: &mut [f32], draw: &Draw, e: Elastic, field: &mut Field) {
+    fn deform(&self, src: &[f32], dst: &mut [f32], draw: &Draw, field: &mut Field) {
         let (h, w, c) = (self.height, self.width, self.channels);
-        field.draw(h, w, e, draw.field_seed);
+        field.draw(h, w, draw.field_seed);
         let at = |y: isize, x: isize, ch: usize| -> f32 {
             if y < 0 || x < 0 || y >= h as isize || x >= w as isize {
                 0.0
@@ -264,64 +264,74 @@ impl BatchAugment {
     }
 }
 
-/// A smoothed displacement field and its scratch space (reused across the rows of a task).
-#[derive(Default)]
+/// A smoothed displacement field, its scratch space and its Gaussian (reused across the rows
+/// of a task).
 struct Field {
+    alpha: f32,
+    kernel: Vec<f32>,
     dy: Vec<f32>,
     dx: Vec<f32>,
     scratch: Vec<f32>,
-    kernel: Vec<f32>,
 }
 
 impl Field {
-    fn draw(&mut self, h: usize, w: usize, e: Elastic, seed: u64) {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        if self.kernel.is_empty() {
-            let radius = (3.0 * e.sigma).ceil().max(1.0) as isize;
-            let weights: Vec<f64> = (-radius..=radius)
-                .map(|t| (-(t * t) as f64 / (2.0 * e.sigma * e.sigma)).exp())
-                .collect();
-            let total: f64 = weights.iter().sum();
-            self.kernel = weights.iter().map(|v| (v / total) as f32).collect();
+    /// The normalised Gaussian of `e.sigma`, cut at 3σ.
+    fn new(e: Elastic) -> Field {
+        let radius = (3.0 * e.sigma).ceil().max(1.0) as isize;
+        let weights: Vec<f64> = (-radius..=radius)
+            .map(|t| (-(t * t) as f64 / (2.0 * e.sigma * e.sigma)).exp())
+            .collect();
+        let total: f64 = weights.iter().sum();
+        Field {
+            alpha: e.alpha as f32,
+            kernel: weights.iter().map(|v| (v / total) as f32).collect(),
+            dy: Vec::new(),
+            dx: Vec::new(),
+            scratch: Vec::new(),
         }
+    }
+
+    /// Draws the `h x w` field of `seed`: U(-1, 1) per pixel and axis, smoothed, times α.
+    fn draw(&mut self, h: usize, w: usize, seed: u64) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         for plane in [&mut self.dy, &mut self.dx] {
             plane.clear();
             plane.extend((0..h * w).map(|_| rng.gen_range(-1.0f32..=1.0)));
-            smooth(plane, &mut self.scratch, h, w, &self.kernel);
-            let alpha = e.alpha as f32;
-            plane.iter_mut().for_each(|v| *v *= alpha);
+            self.scratch.clear();
+            self.scratch.resize(h * w, 0.0);
+            // Along rows into the scratch plane, then along columns back.
+            blur_lines(plane, &mut self.scratch, h, w, 1, w, &self.kernel);
+            blur_lines(&self.scratch, plane, w, h, w, 1, &self.kernel);
+            plane.iter_mut().for_each(|v| *v *= self.alpha);
         }
     }
 }
 
-/// Separable Gaussian blur of an `h x w` plane in place (values outside count as 0, as in
-/// `scipy.ndimage.gaussian_filter(mode="constant")` used by Simard-style implementations).
-fn smooth(plane: &mut [f32], scratch: &mut Vec<f32>, h: usize, w: usize, kernel: &[f32]) {
+/// One pass of a separable blur of a plane, values outside counting as 0 (as in
+/// `scipy.ndimage.gaussian_filter(mode="constant")` used by Simard-style implementations):
+/// `lines` lines of `len` values, consecutive values `step` apart, consecutive lines `stride`
+/// apart (rows: step 1, stride w; columns: step w, stride 1).
+fn blur_lines(
+    src: &[f32],
+    dst: &mut [f32],
+    lines: usize,
+    len: usize,
+    step: usize,
+    stride: usize,
+    kernel: &[f32],
+) {
     let r = (kernel.len() / 2) as isize;
-    scratch.clear();
-    scratch.resize(h * w, 0.0);
-    for y in 0..h {
-        for x in 0..w {
+    for line in 0..lines {
+        let at = |i: usize| line * stride + i * step;
+        for i in 0..len {
             let mut s = 0.0;
             for (t, &k) in kernel.iter().enumerate() {
-                let sx = x as isize + t as isize - r;
-                if (0..w as isize).contains(&sx) {
-                    s += k * plane[y * w + sx as usize];
+                let j = i as isize + t as isize - r;
+                if (0..len as isize).contains(&j) {
+                    s += k * src[at(j as usize)];
                 }
             }
-            scratch[y * w + x] = s;
-        }
-    }
-    for y in 0..h {
-        for x in 0..w {
-            let mut s = 0.0;
-            for (t, &k) in kernel.iter().enumerate() {
-                let sy = y as isize + t as isize - r;
-                if (0..h as isize).contains(&sy) {
-                    s += k * scratch[sy as usize * w + x];
-                }
-            }
-            plane[y * w + x] = s;
+            dst[at(i)] = s;
         }
     }
 }
@@ -462,24 +472,18 @@ mod tests {
         let mut plain = vec![0.0; src.len()];
         let mut deformed = vec![0.0; src.len()];
         base.translate(&src, &mut plain, &draw);
-        elastic.deform(
-            &src,
-            &mut deformed,
-            &draw,
-            elastic.elastic.expect("set"),
-            &mut Field::default(),
-        );
+        let mut field = Field::new(elastic.elastic.expect("set"));
+        elastic.deform(&src, &mut deformed, &draw, &mut field);
         assert_eq!(plain, deformed);
     }
 
     #[test]
     fn an_elastic_field_is_smooth_and_bounded_by_alpha() {
-        let mut field = Field::default();
-        let e = Elastic {
+        let mut field = Field::new(Elastic {
             alpha: 34.0,
             sigma: 4.0,
-        };
-        field.draw(28, 28, e, 11);
+        });
+        field.draw(28, 28, 11);
         let max = field
             .dx
             .iter()

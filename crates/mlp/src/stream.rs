@@ -111,9 +111,6 @@ pub fn fit_stream(
             "the monitoring or validation rows do not have the training set's {d} features"
         )));
     }
-    if let Some(a) = &params.augment {
-        a.check(d)?;
-    }
     let started = Instant::now();
     let specs = params.architecture(d, n_classes);
     let mut net = Network::<f32>::init(d, specs, params.init, params.seed);
@@ -123,7 +120,7 @@ pub fn fit_stream(
 
     let batch = params.batch_size.min(n);
     let mut xb = Array2::<f32>::zeros((batch, d));
-    let mut batcher = Batcher::new(params, batch, d);
+    let mut batcher = Batcher::new(params, batch, d)?;
     let mut yb = vec![0usize; batch];
     // The loss helper sizes `dscores` to the batch: a block's short last batch gets its own.
     let mut dscores_full = Array2::<f32>::zeros((batch, n_classes));

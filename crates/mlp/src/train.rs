@@ -81,15 +81,19 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub(crate) fn new(params: &MlpParams, batch: usize, d: usize) -> Self {
+    /// Checks the augmentation against rows of `d` values.
+    pub(crate) fn new(params: &MlpParams, batch: usize, d: usize) -> Result<Self, MlpError> {
+        if let Some(a) = &params.augment {
+            a.check(d)?;
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
         rng.set_stream(2);
         let rows = if params.augment.is_some() { batch } else { 0 };
-        Batcher {
+        Ok(Batcher {
             augment: params.augment,
             scratch: Array2::zeros((rows, d)),
             rng,
-        }
+        })
     }
 
     /// The rows `indices` of `x` into the first rows of `xb`.
@@ -220,9 +224,6 @@ pub fn fit(
     let class_weights = params.class_weight.weights(y_train, n_classes);
     let n = x_train.nrows();
     let d = x_train.ncols();
-    if let Some(a) = &params.augment {
-        a.check(d)?;
-    }
     let specs = params.architecture(d, n_classes);
     let mut net = Network::<f32>::init(d, specs, params.init, params.seed);
     let mut optimizer = Optimizer::new(params, &mut net);
@@ -233,7 +234,7 @@ pub fn fit(
     let batch = params.batch_size.min(n);
     let mut order: Vec<usize> = (0..n).collect();
     let mut xb = Array2::<f32>::zeros((batch, d));
-    let mut batcher = Batcher::new(params, batch, d);
+    let mut batcher = Batcher::new(params, batch, d)?;
     let mut yb = vec![0usize; batch];
     // The loss helper sizes `dscores` to the batch, so the short last batch gets its own buffer.
     let mut dscores_full = Array2::<f32>::zeros((batch, n_classes));

@@ -22,7 +22,7 @@ use anyhow::{Context, Result};
 use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 use wb_data::{Fold, ImageShape};
-use wb_features::{FeatureKind, FeatureSpec};
+use wb_features::FeatureSpec;
 use wb_linear::{ClassWeight, EpochStats, Labeled, LinearModel, LinearParams, LossKind, Solver};
 use wb_mlp::augment::AugmentKind;
 
@@ -555,35 +555,30 @@ impl TrainSettings {
         shape: ImageShape,
         strict: bool,
     ) -> Result<TrainSettings> {
+        if strict {
+            self.check_augment_features(spec)?;
+        }
         let mut out = self.clone();
-        let Some(mlp) = out.mlp.as_mut() else {
-            return Ok(out);
-        };
-        if self.mlp_augment == AugmentKind::None {
-            return Ok(out);
-        }
-        if spec.parts != [FeatureKind::Raw] {
-            if strict {
-                self.check_augment_features(spec)?;
+        if let Some(mlp) = out.mlp.as_mut().filter(|_| spec.is_raw_pixels()) {
+            mlp.augment = self
+                .mlp_augment
+                .for_image(shape.height, shape.width, shape.channels);
+            if let Some(a) = &mlp.augment {
+                a.check(shape.len())?;
             }
-            return Ok(out);
-        }
-        mlp.augment = self
-            .mlp_augment
-            .for_image(shape.height, shape.width, shape.channels);
-        if let Some(a) = &mlp.augment {
-            a.check(shape.len())?;
         }
         Ok(out)
+    }
+
+    /// Whether an MLP is trained with a per-batch augmentation.
+    pub fn augments_mlp_batches(&self) -> bool {
+        self.mlp.is_some() && self.mlp_augment != AugmentKind::None
     }
 
     /// Refuses the MLP's augmentation with features other than raw pixels (before any data is
     /// loaded; see [`TrainSettings::for_images`]).
     pub fn check_augment_features(&self, spec: &FeatureSpec) -> Result<()> {
-        if self.mlp.is_some()
-            && self.mlp_augment != AugmentKind::None
-            && spec.parts != [FeatureKind::Raw]
-        {
+        if self.augments_mlp_batches() && !spec.is_raw_pixels() {
             anyhow::bail!(
                 "--mlp-augment {} moves and mirrors pixels, so it needs --features raw (the \
                  features here are `{}`); for other features augment the images with --augment \

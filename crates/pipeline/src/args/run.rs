@@ -115,7 +115,7 @@ impl TryFrom<&RunArgs> for StreamParams {
             anyhow::bail!("--buffer-shards must be at least 1");
         }
         let run = RunParams::try_from(args)?;
-        if run.train.mlp.is_some() && run.train.mlp_augment != AugmentKind::None {
+        if run.train.augments_mlp_batches() {
             anyhow::bail!(
                 "--mlp-augment {} is not available with --features-from: the shards hold \
                  feature rows without their image shape (train in memory to augment raw pixels)",

@@ -18,7 +18,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
-use wb_features::{FeatureKind, FeatureSpec, Scaler};
+use wb_features::{FeatureSpec, Scaler};
 
 use crate::data::{load_announced, DataInfo};
 use crate::extract;
@@ -210,7 +210,7 @@ pub fn compare(options: &CompareOptions, reporter: &dyn Reporter) -> Result<Comp
             };
             // Pictures of the weights first, then the cell: a cell on disk means its
             // pictures are there too (a resumed run does not redraw them).
-            if spec.parts == [FeatureKind::Raw] {
+            if spec.is_raw_pixels() {
                 draw_weights(&plan.out, model, m.model, &feats.scaler, &info)?;
             }
             write_json(&path, &cell)?;
