@@ -531,3 +531,59 @@ fn mlp_augmentation_needs_raw_pixels_and_in_memory_training() {
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("crop-flip"), "{}", stderr(&out));
 }
+
+/// A preset supplies defaults (features, model, epochs, learning rates, both augmentations,
+/// patience), every option given wins over it, its name is recorded, and running it on
+/// another dataset than it was measured on says so.
+#[test]
+fn a_preset_fills_in_what_was_not_given_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("preset");
+    let out = pipeline(&[
+        "run",
+        "--preset",
+        "mnist-raw-mlp",
+        "--dataset",
+        "synthetic",
+        "--train-limit",
+        "600",
+        "--val-size",
+        "200",
+        "--test-limit",
+        "200",
+        "--epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--preset mnist-raw-mlp was measured on mnist")
+            || common::stdout(&out).contains("--preset mnist-raw-mlp was measured on mnist"),
+        "{}",
+        stderr(&out)
+    );
+    let json = read_json(&out_dir.join("results.json"));
+    let s = &json["settings"];
+    assert_eq!(s["preset"], "mnist-raw-mlp");
+    assert_eq!(s["model"], "mlp");
+    assert_eq!(
+        s["epochs"], 2,
+        "the command line wins over the preset's 100"
+    );
+    assert_eq!(s["mlp"]["hidden"], serde_json::json!([16]));
+    assert_eq!(s["lr"], serde_json::json!([0.05]));
+    assert!(s["mlp"]["patience"].is_null(), "{}", s["mlp"]);
+    assert_eq!(s["mlp"]["augment"]["max_shift"], 2, "{}", s["mlp"]);
+    assert_eq!(s["augment"], "none");
+
+    let out = pipeline(&["run", "--preset", "cifar-best"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cifar-best") && err.contains("cifar10-best") && err.contains("mnist-best"),
+        "{err}"
+    );
+}

@@ -96,6 +96,9 @@ pub trait Layer<F: Real>: Send {
     }
     /// Restarts the layer's random stream (dropout), so repeated forwards draw the same mask.
     fn reseed(&mut self, _seed: u64) {}
+    /// Visits each tensor that training changes without a gradient (batch normalisation's
+    /// running averages), in a fixed order, so a snapshot of the best epoch keeps them too.
+    fn visit_buffers(&mut self, _f: &mut dyn FnMut(&mut [F])) {}
 }
 
 /// Makes `buf` at least `rows x cols`; allocation happens only when it has to grow.
@@ -748,5 +751,270 @@ impl<F: Real> Layer<F> for Dropout<F> {
 
     fn reseed(&mut self, seed: u64) {
         self.rng = ChaCha8Rng::seed_from_u64(seed);
+    }
+}
+
+/// Batch normalisation (Ioffe & Szegedy 2015) of each unit over the mini-batch:
+/// `x̂ = (x − μ_B) / √(σ²_B + ε)`, `y = γ x̂ + β`, with μ_B and the biased σ²_B of the batch in
+/// training. Evaluation uses running averages instead, updated by every training forward as
+/// `r ← (1 − m) r + m s` with m = [`BatchNorm::MOMENTUM`] (the running variance from the
+/// unbiased batch variance), as `torch.nn.BatchNorm1d` does; γ and β are not weight-decayed.
+///
+/// Backward in training (the batch statistics depend on every row):
+/// `∂L/∂γ = Σ_i dout_i x̂_i`, `∂L/∂β = Σ_i dout_i`,
+/// `∂L/∂x_i = γ/(N √(σ²_B + ε)) · (N dout_i − Σ_k dout_k − x̂_i Σ_k dout_k x̂_k)`;
+/// in evaluation mode the statistics are constants and `∂L/∂x_i = γ dout_i / √(r_var + ε)`.
+pub struct BatchNorm<F: Real> {
+    pub gamma: Array1<F>,
+    pub beta: Array1<F>,
+    pub running_mean: Array1<F>,
+    pub running_var: Array1<F>,
+    dgamma: Array1<F>,
+    dbeta: Array1<F>,
+    /// `1 / √(σ² + ε)` per unit of the last forward (batch or running statistics).
+    inv_std: Array1<F>,
+    /// Per-unit scratch: the batch mean, then the sum of squared deviations (forward), and
+    /// `γ / (N √(σ² + ε))` (backward).
+    mean: Array1<F>,
+    scratch: Array1<F>,
+    xhat: Array2<F>,
+    out: Array2<F>,
+    dx: Array2<F>,
+    rows: usize,
+    trained: bool,
+}
+
+impl<F: Real> BatchNorm<F> {
+    /// ε added to the variance (PyTorch's default).
+    pub const EPSILON: f64 = 1e-5;
+    /// Weight of the newest batch in the running averages (PyTorch's default).
+    pub const MOMENTUM: f64 = 0.1;
+
+    /// γ = 1, β = 0, running mean 0 and variance 1 (the identity in evaluation mode).
+    pub fn new(units: usize) -> Self {
+        BatchNorm {
+            gamma: Array1::from_elem(units, F::one()),
+            beta: Array1::zeros(units),
+            running_mean: Array1::zeros(units),
+            running_var: Array1::from_elem(units, F::one()),
+            dgamma: Array1::zeros(units),
+            dbeta: Array1::zeros(units),
+            inv_std: Array1::zeros(units),
+            mean: Array1::zeros(units),
+            scratch: Array1::zeros(units),
+            xhat: Array2::zeros((0, 0)),
+            out: Array2::zeros((0, 0)),
+            dx: Array2::zeros((0, 0)),
+            rows: 0,
+            trained: false,
+        }
+    }
+
+    fn slices(&self) -> [&[F]; 4] {
+        [
+            self.gamma.as_slice().expect("standard layout"),
+            self.beta.as_slice().expect("standard layout"),
+            self.running_mean.as_slice().expect("standard layout"),
+            self.running_var.as_slice().expect("standard layout"),
+        ]
+    }
+}
+
+impl<F: Real> Layer<F> for BatchNorm<F> {
+    fn forward(&mut self, x: ArrayView2<'_, F>, train: bool) {
+        let (n, d) = x.dim();
+        self.rows = n;
+        self.trained = train;
+        ensure(&mut self.xhat, n, d);
+        ensure(&mut self.out, n, d);
+        let eps = F::of(Self::EPSILON);
+        if train {
+            let count = F::of(n as f64);
+            self.mean.fill(F::zero());
+            for row in x.rows() {
+                self.mean += &row;
+            }
+            self.mean.mapv_inplace(|s| s / count);
+            let var = &mut self.scratch;
+            var.fill(F::zero());
+            for row in x.rows() {
+                Zip::from(&mut *var)
+                    .and(&row)
+                    .and(&self.mean)
+                    .for_each(|v, &xi, &m| *v += (xi - m) * (xi - m));
+            }
+            let m = F::of(Self::MOMENTUM);
+            let unbiased = F::of(n.saturating_sub(1).max(1) as f64);
+            Zip::from(&mut self.running_mean)
+                .and(&mut self.running_var)
+                .and(&self.mean)
+                .and(&*var)
+                .for_each(|rm, rv, &mu, &ss| {
+                    *rm = (F::one() - m) * *rm + m * mu;
+                    *rv = (F::one() - m) * *rv + m * (ss / unbiased);
+                });
+            Zip::from(&mut self.inv_std)
+                .and(&*var)
+                .for_each(|s, &ss| *s = F::one() / (ss / count + eps).sqrt());
+        } else {
+            Zip::from(&mut self.inv_std)
+                .and(&self.running_var)
+                .for_each(|s, &v| *s = F::one() / (v + eps).sqrt());
+            self.mean.assign(&self.running_mean);
+        }
+        let mut xhat = rows_mut(&mut self.xhat, n);
+        let mut out = rows_mut(&mut self.out, n);
+        for ((mut h, mut y), xr) in xhat
+            .rows_mut()
+            .into_iter()
+            .zip(out.rows_mut())
+            .zip(x.rows())
+        {
+            Zip::from(&mut h)
+                .and(&xr)
+                .and(&self.mean)
+                .and(&self.inv_std)
+                .for_each(|h, &v, &mu, &s| *h = (v - mu) * s);
+            Zip::from(&mut y)
+                .and(&h)
+                .and(&self.gamma)
+                .and(&self.beta)
+                .for_each(|y, &h, &g, &b| *y = g * h + b);
+        }
+    }
+
+    fn output(&self) -> ArrayView2<'_, F> {
+        rows_of(&self.out, self.rows)
+    }
+
+    fn backward(&mut self, _x: ArrayView2<'_, F>, dout: ArrayView2<'_, F>, need_dx: bool) {
+        let (n, d) = dout.dim();
+        let xhat = rows_of(&self.xhat, n);
+        self.dgamma.fill(F::zero());
+        self.dbeta.fill(F::zero());
+        for (up, h) in dout.rows().into_iter().zip(xhat.rows()) {
+            Zip::from(&mut self.dgamma)
+                .and(&mut self.dbeta)
+                .and(&up)
+                .and(&h)
+                .for_each(|dg, db, &g, &h| {
+                    *dg += g * h;
+                    *db += g;
+                });
+        }
+        if !need_dx {
+            return;
+        }
+        ensure(&mut self.dx, n, d);
+        let mut dx = rows_mut(&mut self.dx, n);
+        let count = F::of(n as f64);
+        let per_row = if self.trained { count } else { F::one() };
+        Zip::from(&mut self.scratch)
+            .and(&self.gamma)
+            .and(&self.inv_std)
+            .for_each(|c, &ga, &s| *c = ga * s / per_row);
+        let coef = &self.scratch;
+        // Σ_k dout_k = ∂L/∂β and Σ_k dout_k x̂_k = ∂L/∂γ: the sums above serve both.
+        for ((mut g, up), h) in dx.rows_mut().into_iter().zip(dout.rows()).zip(xhat.rows()) {
+            if self.trained {
+                Zip::from(&mut g)
+                    .and(&up)
+                    .and(&h)
+                    .and(coef)
+                    .and(&self.dbeta)
+                    .and(&self.dgamma)
+                    .for_each(|g, &u, &h, &c, &sum, &sum_h| *g = c * (count * u - sum - h * sum_h));
+            } else {
+                Zip::from(&mut g)
+                    .and(&up)
+                    .and(coef)
+                    .for_each(|g, &u, &c| *g = c * u);
+            }
+        }
+    }
+
+    fn input_grad(&self) -> ArrayView2<'_, F> {
+        rows_of(&self.dx, self.rows)
+    }
+
+    fn visit_params(&mut self, f: &mut dyn FnMut(ParamMut<'_, F>)) {
+        f(ParamMut {
+            name: "weight",
+            value: self.gamma.as_slice_mut().expect("standard layout"),
+            grad: self.dgamma.as_slice().expect("standard layout"),
+            decay: false,
+        });
+        f(ParamMut {
+            name: "bias",
+            value: self.beta.as_slice_mut().expect("standard layout"),
+            grad: self.dbeta.as_slice().expect("standard layout"),
+            decay: false,
+        });
+    }
+
+    fn params(&self) -> Vec<ParamView<'_, F>> {
+        // torch.nn.BatchNorm1d's state-dict names (its num_batches_tracked is not kept: the
+        // running averages here use a fixed momentum).
+        let units = self.gamma.len();
+        ["weight", "bias", "running_mean", "running_var"]
+            .into_iter()
+            .zip(self.slices())
+            .map(|(name, value)| ParamView {
+                name,
+                shape: vec![units],
+                value: Cow::Borrowed(value),
+            })
+            .collect()
+    }
+
+    fn load_params(&mut self, values: &mut dyn Iterator<Item = &[F]>) {
+        for tensor in [
+            &mut self.gamma,
+            &mut self.beta,
+            &mut self.running_mean,
+            &mut self.running_var,
+        ] {
+            if let Some(v) = values.next() {
+                tensor
+                    .as_slice_mut()
+                    .expect("standard layout")
+                    .copy_from_slice(v);
+            }
+        }
+    }
+
+    fn visit_buffers(&mut self, f: &mut dyn FnMut(&mut [F])) {
+        f(self.running_mean.as_slice_mut().expect("standard layout"));
+        f(self.running_var.as_slice_mut().expect("standard layout"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn batch_norm_normalises_the_batch_and_evaluates_with_running_averages() {
+        let x = array![[1.0f64, 10.0], [3.0, 10.0], [5.0, 16.0], [7.0, 16.0]];
+        let mut bn = BatchNorm::<f64>::new(2);
+        bn.forward(x.view(), true);
+        let y = bn.output().to_owned();
+        for j in 0..2 {
+            let col = y.column(j);
+            let mean = col.sum() / 4.0;
+            let var = col.mapv(|v| (v - mean) * (v - mean)).sum() / 4.0;
+            assert!(mean.abs() < 1e-12, "column {j} mean {mean}");
+            // Biased batch variance σ² = 5 and 9: x̂ has variance σ² / (σ² + ε).
+            assert!((var - 1.0).abs() < 1e-5, "column {j} variance {var}");
+        }
+        // r ← 0.9 r + 0.1 s, from r = (0, 1), with the unbiased variances 20/3 and 12.
+        assert!((bn.running_mean[0] - 0.4).abs() < 1e-12);
+        assert!((bn.running_mean[1] - 1.3).abs() < 1e-12);
+        assert!((bn.running_var[0] - (0.9 + 0.1 * 20.0 / 3.0)).abs() < 1e-12);
+        assert!((bn.running_var[1] - (0.9 + 0.1 * 12.0)).abs() < 1e-12);
+        bn.forward(x.view(), false);
+        let expected = (x[[0, 0]] - bn.running_mean[0]) / (bn.running_var[0] + 1e-5).sqrt();
+        assert!((bn.output()[[0, 0]] - expected).abs() < 1e-12);
     }
 }

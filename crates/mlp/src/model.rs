@@ -436,6 +436,11 @@ fn validate_architecture(meta: &ModelMeta) -> Result<usize, String> {
                     "layer {i} is PReLU over {units} units but its input has width {width}"
                 ));
             }
+            LayerSpec::BatchNorm { units } if units != width => {
+                return Err(format!(
+                    "layer {i} is batch normalisation over {units} units but its input has width {width}"
+                ));
+            }
             LayerSpec::Maxout { pieces } if pieces == 0 || !width.is_multiple_of(pieces) => {
                 return Err(format!(
                     "layer {i} is maxout with {pieces} pieces over width {width}"

@@ -9,7 +9,9 @@ use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 use wb_linear::{LossKind, Real};
 
-use crate::layers::{Activation, Affine, Dropout, Layer, Maxout, ParamMut, Pointwise, Prelu};
+use crate::layers::{
+    Activation, Affine, BatchNorm, Dropout, Layer, Maxout, ParamMut, Pointwise, Prelu,
+};
 use crate::optim::Updater;
 
 /// One node of the architecture, as stored in the model's JSON metadata.
@@ -41,6 +43,11 @@ pub enum LayerSpec {
     Dropout {
         p: f64,
     },
+    /// Batch normalisation of each of `units` inputs; tensors `weight` (γ), `bias` (β),
+    /// `running_mean` and `running_var` (units each), as in `torch.nn.BatchNorm1d(units)`.
+    BatchNorm {
+        units: usize,
+    },
 }
 
 impl LayerSpec {
@@ -60,6 +67,10 @@ impl LayerSpec {
                 vec![("weight", vec![outputs, inputs]), ("bias", vec![outputs])]
             }
             LayerSpec::Prelu { units } => vec![("weight", vec![units])],
+            LayerSpec::BatchNorm { units } => ["weight", "bias", "running_mean", "running_var"]
+                .into_iter()
+                .map(|name| (name, vec![units]))
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -129,6 +140,7 @@ fn build_layer<F: Real>(spec: &LayerSpec, index: usize, seed: u64) -> Box<dyn La
             F::of(PRELU_INIT_SLOPE),
         ))),
         LayerSpec::Maxout { pieces } => Box::new(Maxout::new(pieces)),
+        LayerSpec::BatchNorm { units } => Box::new(BatchNorm::new(units)),
         // Each dropout layer gets its own stream so adding a layer does not shift the others.
         LayerSpec::Dropout { p } => Box::new(Dropout::new(
             p,
@@ -172,7 +184,12 @@ impl<F: Real> Network<F> {
         let specs = net.specs.clone();
         for (i, layer) in net.layers.iter_mut().enumerate() {
             if let LayerSpec::Affine { inputs, outputs } = specs[i] {
-                let std = init_std(init, specs.get(i + 1), inputs, outputs);
+                // A normalisation between the product and its activation does not change
+                // which nonlinearity the initialisation is for.
+                let next = specs[i + 1..]
+                    .iter()
+                    .find(|s| !matches!(s, LayerSpec::BatchNorm { .. }));
+                let std = init_std(init, next, inputs, outputs);
                 let normal = Normal::new(0.0, std).expect("finite positive std");
                 let weight: Vec<F> = (0..inputs * outputs)
                     .map(|_| F::of(normal.sample(&mut rng)))
@@ -340,10 +357,14 @@ impl<F: Real> Network<F> {
         out
     }
 
-    /// Copies every parameter value out (for keeping the best epoch's weights).
+    /// Copies every parameter value out, then every buffer (for keeping the best epoch's
+    /// weights and the running statistics that go with them).
     pub fn snapshot(&mut self) -> Vec<Vec<F>> {
         let mut out = Vec::new();
         self.visit_params(&mut |_, p| out.push(p.value.to_vec()));
+        for layer in &mut self.layers {
+            layer.visit_buffers(&mut |b| out.push(b.to_vec()));
+        }
         out
     }
 
@@ -363,6 +384,13 @@ impl<F: Real> Network<F> {
                 p.value.copy_from_slice(v);
             }
         });
+        for layer in &mut self.layers {
+            layer.visit_buffers(&mut |b| {
+                if let Some(v) = it.next() {
+                    b.copy_from_slice(v);
+                }
+            });
+        }
     }
 
     /// Reseeds every dropout layer (so gradient checks see one fixed mask).
@@ -375,5 +403,44 @@ impl<F: Real> Network<F> {
     /// Which piece of each piecewise-linear unit the last forward used.
     pub fn piece_signature(&self) -> Vec<u64> {
         self.layers.iter().map(|l| l.piece_signature()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_restores_batch_norm_running_averages_with_the_weights() {
+        let specs = vec![
+            LayerSpec::Affine {
+                inputs: 3,
+                outputs: 4,
+            },
+            LayerSpec::BatchNorm { units: 4 },
+            LayerSpec::Relu,
+            LayerSpec::Affine {
+                inputs: 4,
+                outputs: 2,
+            },
+        ];
+        let mut net = Network::<f64>::init(3, specs, Init::Auto, 5);
+        let x = Array2::from_shape_fn((6, 3), |(i, j)| (i * 3 + j) as f64 * 0.1);
+        net.forward(x.view(), true);
+        let saved = net.snapshot();
+        net.forward(x.view(), false);
+        let before = net.scores().to_owned();
+        for _ in 0..3 {
+            net.forward((&x * 2.0).view(), true);
+        }
+        net.forward(x.view(), false);
+        assert_ne!(
+            net.scores(),
+            before,
+            "training forwards move the running averages"
+        );
+        net.restore(&saved);
+        net.forward(x.view(), false);
+        assert_eq!(net.scores(), before);
     }
 }

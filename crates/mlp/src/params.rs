@@ -228,6 +228,9 @@ pub struct MlpParams {
     pub init: Init,
     /// Probability of dropping a hidden unit during training (inverted dropout; 0 = off).
     pub dropout: f64,
+    /// Batch normalisation between each hidden product and its activation (Ioffe & Szegedy
+    /// 2015).
+    pub batch_norm: bool,
     pub loss: LossKind,
     pub optimizer: OptimizerKind,
     /// Base learning rate η₀.
@@ -271,6 +274,7 @@ impl Default for MlpParams {
             maxout_pieces: 2,
             init: Init::Auto,
             dropout: 0.2,
+            batch_norm: false,
             loss: LossKind::Softmax,
             optimizer: OptimizerKind::Momentum,
             learning_rate: 0.01,
@@ -308,6 +312,7 @@ impl MlpParams {
     setter!(with_maxout_pieces, maxout_pieces, usize);
     setter!(with_init, init, Init);
     setter!(with_dropout, dropout, f64);
+    setter!(with_batch_norm, batch_norm, bool);
     setter!(with_loss, loss, LossKind);
     setter!(with_optimizer, optimizer, OptimizerKind);
     setter!(with_learning_rate, learning_rate, f64);
@@ -451,6 +456,9 @@ impl MlpParams {
                 inputs: width,
                 outputs: h * pieces,
             });
+            if self.batch_norm {
+                specs.push(LayerSpec::BatchNorm { units: h * pieces });
+            }
             specs.push(match self.activation {
                 ActivationKind::Relu => LayerSpec::Relu,
                 ActivationKind::LeakyRelu => LayerSpec::LeakyRelu {

@@ -109,3 +109,28 @@ fn class_weighted_losses() {
         );
     }
 }
+
+#[test]
+fn batch_norm_with_batch_statistics() {
+    // Every row's output depends on every row through the batch mean and variance: the check
+    // covers the full backward, not only the per-row part, and γ, β of both layers.
+    for act in [
+        ActivationKind::Relu,
+        ActivationKind::Tanh,
+        ActivationKind::Maxout,
+    ] {
+        let report = check(
+            base()
+                .with_activation(act)
+                .with_batch_norm(true)
+                .with_reg(0.05),
+            &format!("batch norm {act}"),
+        );
+        // 3 weights + 3 biases + (γ, β) of each hidden layer + input.
+        assert_eq!(report.len(), 11, "{act}: {report:?}");
+    }
+    check(
+        base().with_batch_norm(true).with_dropout(0.3),
+        "batch norm and dropout",
+    );
+}

@@ -167,3 +167,32 @@ fn missing_directory_is_an_io_error_naming_the_file() {
         other => panic!("{other}"),
     }
 }
+
+#[test]
+fn batch_norm_keeps_its_running_statistics_through_save_and_load() {
+    let (x, y) = data(120, 9, 3);
+    let params = MlpParams::default()
+        .with_hidden(vec![7, 5])
+        .with_batch_norm(true)
+        .with_epochs(3);
+    let (model, _) = fit(&params, x.view(), &y, 3, None, &mut |_| {}).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path()).unwrap();
+    let bytes = fs::read(dir.path().join(WEIGHTS_FILE)).unwrap();
+    let tensors = SafeTensors::deserialize(&bytes).unwrap();
+    // torch.nn.BatchNorm1d's names; training moved the running averages off 0 and 1.
+    let mean = tensors.tensor("layers.1.running_mean").unwrap();
+    let var = tensors.tensor("layers.1.running_var").unwrap();
+    assert_eq!(mean.shape(), [7]);
+    assert_eq!(var.shape(), [7]);
+    assert!(mean
+        .data()
+        .chunks(4)
+        .any(|b| f32::from_le_bytes(b.try_into().unwrap()) != 0.0));
+    assert!(var
+        .data()
+        .chunks(4)
+        .any(|b| f32::from_le_bytes(b.try_into().unwrap()) != 1.0));
+    let loaded = Mlp::load(dir.path()).unwrap();
+    assert_eq!(loaded.scores(x.view()), model.scores(x.view()));
+}

@@ -114,9 +114,10 @@ pub fn gradcheck(args: &GradcheckParams) -> Result<Gradcheck> {
             let hidden: Vec<String> = base.hidden.iter().map(|h| h.to_string()).collect();
             Gradcheck {
                 title: format!(
-                    "mlp: hidden [{}], {}, loss {}, dropout {}, reg {}",
+                    "mlp: hidden [{}], {}{}, loss {}, dropout {}, reg {}",
                     hidden.join(","),
                     base.activation,
+                    if base.batch_norm { ", batch norm" } else { "" },
                     base.loss.name(),
                     base.dropout,
                     base.reg

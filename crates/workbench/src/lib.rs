@@ -8,6 +8,7 @@
 //!   [`Classifier`]) shared by single runs and grids.
 //! - [`unused`]: options given that the chosen model does not use (a one-line warning each).
 //! - [`interop`]: a validation search on linfa datasets ([`train::SearchData::from_linfa`]).
+//! - [`preset`]: named configurations, the best measured for each dataset (`--preset`).
 //! - [`run`]: one run ([`RunParams`] → [`run::run`] → a [`report::RunReport`] and the model).
 //! - [`report`]: the run report (`results.json`) and its table.
 //! - [`saved`]: a trained model with its preprocessing, saved and loaded; [`predict`] applies
@@ -34,6 +35,7 @@ pub mod interop;
 pub mod memory;
 pub mod options;
 pub mod predict;
+pub mod preset;
 pub mod progress;
 pub mod report;
 pub mod run;

@@ -61,6 +61,8 @@ pub struct MlpOptions {
     #[serde(default, deserialize_with = "named", rename = "lr_schedule")]
     pub schedule: Option<Schedule>,
     pub dropout: Option<f64>,
+    /// Batch normalisation before each hidden activation.
+    pub batch_norm: Option<bool>,
     /// Early stopping after this many epochs without a better validation accuracy; 0 = off.
     pub patience: Option<usize>,
     /// Augmentation drawn anew for each mini-batch (raw pixels only).
@@ -80,6 +82,7 @@ impl MlpOptions {
             optimizer: self.optimizer.or(base.optimizer),
             schedule: self.schedule.or(base.schedule),
             dropout: self.dropout.or(base.dropout),
+            batch_norm: self.batch_norm.or(base.batch_norm),
             patience: self.patience.or(base.patience),
             augment: self.augment.or(base.augment),
         }
@@ -103,6 +106,7 @@ impl MlpOptions {
         set(&mut p.optimizer, self.optimizer);
         set(&mut p.schedule, self.schedule);
         set(&mut p.dropout, self.dropout);
+        set(&mut p.batch_norm, self.batch_norm);
         if let Some(pat) = self.patience {
             p.patience = (pat > 0).then_some(pat);
         }

@@ -21,6 +21,8 @@ pub struct RunParams {
     pub train: TrainSettings,
     /// Settings given that the run ignores, told when it starts.
     pub warnings: Vec<String>,
+    /// The `--preset` the settings started from.
+    pub preset: Option<&'static str>,
 }
 
 impl RunParams {
@@ -44,6 +46,7 @@ impl RunParams {
             features,
             train: settings,
             warnings,
+            preset: None,
         })
     }
 }
@@ -248,6 +251,7 @@ pub fn feature_parts(fitted: &FittedFeatures) -> Vec<report::FeaturePart> {
 fn run_settings(params: &RunParams, settings: &TrainSettings) -> serde_json::Value {
     let mut all = params.data.settings();
     let train = serde_json::json!({
+        "preset": params.preset,
         "mlp": settings.mlp,
         "class_weight": settings.class_weight.name(),
         "threads": rayon::current_num_threads(),

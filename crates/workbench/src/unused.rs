@@ -16,7 +16,7 @@
 //! | `lr_decay`, `no_average` (`average = false`) | linear SGD |
 //! | `solver`, `svm_loss` | the linear models (`svm_loss`: the SVM; anything else is an error) |
 //! | `iterations` | linear models with `solver = lbfgs` |
-//! | `hidden`, `activation`, `leaky_slope`, `maxout_pieces`, `loss`, `optimizer`, `lr_schedule`, `dropout`, `patience`, `mlp_augment` | the MLP |
+//! | `hidden`, `activation`, `leaky_slope`, `maxout_pieces`, `loss`, `optimizer`, `lr_schedule`, `dropout`, `batch_norm`, `patience`, `mlp_augment` | the MLP |
 //!
 //! (`lr` given to an L-BFGS model is told by [`crate::train::lr_warning`].)
 
@@ -129,6 +129,7 @@ pub fn unused_options(given: &Given, settings: &TrainSettings) -> Vec<Unused> {
             note(m.optimizer.is_some(), false, "optimizer", MLP);
             note(m.schedule.is_some(), false, "lr_schedule", MLP);
             note(m.dropout.is_some(), false, "dropout", MLP);
+            note(m.batch_norm.is_some(), false, "batch_norm", MLP);
             note(m.patience.is_some(), false, "patience", MLP);
             note(m.augment.is_some(), false, "mlp_augment", MLP);
         }

@@ -62,9 +62,9 @@ pub struct DataArgs {
     /// Training-set augmentation: `flip` adds every training image mirrored left to right;
     /// `shift` adds four copies moved one pixel right, left, down and up (5x the rows); `auto`
     /// measures `none` against `flip` (colour images) or `shift` (gray images) on the
-    /// validation split with a quick softmax on raw pixels and keeps the better.
-    #[arg(long, value_parser = by_name::<Augment>, default_value = "auto")]
-    pub augment: Augment,
+    /// validation split with a quick softmax on raw pixels and keeps the better [default: auto].
+    #[arg(long, value_parser = by_name::<Augment>)]
+    pub augment: Option<Augment>,
     /// Seed for the split, the synthetic data, initialisation and shuffling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -93,7 +93,7 @@ impl From<&DataArgs> for DataParams {
             cv: wb_workbench::validation::CvChoice::Off,
             train_limit: a.train_limit,
             test_limit: a.test_limit,
-            augment: a.augment,
+            augment: a.augment.unwrap_or(Augment::Auto),
             seed: a.seed,
             max_memory: a.max_memory,
         }

@@ -10,6 +10,7 @@ use wb_linear::{ClassWeight, LossKind, Solver};
 use wb_mlp::augment::AugmentKind;
 use wb_mlp::{ActivationKind, OptimizerKind, Schedule};
 use wb_workbench::options::parse_mlp_loss;
+use wb_workbench::preset::Preset;
 use wb_workbench::stream::{self, StreamParams};
 use wb_workbench::train::parse_svm_loss;
 use wb_workbench::validation::CvChoice;
@@ -29,9 +30,15 @@ pub fn model_parser() -> impl TypedValueParser<Value = ModelKind> {
 pub struct RunArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Feature extractors, comma separated and concatenated in order (e.g. raw, or raw,raw).
-    #[arg(long, default_value = "raw")]
-    pub features: String,
+    /// Start from a named configuration, the best measured for its dataset (every option
+    /// given here wins over it; results.json records its name): cifar10-best, mnist-best or
+    /// mnist-raw-mlp. `docs/run.md` lists each with its settings, accuracy and cost.
+    #[arg(long, value_name = "NAME", value_parser = by_name::<Preset>)]
+    pub preset: Option<Preset>,
+    /// Feature extractors, comma separated and concatenated in order (e.g. raw, or raw,raw)
+    /// [default: raw].
+    #[arg(long)]
+    pub features: Option<String>,
     #[command(flatten)]
     pub feature_options: FeatureArgs,
     /// Classifier to train: svm (linear SVM with L2; by default the one-vs-rest squared hinge
@@ -40,8 +47,9 @@ pub struct RunArgs {
     /// logistic regression with L2, by mini-batch SGD) or mlp (fully connected network
     /// trained by backpropagation). Options that do not apply to the model are ignored with
     /// a one-line warning.
-    #[arg(long, value_parser = model_parser(), default_value = "softmax")]
-    pub model: ModelKind,
+    /// [default: softmax]
+    #[arg(long, value_parser = model_parser())]
+    pub model: Option<ModelKind>,
     /// Training epochs (default: the model's default).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -135,15 +143,34 @@ impl TryFrom<&RunArgs> for StreamParams {
 impl TryFrom<&RunArgs> for RunParams {
     type Error = anyhow::Error;
 
+    /// The options given, over the preset's where one is named, over the defaults.
     fn try_from(args: &RunArgs) -> Result<RunParams> {
-        let mut spec = FeatureSpec::parse(&args.features)?;
-        FeatureOptions::from(&args.feature_options).apply(&mut spec)?;
+        let preset = args.preset.as_ref();
+        let features = args
+            .features
+            .as_deref()
+            .or(preset.map(|p| p.features))
+            .unwrap_or("raw");
+        let mut spec = FeatureSpec::parse(features)?;
+        let mut feature_options = FeatureOptions::from(&args.feature_options);
+        let mut mlp = MlpOptions::from(&args.mlp);
+        if let Some(p) = preset {
+            feature_options = feature_options.over(&p.feature_options);
+            mlp = mlp.over(&p.mlp);
+        }
+        feature_options.apply(&mut spec)?;
         let train = TrainOptions {
-            model: args.model,
-            epochs: args.epochs,
+            model: args
+                .model
+                .or(preset.map(|p| p.model))
+                .unwrap_or(ModelKind::Softmax),
+            epochs: args.epochs.or(preset.and_then(|p| p.epochs)),
             batch_size: args.batch_size,
-            mlp: MlpOptions::from(&args.mlp),
-            lr: args.lr.clone(),
+            mlp,
+            lr: match (args.lr.is_empty(), preset) {
+                (true, Some(p)) => p.lr.clone(),
+                _ => args.lr.clone(),
+            },
             reg: args.reg.clone(),
             momentum: args.momentum,
             lr_decay: args.lr_decay,
@@ -154,11 +181,28 @@ impl TryFrom<&RunArgs> for RunParams {
             class_weight: args.class_weight,
         };
         let mut data: wb_workbench::DataParams = (&args.data).into();
+        if let Some(p) = preset {
+            data.dataset = data.dataset.or(Some(p.dataset));
+            if args.data.augment.is_none() {
+                data.augment = p.augment.unwrap_or(data.augment);
+            }
+        }
         data.cv = match args.cv {
             Some(k) => CvChoice::Folds(k),
             None => CvChoice::Auto,
         };
-        RunParams::new(data, spec, &train)
+        let dataset = data.dataset;
+        let mut run = RunParams::new(data, spec, &train)?;
+        if let Some(p) = preset {
+            run.preset = Some(p.name);
+            if dataset != Some(p.dataset) {
+                run.warnings.push(format!(
+                    "--preset {} was measured on {}; its settings are applied to this dataset as given",
+                    p.name, p.dataset
+                ));
+            }
+        }
+        Ok(run)
     }
 }
 
@@ -190,6 +234,10 @@ pub struct MlpArgs {
     /// Inverted-dropout probability of dropping a hidden unit (training only).
     #[arg(long)]
     pub dropout: Option<f64>,
+    /// Batch normalisation (Ioffe & Szegedy 2015) between each hidden layer's product and its
+    /// activation: batch statistics in training, running averages in evaluation.
+    #[arg(long)]
+    pub batch_norm: bool,
     /// Early stopping: epochs without a better validation accuracy before stopping (0 = off).
     #[arg(long)]
     pub patience: Option<usize>,
@@ -211,6 +259,7 @@ impl From<&MlpArgs> for MlpOptions {
             optimizer: a.optimizer,
             schedule: a.lr_schedule,
             dropout: a.dropout,
+            batch_norm: a.batch_norm.then_some(true),
             patience: a.patience,
             augment: a.mlp_augment,
         }

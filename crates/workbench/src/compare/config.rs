@@ -248,6 +248,7 @@ pub struct MlpSection {
     #[serde(default, deserialize_with = "named")]
     pub lr_schedule: Option<wb_mlp::Schedule>,
     pub dropout: Option<f64>,
+    pub batch_norm: Option<bool>,
     pub patience: Option<usize>,
     /// `augment = "crop-flip"`: the MLP's per-batch augmentation (raw-pixel rows only).
     #[serde(default, deserialize_with = "named")]
@@ -274,6 +275,7 @@ impl MlpSection {
             optimizer: options.optimizer,
             lr_schedule: options.schedule,
             dropout: options.dropout,
+            batch_norm: options.batch_norm,
             patience: options.patience,
             augment: options.augment,
         }
@@ -290,6 +292,7 @@ impl MlpSection {
             optimizer: self.optimizer,
             schedule: self.lr_schedule,
             dropout: self.dropout,
+            batch_norm: self.batch_norm,
             patience: self.patience,
             augment: self.augment,
         }

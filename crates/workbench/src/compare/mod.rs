@@ -356,9 +356,10 @@ fn describe(m: &TrainSettings) -> String {
     }
     let extra = match &m.mlp {
         Some(p) => format!(
-            ", hidden {:?}, {}, dropout {}, optimiser {}, schedule {:?}",
+            ", hidden {:?}, {}{}, dropout {}, optimiser {}, schedule {:?}",
             p.hidden,
             p.activation.name(),
+            if p.batch_norm { ", batch norm" } else { "" },
             p.dropout,
             p.optimizer.name(),
             p.schedule
@@ -839,9 +840,14 @@ fn markdown(results: &CompareResults, plots: &[(String, String)]) -> String {
         };
         let other = match t.get("mlp").filter(|v| !v.is_null()) {
             Some(p) => format!(
-                "hidden {}, {}, dropout {}, {} optimiser, schedule {}, patience {}",
+                "hidden {}, {}{}, dropout {}, {} optimiser, schedule {}, patience {}",
                 p["hidden"],
                 p["activation"],
+                if p["batch_norm"] == true {
+                    ", batch norm"
+                } else {
+                    ""
+                },
                 p["dropout"],
                 p["optimizer"],
                 p["schedule"],
