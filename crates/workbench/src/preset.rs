@@ -87,9 +87,9 @@ impl Preset {
             Preset {
                 name: "mnist-raw-mlp",
                 dataset: DatasetKind::Mnist,
-                summary: "784-1000-10 MLP on raw pixels, every mini-batch shifted anew (up \
+                summary: "784-800-800-10 MLP on raw pixels, every mini-batch shifted anew (up \
                           to 2 px), 100 epochs at learning rate 0.05, no early stopping",
-                measured: "MNIST test 0.9875 (val 0.991), 3.0 min",
+                measured: "MNIST test 0.9889 (val 0.993), 5.0 min",
                 features: "raw",
                 model: ModelKind::Mlp,
                 feature_options: FeatureOptions::default(),
@@ -97,6 +97,7 @@ impl Preset {
                 epochs: Some(100),
                 lr: vec![0.05],
                 mlp: MlpOptions {
+                    hidden: Some(vec![800, 800]),
                     patience: Some(0),
                     augment: Some(AugmentKind::Translate),
                     ..MlpOptions::default()
