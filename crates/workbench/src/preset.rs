@@ -9,6 +9,7 @@ use std::str::FromStr;
 use wb_data::DatasetKind;
 use wb_features::kmeans;
 use wb_mlp::augment::AugmentKind;
+use wb_mlp::ActivationKind;
 
 use crate::data::Augment;
 use crate::feature_options::FeatureOptions;
@@ -64,6 +65,29 @@ impl Preset {
                 },
             },
             Preset {
+                name: "cifar10-raw-mlp",
+                dataset: DatasetKind::Cifar10,
+                summary: "3072-2000-10 MLP on raw pixels with batch normalisation and no \
+                          dropout, every mini-batch cropped (shifts up to 4 px) and mirrored \
+                          anew, 100 epochs at learning rate 0.05, no early stopping",
+                measured: "CIFAR-10 test 0.6382 (val 0.645), about 14 min on idle cores \
+                           (fastest epoch 8.0 s; 28.5 min measured beside a build), 1.1 GB peak",
+                features: "raw",
+                model: ModelKind::Mlp,
+                feature_options: FeatureOptions::default(),
+                augment: Some(Augment::None),
+                epochs: Some(100),
+                lr: vec![0.05],
+                mlp: MlpOptions {
+                    hidden: Some(vec![2000]),
+                    dropout: Some(0.0),
+                    batch_norm: Some(true),
+                    patience: Some(0),
+                    augment: Some(AugmentKind::CropFlip),
+                    ..MlpOptions::default()
+                },
+            },
+            Preset {
                 name: "mnist-best",
                 dataset: DatasetKind::Mnist,
                 summary: "k-means features (K = 400) of MNIST and four one-pixel shifted \
@@ -87,9 +111,11 @@ impl Preset {
             Preset {
                 name: "mnist-raw-mlp",
                 dataset: DatasetKind::Mnist,
-                summary: "784-800-800-10 MLP on raw pixels, every mini-batch shifted anew (up \
-                          to 2 px), 100 epochs at learning rate 0.05, no early stopping",
-                measured: "MNIST test 0.9889 (val 0.993), 5.0 min",
+                summary: "Goodfellow et al.'s maxout MLP on raw pixels (two layers of 240 \
+                          units of 5 pieces, dropout 0.5), every mini-batch shifted anew (up to \
+                          2 px), 100 epochs at learning rate 0.05, no early stopping",
+                measured: "MNIST test 0.9912 (val 0.994), about 6 min on idle cores (fastest \
+                           epoch 3.2 s; 10.2 min measured beside a build), 0.3 GB peak",
                 features: "raw",
                 model: ModelKind::Mlp,
                 feature_options: FeatureOptions::default(),
@@ -97,7 +123,10 @@ impl Preset {
                 epochs: Some(100),
                 lr: vec![0.05],
                 mlp: MlpOptions {
-                    hidden: Some(vec![800, 800]),
+                    hidden: Some(vec![240, 240]),
+                    activation: Some(ActivationKind::Maxout),
+                    maxout_pieces: Some(5),
+                    dropout: Some(0.5),
                     patience: Some(0),
                     augment: Some(AugmentKind::Translate),
                     ..MlpOptions::default()

@@ -31,8 +31,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Start from a named configuration, the best measured for its dataset (every option
-    /// given here wins over it; results.json records its name): cifar10-best, mnist-best or
-    /// mnist-raw-mlp. `docs/run.md` lists each with its settings, accuracy and cost.
+    /// given here wins over it; results.json records its name): cifar10-best, cifar10-raw-mlp,
+    /// mnist-best or mnist-raw-mlp. `docs/run.md` lists each with its settings, accuracy and cost.
     #[arg(long, value_name = "NAME", value_parser = by_name::<Preset>)]
     pub preset: Option<Preset>,
     /// Feature extractors, comma separated and concatenated in order (e.g. raw, or raw,raw)
