@@ -754,6 +754,11 @@ impl<F: Real> Layer<F> for Dropout<F> {
     }
 }
 
+/// Batch normalisation's tensors, in [`Layer::params`] order (`torch.nn.BatchNorm1d`'s
+/// state-dict names; its `num_batches_tracked` is not kept: the running averages here use a
+/// fixed momentum).
+pub const BATCH_NORM_TENSORS: [&str; 4] = ["weight", "bias", "running_mean", "running_var"];
+
 /// Batch normalisation (Ioffe & Szegedy 2015) of each unit over the mini-batch:
 /// `x̂ = (x − μ_B) / √(σ²_B + ε)`, `y = γ x̂ + β`, with μ_B and the biased σ²_B of the batch in
 /// training. Evaluation uses running averages instead, updated by every training forward as
@@ -810,12 +815,13 @@ impl<F: Real> BatchNorm<F> {
         }
     }
 
-    fn slices(&self) -> [&[F]; 4] {
+    /// The tensors in [`BATCH_NORM_TENSORS`] order.
+    fn tensors(&self) -> [&Array1<F>; 4] {
         [
-            self.gamma.as_slice().expect("standard layout"),
-            self.beta.as_slice().expect("standard layout"),
-            self.running_mean.as_slice().expect("standard layout"),
-            self.running_var.as_slice().expect("standard layout"),
+            &self.gamma,
+            &self.beta,
+            &self.running_mean,
+            &self.running_var,
         ]
     }
 }
@@ -953,16 +959,13 @@ impl<F: Real> Layer<F> for BatchNorm<F> {
     }
 
     fn params(&self) -> Vec<ParamView<'_, F>> {
-        // torch.nn.BatchNorm1d's state-dict names (its num_batches_tracked is not kept: the
-        // running averages here use a fixed momentum).
-        let units = self.gamma.len();
-        ["weight", "bias", "running_mean", "running_var"]
+        BATCH_NORM_TENSORS
             .into_iter()
-            .zip(self.slices())
-            .map(|(name, value)| ParamView {
+            .zip(self.tensors())
+            .map(|(name, t)| ParamView {
                 name,
-                shape: vec![units],
-                value: Cow::Borrowed(value),
+                shape: vec![t.len()],
+                value: Cow::Borrowed(t.as_slice().expect("standard layout")),
             })
             .collect()
     }

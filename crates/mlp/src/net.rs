@@ -11,6 +11,7 @@ use wb_linear::{LossKind, Real};
 
 use crate::layers::{
     Activation, Affine, BatchNorm, Dropout, Layer, Maxout, ParamMut, Pointwise, Prelu,
+    BATCH_NORM_TENSORS,
 };
 use crate::optim::Updater;
 
@@ -67,7 +68,7 @@ impl LayerSpec {
                 vec![("weight", vec![outputs, inputs]), ("bias", vec![outputs])]
             }
             LayerSpec::Prelu { units } => vec![("weight", vec![units])],
-            LayerSpec::BatchNorm { units } => ["weight", "bias", "running_mean", "running_var"]
+            LayerSpec::BatchNorm { units } => BATCH_NORM_TENSORS
                 .into_iter()
                 .map(|name| (name, vec![units]))
                 .collect(),

@@ -136,11 +136,11 @@ impl Preset {
         ]
     }
 
-    /// The preset's line in `--help` and in errors: name, summary and measured figure.
+    /// The preset's line in `--help`: dataset, summary and measured figure.
     pub fn describe(&self) -> String {
         format!(
-            "{} ({}): {}; measured: {}",
-            self.name, self.dataset, self.summary, self.measured
+            "{}: {}; measured: {}",
+            self.dataset, self.summary, self.measured
         )
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use wb_features::FeatureSpec;
 use wb_linear::{ClassWeight, LossKind, Solver};
@@ -20,6 +20,16 @@ use super::data::DataArgs;
 use super::features::FeatureArgs;
 use super::named::by_name;
 
+/// `--preset NAME`, each listed in `--help` with what it is and what it measured.
+fn preset_parser() -> impl TypedValueParser<Value = Preset> {
+    PossibleValuesParser::new(
+        Preset::all()
+            .into_iter()
+            .map(|p| PossibleValue::new(p.name).help(p.describe())),
+    )
+    .try_map(|s| s.parse::<Preset>())
+}
+
 /// `--model svm|softmax|mlp`, listed in `--help`.
 pub fn model_parser() -> impl TypedValueParser<Value = ModelKind> {
     PossibleValuesParser::new(ModelKind::ALL.map(ModelKind::name))
@@ -31,9 +41,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Start from a named configuration, the best measured for its dataset (every option
-    /// given here wins over it; results.json records its name): cifar10-best, cifar10-raw-mlp,
-    /// mnist-best or mnist-raw-mlp. `docs/run.md` lists each with its settings, accuracy and cost.
-    #[arg(long, value_name = "NAME", value_parser = by_name::<Preset>)]
+    /// given here wins over it; results.json records its name). `docs/run.md` lists each with
+    /// its settings, accuracy and cost.
+    #[arg(long, value_name = "NAME", value_parser = preset_parser())]
     pub preset: Option<Preset>,
     /// Feature extractors, comma separated and concatenated in order (e.g. raw, or raw,raw)
     /// [default: raw].
@@ -183,8 +193,8 @@ impl TryFrom<&RunArgs> for RunParams {
         let mut data: wb_workbench::DataParams = (&args.data).into();
         if let Some(p) = preset {
             data.dataset = data.dataset.or(Some(p.dataset));
-            if args.data.augment.is_none() {
-                data.augment = p.augment.unwrap_or(data.augment);
+            if let (None, Some(augment)) = (args.data.augment, p.augment) {
+                data.augment = augment;
             }
         }
         data.cv = match args.cv {
