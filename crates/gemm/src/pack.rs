@@ -165,9 +165,6 @@ pub(crate) fn pack_a(
     }
 }
 
-/// Packs columns `j0 .. j0 + nr` (nr ≤ NR), steps `p0 .. p0 + kc` of `b` into `buf`
-/// (`NR·kc` values).
-#[allow(clippy::too_many_arguments)]
 /// `kc` steps of `N` contiguous values, `rs` apart in `base` from `src0`, into `buf`.
 #[inline(always)]
 fn copy_steps<const N: usize>(base: &[f32], src0: usize, rs: usize, kc: usize, buf: &mut [f32]) {
@@ -178,6 +175,9 @@ fn copy_steps<const N: usize>(base: &[f32], src0: usize, rs: usize, kc: usize, b
     }
 }
 
+/// Packs columns `j0 .. j0 + nr` (nr ≤ NR), steps `p0 .. p0 + kc` of `b` into `buf`
+/// (`NR·kc` values).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn pack_b(
     b: &MatRef<'_>,
     j0: usize,
