@@ -29,9 +29,10 @@
 //! steps x `NC` columns that stay in L2, `A` into micro-panels of `MR` rows that stay in L1, and a
 //! register-tile micro-kernel computes `MR x NR` of `C` per call. An operand whose `MR` (`NR`)
 //! values per step are already contiguous — a column-major `A`, a row-major `B` whose rows start
-//! on cache lines — is read in place instead of packed. The micro-kernel is chosen once per process ([`active`]): AVX-512F
-//! (12 x 32), AVX2 + FMA (6 x 16) or portable Rust (4 x 8); `WB_SIMD=avx512|avx2|scalar`
-//! forces one, so the AVX2 path can be measured on an AVX-512 machine.
+//! on cache lines — is read in place instead of packed. The micro-kernel is chosen once per
+//! process ([`active`]): AVX-512F (12 x 32), AVX2 + FMA (6 x 16) or portable Rust (4 x 8);
+//! `WB_SIMD=avx512|avx2|scalar` forces one, so the AVX2 path can be measured on an AVX-512
+//! machine.
 //!
 //! **Threads.** Products big enough are split over the rayon pool
 //! (`rayon::current_num_threads()`): the `MR x NR` tiles of `C` are cut into one contiguous run
@@ -370,8 +371,7 @@ pub struct Config {
 pub enum Direct {
     /// `B` in place when row-major with every row starting on a cache line (elsewhere most
     /// `NR`-wide steps straddle two lines and packing is faster); `A` in place when
-    /// column-major with a column stride that
-    /// is not a multiple of 4 KiB (at such strides the `MR`-wide steps of a micro-panel all fall
+    /// column-major with a column stride that is not a multiple of 4 KiB (at such strides the `MR`-wide steps of a micro-panel all fall
     /// in one L1 cache set and evict each other, so packing them is faster).
     Auto,
     /// Pack every panel (for measurements).

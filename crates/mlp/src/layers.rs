@@ -129,9 +129,9 @@ fn hash_bits(bits: impl Iterator<Item = bool>) -> u64 {
 /// Fully connected layer `y = x Wᵀ + b`, with W (out x in) as in `torch.nn.Linear`.
 ///
 /// W is stored transposed, `Wᵀ` (in x out) row-major: the forward product `x·Wᵀ` then has it as
-/// the B operand of wb-gemm, read in place when its rows start on cache lines (a 64-byte aligned
-/// start and a multiple of 16 units) and packed otherwise, and `∂L/∂Wᵀ = xᵀ·dout` comes out in the same
-/// layout as the weights, so the optimiser's elementwise sweep lines up. The bias (and, before a
+/// the B operand of wb-gemm, read in place when its rows start on cache lines (a 64-byte
+/// aligned start and a multiple of 16 units) and packed otherwise, and `∂L/∂Wᵀ = xᵀ·dout` comes
+/// out in the same layout as the weights, so the optimiser's elementwise sweep lines up. The bias (and, before a
 /// ReLU, `max(0, ·)`) is applied by the product while each tile is in registers.
 ///
 /// Backward: `∂L/∂Wᵀ = xᵀ dout`, `∂L/∂b = Σ_rows dout`, `∂L/∂x = dout W`.
