@@ -17,7 +17,7 @@ pub mod simd;
 mod spec;
 
 pub use error::FeatureError;
-pub use raw::Raw;
+pub use raw::{raw_values, Raw};
 pub use scaler::{ColumnSums, Normalization, Scaler};
 pub use simd::SimdLevel;
 pub use spec::{FeatureKind, FeatureSpec, FittedFeatures};

@@ -16,12 +16,17 @@ impl Extractor for Raw {
     }
 
     fn extract(&self, image: ImageView<'_>, out: &mut [f32]) {
-        for (o, &p) in out.iter_mut().zip(image.pixels) {
-            *o = p as f32 * (1.0 / 255.0);
-        }
+        raw_values(image.pixels, out);
     }
 
     fn normalization(&self) -> Normalization {
         Normalization::Center
+    }
+}
+
+/// The raw feature values of `pixels` (one per byte, in order): `p / 255`.
+pub fn raw_values(pixels: &[u8], out: &mut [f32]) {
+    for (o, &p) in out.iter_mut().zip(pixels) {
+        *o = p as f32 * (1.0 / 255.0);
     }
 }

@@ -1,4 +1,4 @@
-use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Zip};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -41,16 +41,28 @@ impl ColumnSums {
     /// The sums of the rows of `x`. Partial sums over fixed blocks of rows run in parallel and
     /// are added in block order: the result does not depend on the thread count.
     pub fn of(x: ArrayView2<'_, f32>) -> ColumnSums {
-        let cols = x.ncols();
+        ColumnSums::of_rows(x.nrows(), x.ncols(), &|i, out| {
+            out.iter_mut().zip(x.row(i)).for_each(|(o, &v)| *o = v)
+        })
+    }
+
+    /// As [`ColumnSums::of`] for `n` rows of `cols` values that `read_row(i, out)` writes
+    /// (rows stored compactly and decoded when read); the same rows give the same sums.
+    pub fn of_rows(
+        n: usize,
+        cols: usize,
+        read_row: &(dyn Fn(usize, &mut [f32]) + Sync),
+    ) -> ColumnSums {
         const BLOCK: usize = 1024;
-        let starts: Vec<usize> = (0..x.nrows()).step_by(BLOCK).collect();
+        let starts: Vec<usize> = (0..n).step_by(BLOCK).collect();
         let partials: Vec<(Vec<f64>, Vec<f64>)> = starts
             .par_iter()
             .map(|&r0| {
                 let mut sum = vec![0f64; cols];
                 let mut sum_sq = vec![0f64; cols];
-                let r1 = (r0 + BLOCK).min(x.nrows());
-                for row in x.slice(s![r0..r1, ..]).rows() {
+                let mut row = vec![0f32; cols];
+                for i in r0..(r0 + BLOCK).min(n) {
+                    read_row(i, &mut row);
                     for ((s, q), &v) in sum.iter_mut().zip(sum_sq.iter_mut()).zip(row.iter()) {
                         let v = v as f64;
                         *s += v;
@@ -61,7 +73,7 @@ impl ColumnSums {
             })
             .collect();
         let mut total = ColumnSums::zeros(cols);
-        total.count = x.nrows() as u64;
+        total.count = n as u64;
         for (ps, pq) in &partials {
             for j in 0..cols {
                 total.sum[j] += ps[j];
@@ -129,6 +141,14 @@ impl Scaler {
             start += len;
         }
         Scaler { mean, inv_std }
+    }
+
+    /// Normalises row values `row` (all columns, in order) in place: `(x_j - mean_j) * inv_std_j`,
+    /// the same arithmetic as [`Scaler::transform_view`].
+    pub fn transform_row(&self, row: &mut [f32]) {
+        for ((v, &m), &s) in row.iter_mut().zip(&self.mean).zip(&self.inv_std) {
+            *v = (*v - m) * s;
+        }
     }
 
     /// Normalises `x` in place.

@@ -12,11 +12,12 @@
 
 use std::time::Instant;
 
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::{Array1, Array2};
 use rayon::prelude::*;
 
 use crate::lbfgs::{self, Settings};
 use crate::model::{accuracy, EpochStats, Fit, Labeled, LinearModel, LinearParams};
+use crate::rows::RowSource;
 use crate::{LinearError, LossKind};
 
 /// Iterations without a better validation accuracy after which an L2 strength's solve stops.
@@ -39,13 +40,14 @@ pub const PATIENCE: usize = 50;
 /// they lead; with the iteration cap reached, a point can differ slightly from a cold start.
 pub(crate) fn fit_grid(
     grid: &[LinearParams],
-    train: Labeled<'_>,
+    train_x: &dyn RowSource,
+    train_y: &[usize],
     val: Option<Labeled<'_>>,
     n_classes: usize,
     class_weights: Option<&[f64]>,
     on_epoch: &mut dyn FnMut(usize, &EpochStats),
 ) -> Vec<Result<Fit, LinearError>> {
-    let (n, d) = train.x.dim();
+    let (n, d) = (train_x.nrows(), train_x.ncols());
     let c = n_classes;
     let mut order: Vec<usize> = (0..grid.len()).collect();
     order.sort_by(|&a, &b| grid[b].reg.total_cmp(&grid[a].reg));
@@ -71,8 +73,8 @@ pub(crate) fn fit_grid(
             let (data, correct) = data_loss_and_grad(
                 params.loss,
                 class_weights,
-                train.x,
-                train.y,
+                train_x,
+                train_y,
                 &wt,
                 &bias,
                 grad_w,
@@ -164,7 +166,7 @@ const FLUSH_BLOCKS: usize = 256;
 pub fn data_loss_and_grad(
     loss: LossKind,
     class_weights: Option<&[f64]>,
-    x: ArrayView2<'_, f32>,
+    x: &dyn RowSource,
     y: &[usize],
     wt: &Array2<f32>,
     bias: &[f32],
@@ -191,7 +193,8 @@ pub fn data_loss_and_grad(
 /// As [`data_loss_and_grad`] for the rows `rows` of `x` (labels `y[rows[i]]`), and for `G`
 /// models side by side: `wt` is (G·C) x D and the loss is applied to each block of `c` score
 /// columns separately; returns each model's mean data loss and count of correctly classified
-/// rows (first maximum wins, as in `argmax_rows`). Rows are read in place (no gather).
+/// rows (first maximum wins, as in `argmax_rows`). Rows stored as contiguous `f32` are read in
+/// place (no gather); others are read into a buffer of four rows.
 ///
 /// Each block of four rows is read from memory once: it is scored against up to five classes
 /// per sweep (AVX-512: 20 accumulators; AVX2: two classes, 8 accumulators), the loss gradient
@@ -201,7 +204,7 @@ pub fn data_loss_and_grad(
 pub fn grouped_loss_and_grad(
     loss: LossKind,
     class_weights: Option<&[f64]>,
-    x: ArrayView2<'_, f32>,
+    x: &dyn RowSource,
     rows: &[usize],
     y: &[usize],
     c: usize,
@@ -232,7 +235,7 @@ fn grouped_with(
     simd: kernels::Family,
     loss: LossKind,
     class_weights: Option<&[f64]>,
-    x: ArrayView2<'_, f32>,
+    x: &dyn RowSource,
     rows: &[usize],
     y: &[usize],
     c: usize,
@@ -271,21 +274,20 @@ fn grouped_with(
             let mut labels = [0usize; ROWS];
             for (b, block) in part_rows.chunks(ROWS).enumerate() {
                 let m = block.len();
-                // Rows of a non-contiguous view are copied once; contiguous ones are borrowed.
-                let contiguous = block.iter().all(|&i| x.row(i).as_slice().is_some());
-                if !contiguous {
-                    for (buf, &i) in copies.iter_mut().zip(block) {
-                        buf.iter_mut().zip(x.row(i)).for_each(|(d, &v)| *d = v);
+                // Rows stored in place are borrowed; others are read into `copies` once.
+                let mut in_place: [Option<&[f32]>; ROWS] = [None; ROWS];
+                for (slot, &i) in in_place.iter_mut().zip(block) {
+                    *slot = x.row_in_place(i);
+                }
+                for ((buf, &i), slot) in copies.iter_mut().zip(block).zip(&in_place) {
+                    if slot.is_none() {
+                        x.read_row(i, buf);
                     }
                 }
                 let mut views: [&[f32]; ROWS] = [&[]; ROWS];
                 for (r, view) in views.iter_mut().enumerate() {
                     let src = r.min(m - 1);
-                    *view = if contiguous {
-                        x.row(block[src]).to_slice().expect("contiguous row")
-                    } else {
-                        &copies[src]
-                    };
+                    *view = in_place[src].unwrap_or(&copies[src]);
                 }
                 for (r, &i) in block.iter().enumerate() {
                     labels[r] = y[i];
@@ -722,7 +724,7 @@ mod tests {
                 simd,
                 loss,
                 class_weights,
-                x.view(),
+                &x.view(),
                 &rows,
                 &y,
                 c,

@@ -46,6 +46,7 @@ pub mod linfa;
 pub mod loss;
 mod model;
 mod real;
+pub mod rows;
 pub mod stream;
 
 pub use error::LinearError;

@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::rows::{RowSource, Rows};
 use crate::{ClassWeight, LinearError, LossKind, Real};
 
 /// Hyper-parameters of a linear classifier; validated once by [`LinearParams::check`].
@@ -201,6 +202,13 @@ impl LinearModel {
         argmax_rows(self.scores(x).view())
     }
 
+    /// Predicted class per row of `x`, read block by block when the rows are decoded.
+    pub fn predict_rows(&self, x: Rows<'_>) -> Vec<usize> {
+        let mut out = Vec::with_capacity(x.nrows());
+        x.for_each_block(&mut |_, block| out.extend(self.predict(block)));
+        out
+    }
+
     /// Trains on `train`, monitoring `val` when given; the weights of the epoch with the best
     /// validation accuracy are kept (early stopping on validation, never on test).
     pub fn fit(
@@ -236,6 +244,27 @@ impl LinearModel {
         n_classes: usize,
         on_epoch: &mut dyn FnMut(usize, &EpochStats),
     ) -> Result<Vec<Result<Fit, LinearError>>, LinearError> {
+        Self::fit_grid_rows(
+            grid,
+            Rows::Dense(train.x),
+            train.y,
+            val,
+            n_classes,
+            on_epoch,
+        )
+    }
+
+    /// [`LinearModel::fit_grid`] on training rows `x` (labels `y`) that may be decoded as they
+    /// are read ([`Rows::Source`]): full-batch L-BFGS reads them so; mini-batch SGD needs a
+    /// dense matrix and refuses a source.
+    pub fn fit_grid_rows<'a>(
+        grid: &[LinearParams],
+        x: Rows<'a>,
+        y: &'a [usize],
+        val: Option<Labeled<'_>>,
+        n_classes: usize,
+        on_epoch: &mut dyn FnMut(usize, &EpochStats),
+    ) -> Result<Vec<Result<Fit, LinearError>>, LinearError> {
         let Some(first) = grid.first() else {
             return Ok(Vec::new());
         };
@@ -266,14 +295,14 @@ impl LinearModel {
                 });
             }
         }
-        let (n, d) = train.x.dim();
-        if n == 0 || n != train.y.len() {
+        let (n, d) = (x.nrows(), x.ncols());
+        if n == 0 || n != y.len() {
             return Err(LinearError::InvalidData(format!(
                 "{n} training rows for {} labels",
-                train.y.len()
+                y.len()
             )));
         }
-        if let Some(&bad) = train.y.iter().find(|&&y| y >= n_classes) {
+        if let Some(&bad) = y.iter().find(|&&y| y >= n_classes) {
             return Err(LinearError::InvalidData(format!(
                 "label {bad} out of range for {n_classes} classes"
             )));
@@ -288,18 +317,36 @@ impl LinearModel {
                 )));
             }
         }
-        let class_weights = first.class_weight.weights(train.y, n_classes);
+        let class_weights = first.class_weight.weights(y, n_classes);
         let class_weights = class_weights.as_deref();
         if first.solver == Solver::Lbfgs {
+            let dense;
+            let source: &dyn RowSource = match x {
+                Rows::Dense(view) => {
+                    dense = view;
+                    &dense
+                }
+                Rows::Source(source) => source,
+            };
             return Ok(crate::full_batch::fit_grid(
                 grid,
-                train,
+                source,
+                y,
                 val,
                 n_classes,
                 class_weights,
                 on_epoch,
             ));
         }
+        let Some(x) = x.dense() else {
+            return Err(LinearError::InvalidParam {
+                param: "solver",
+                reason: "mini-batch SGD gathers its batches from an f32 matrix in memory; rows \
+                         decoded as they are read train with L-BFGS"
+                    .into(),
+            });
+        };
+        let train = Labeled { x, y };
         let g = grid.len();
         let c = n_classes;
         let mut rng = ChaCha8Rng::seed_from_u64(first.seed);
@@ -597,7 +644,7 @@ impl BatchStep {
             let losses = crate::full_batch::grouped_loss_and_grad(
                 loss,
                 class_weights,
-                x,
+                &x,
                 chunk,
                 y,
                 c,

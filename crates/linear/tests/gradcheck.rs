@@ -216,6 +216,114 @@ mod training {
         }
     }
 
+    /// Rows stored elsewhere and copied out when read, never lent in place: what a compact
+    /// store (8-bit pixels decoded as read) looks like to the solver.
+    struct CopiedRows(Array2<f32>);
+
+    impl wb_linear::rows::RowSource for CopiedRows {
+        fn nrows(&self) -> usize {
+            self.0.nrows()
+        }
+        fn ncols(&self) -> usize {
+            self.0.ncols()
+        }
+        fn row_in_place(&self, _: usize) -> Option<&[f32]> {
+            None
+        }
+        fn read_row(&self, i: usize, out: &mut [f32]) {
+            out.copy_from_slice(self.0.row(i).as_slice().unwrap());
+        }
+    }
+
+    /// L-BFGS on rows read through a `RowSource` gives the bits of the dense fit (every loss,
+    /// a grid of two, a row count that is neither a multiple of 4 nor of the decode block), and
+    /// `predict_rows` the predictions of `predict`.
+    #[test]
+    fn lbfgs_on_rows_read_by_copy_equals_the_dense_fit() {
+        use wb_linear::rows::{Rows, DECODE_BLOCK_ROWS};
+        use wb_linear::Solver;
+        let (x, y) = blobs(DECODE_BLOCK_ROWS + 27, 5);
+        let (xv, yv) = blobs(90, 6);
+        let copied = CopiedRows(x.clone());
+        for loss in [
+            LossKind::Softmax,
+            LossKind::SquaredHinge,
+            LossKind::OvrSquaredHinge,
+        ] {
+            let base = LinearParams {
+                solver: Solver::Lbfgs,
+                iterations: 30,
+                ..LinearParams::new(loss)
+            };
+            let grid = [
+                LinearParams { reg: 1e-2, ..base },
+                LinearParams { reg: 1e-4, ..base },
+            ];
+            let val = || {
+                Some(Labeled {
+                    x: xv.view(),
+                    y: &yv,
+                })
+            };
+            let dense =
+                LinearModel::fit_grid_rows(&grid, x.view().into(), &y, val(), 3, &mut |_, _| {})
+                    .unwrap();
+            let read = LinearModel::fit_grid_rows(
+                &grid,
+                Rows::Source(&copied),
+                &y,
+                val(),
+                3,
+                &mut |_, _| {},
+            )
+            .unwrap();
+            for (d, r) in dense.into_iter().zip(read) {
+                let ((dm, dh), (rm, rh)) = (d.unwrap(), r.unwrap());
+                assert_eq!(dm.weights, rm.weights, "{loss:?}");
+                assert_eq!(dm.bias, rm.bias, "{loss:?}");
+                assert_eq!(dh.len(), rh.len(), "{loss:?}");
+                for (a, b) in dh.iter().zip(&rh) {
+                    assert_eq!(a.loss.to_bits(), b.loss.to_bits(), "{loss:?}");
+                    assert_eq!(a.train_accuracy, b.train_accuracy, "{loss:?}");
+                    assert_eq!(a.val_accuracy, b.val_accuracy, "{loss:?}");
+                }
+                let by_block = rm.predict_rows(Rows::Source(&copied));
+                assert_eq!(by_block, dm.predict(x.view()), "{loss:?}");
+                assert!(accuracy(&by_block, &y) > 0.9, "{loss:?}");
+            }
+        }
+    }
+
+    /// Mini-batch SGD samples rows at random and needs them dense: a `RowSource` is refused,
+    /// naming the solver, instead of being copied whole behind the caller's back.
+    #[test]
+    fn sgd_refuses_rows_read_by_copy() {
+        use wb_linear::rows::Rows;
+        let (x, y) = blobs(40, 7);
+        let copied = CopiedRows(x);
+        let params = LinearParams::new(LossKind::Softmax);
+        let Err(err) = LinearModel::fit_grid_rows(
+            &[params],
+            Rows::Source(&copied),
+            &y,
+            None,
+            3,
+            &mut |_, _| {},
+        ) else {
+            panic!("SGD on a RowSource must be an error");
+        };
+        assert!(
+            matches!(
+                err,
+                LinearError::InvalidParam {
+                    param: "solver",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
     /// L-BFGS reaches the optimum of the exact objective: the f64 gradient there is ~0, and the
     /// model separates the blobs.
     #[test]

@@ -45,7 +45,7 @@ impl<'a> SearchData<'a> {
             bail!("every label is 0: a classifier needs at least 2 classes");
         }
         Ok(SearchData {
-            x_train: train.records.view(),
+            x_train: train.records.view().into(),
             y_train,
             held: Held::Split {
                 x: val.records.view(),
@@ -90,7 +90,7 @@ mod tests {
         );
         let (y_train, y_val) = (tr.targets.to_vec(), va.targets.to_vec());
         let direct = SearchData {
-            x_train: tr.records.view(),
+            x_train: tr.records.view().into(),
             y_train: &y_train,
             held: Held::Split {
                 x: va.records.view(),

@@ -23,6 +23,7 @@ use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 use wb_data::{Fold, ImageShape};
 use wb_features::FeatureSpec;
+use wb_linear::rows::Rows;
 use wb_linear::{ClassWeight, EpochStats, Labeled, LinearModel, LinearParams, LossKind, Solver};
 use wb_mlp::augment::AugmentKind;
 
@@ -41,6 +42,13 @@ impl Classifier {
             Classifier::Linear(m) => m.predict(x),
             Classifier::Mlp(m) => m.predict(x),
         }
+    }
+
+    /// [`Classifier::predict`] of rows that may be decoded as read (a block at a time).
+    pub fn predict_rows(&self, x: Rows<'_>) -> Vec<usize> {
+        let mut out = Vec::with_capacity(x.nrows());
+        x.for_each_block(&mut |_, block| out.extend(self.predict(block)));
+        out
     }
 }
 
@@ -643,7 +651,9 @@ impl TrainSettings {
 
 /// The training data of a search and what scores its points.
 pub struct SearchData<'a> {
-    pub x_train: ArrayView2<'a, f32>,
+    /// Dense for every model; decoded as read ([`Rows::Source`]) only for full-batch L-BFGS
+    /// with a validation split.
+    pub x_train: Rows<'a>,
     pub y_train: &'a [usize],
     pub held: Held<'a>,
     pub n_classes: usize,
@@ -697,9 +707,17 @@ pub fn folds_for(
     Ok(Some(folds))
 }
 
+/// The training rows as a dense matrix, for `what` (a step that reads them in ways other than
+/// full-batch L-BFGS does).
+fn dense<'a>(x: Rows<'a>, what: &str) -> Result<ArrayView2<'a, f32>> {
+    x.dense().with_context(|| {
+        format!("{what} needs the training features as a dense matrix (internal error: they were kept compact)")
+    })
+}
+
 /// A training split and its validation split: what one hold-out search sees.
 struct HoldOut<'a> {
-    x_train: ArrayView2<'a, f32>,
+    x_train: Rows<'a>,
     y_train: &'a [usize],
     x_val: ArrayView2<'a, f32>,
     y_val: &'a [usize],
@@ -774,16 +792,17 @@ fn train_cross_validated(
     let progress = chatter
         .verbose
         .then(|| chatter.reporter.start("cross-validate", k as u64));
+    let x_all = dense(data.x_train, "cross-validation")?;
     let mut per_fold: Vec<Vec<GridPoint>> = Vec::with_capacity(k);
     for (f, fold) in folds.iter().enumerate() {
-        let x_train = data.x_train.select(Axis(0), &fold.train);
+        let x_train = x_all.select(Axis(0), &fold.train);
         let y_train: Vec<usize> = fold.train.iter().map(|&i| data.y_train[i]).collect();
-        let x_val = data.x_train.select(Axis(0), &fold.val);
+        let x_val = x_all.select(Axis(0), &fold.val);
         let y_val: Vec<usize> = fold.val.iter().map(|&i| data.y_train[i]).collect();
         let fitted = search_hold_out(
             settings,
             &HoldOut {
-                x_train: x_train.view(),
+                x_train: x_train.view().into(),
                 y_train: &y_train,
                 x_val: x_val.view(),
                 y_val: &y_val,
@@ -911,6 +930,7 @@ fn refit(
             chatter.reporter.line(&line);
         }
     };
+    let x_train = dense(data.x_train, "refitting")?;
     match &settings.mlp {
         Some(base) => {
             let epochs = chosen.best_epoch.unwrap_or(base.epochs).max(1);
@@ -923,7 +943,7 @@ fn refit(
             };
             let (model, history) = wb_mlp::fit(
                 &params,
-                data.x_train,
+                x_train,
                 data.y_train,
                 data.n_classes,
                 None,
@@ -956,7 +976,7 @@ fn refit(
             let (model, history) = LinearModel::fit(
                 &params,
                 Labeled {
-                    x: data.x_train,
+                    x: x_train,
                     y: data.y_train,
                 },
                 None,
@@ -984,6 +1004,7 @@ fn train_mlp(
     chatter: &Chatter<'_>,
 ) -> Result<Trained> {
     let combos = settings.points();
+    let x_train = dense(data.x_train, "the MLP")?;
     let progress = chatter.verbose.then(|| {
         chatter
             .reporter
@@ -999,7 +1020,7 @@ fn train_mlp(
         let t = Instant::now();
         let fit = wb_mlp::fit(
             &params,
-            data.x_train,
+            x_train,
             data.y_train,
             data.n_classes,
             Some((data.x_val, data.y_val)),
@@ -1031,7 +1052,7 @@ fn train_mlp(
         let point = GridPoint {
             lr,
             reg,
-            train_accuracy: wb_linear::accuracy(&model.predict(data.x_train), data.y_train),
+            train_accuracy: wb_linear::accuracy(&model.predict(x_train), data.y_train),
             val_accuracy: wb_linear::accuracy(&model.predict(data.x_val), data.y_val),
             seconds: t.elapsed().as_secs_f64(),
             diverged: None,
@@ -1112,12 +1133,10 @@ fn train_linear(
         .verbose
         .then(|| chatter.reporter.start("train", steps as u64));
     let t = Instant::now();
-    let fits = LinearModel::fit_grid(
+    let fits = LinearModel::fit_grid_rows(
         &grid,
-        Labeled {
-            x: data.x_train,
-            y: data.y_train,
-        },
+        data.x_train,
+        data.y_train,
         Some(Labeled {
             x: data.x_val,
             y: data.y_val,
@@ -1167,7 +1186,7 @@ fn train_linear(
         let point = GridPoint {
             lr: params.learning_rate,
             reg: params.reg,
-            train_accuracy: wb_linear::accuracy(&model.predict(data.x_train), data.y_train),
+            train_accuracy: wb_linear::accuracy(&model.predict_rows(data.x_train), data.y_train),
             val_accuracy: wb_linear::accuracy(&model.predict(data.x_val), data.y_val),
             seconds,
             diverged: None,
@@ -1260,7 +1279,7 @@ mod tests {
             let trained = train(
                 &settings,
                 &SearchData {
-                    x_train: x.view(),
+                    x_train: x.view().into(),
                     y_train: &y,
                     held: Held::Folds(&folds),
                     n_classes: 3,

@@ -57,7 +57,7 @@ fn accuracy(splits: &Splits, data: &DataParams) -> f64 {
     let trained = train::train(
         &settings,
         &SearchData {
-            x_train: feats.train.view(),
+            x_train: feats.train.view().into(),
             y_train: &splits.train.labels,
             held: Held::Split {
                 x: feats.val.view(),

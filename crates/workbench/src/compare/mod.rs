@@ -165,7 +165,7 @@ pub fn compare(options: &CompareOptions, reporter: &dyn Reporter) -> Result<Comp
             let trained = train::train(
                 m,
                 &SearchData {
-                    x_train: feats.train.view(),
+                    x_train: feats.train.view().into(),
                     y_train: &splits.train.labels,
                     held: Held::of(&info, feats.val.view(), &splits.val.labels, &folds),
                     n_classes: info.n_classes,
