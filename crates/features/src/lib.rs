@@ -18,7 +18,7 @@ mod spec;
 
 pub use error::FeatureError;
 pub use raw::{raw_values, Raw};
-pub use scaler::{ColumnSums, Normalization, Scaler};
+pub use scaler::{ColumnSums, Normalization, Scaler, SUM_BLOCK_ROWS};
 pub use simd::SimdLevel;
 pub use spec::{FeatureKind, FeatureSpec, FittedFeatures};
 

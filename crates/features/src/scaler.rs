@@ -21,6 +21,11 @@ pub struct Scaler {
 /// Per-column count, sum and sum of squares of training features, in `f64`: all a [`Scaler`]
 /// needs, and additive, so the statistics of feature shards combine without holding the rows
 /// (`(Σx, Σx², n)` of the union is the sum of each shard's).
+/// Rows summed together by [`ColumnSums::of`] before the partial sums are added in order:
+/// summing consecutive chunks of this many rows and [`ColumnSums::add`]ing them in order gives
+/// the same bits as summing all rows at once.
+pub const SUM_BLOCK_ROWS: usize = 1024;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnSums {
     pub count: u64,
@@ -53,15 +58,14 @@ impl ColumnSums {
         cols: usize,
         read_row: &(dyn Fn(usize, &mut [f32]) + Sync),
     ) -> ColumnSums {
-        const BLOCK: usize = 1024;
-        let starts: Vec<usize> = (0..n).step_by(BLOCK).collect();
+        let starts: Vec<usize> = (0..n).step_by(SUM_BLOCK_ROWS).collect();
         let partials: Vec<(Vec<f64>, Vec<f64>)> = starts
             .par_iter()
             .map(|&r0| {
                 let mut sum = vec![0f64; cols];
                 let mut sum_sq = vec![0f64; cols];
                 let mut row = vec![0f32; cols];
-                for i in r0..(r0 + BLOCK).min(n) {
+                for i in r0..(r0 + SUM_BLOCK_ROWS).min(n) {
                     read_row(i, &mut row);
                     for ((s, q), &v) in sum.iter_mut().zip(sum_sq.iter_mut()).zip(row.iter()) {
                         let v = v as f64;

@@ -2,10 +2,10 @@
 
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ndarray::Array2;
 use wb_data::Images;
-use wb_features::{raw_values, ColumnSums, FeatureSpec, FittedFeatures, Scaler};
+use wb_features::{raw_values, ColumnSums, FeatureSpec, FittedFeatures, Scaler, SUM_BLOCK_ROWS};
 use wb_linear::rows::{RowSource, Rows};
 use wb_linear::Solver;
 
@@ -109,21 +109,23 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
         .for_images(spec, splits.train.images.shape(), true)?;
 
     let folds = train::folds_for(&info, &splits.train.labels, params.data.seed, reporter)?;
-    let compact = keeps_train_pixels(spec, settings, &folds);
+    let rule = train_rule(spec, settings, &folds);
     let t = Instant::now();
-    let feats = if compact {
-        extract_held_out(spec, &splits, &params.data, reporter)?
-    } else {
-        extract(spec, &splits, &params.data, reporter)?
-    };
+    let (feats, bf16) = extract_for_training(spec, &splits, &params.data, reporter, rule)?;
     let pixel_rows = PixelRows {
         images: &splits.train.images,
         scaler: &feats.scaler,
     };
-    let x_train: Rows<'_> = if compact {
-        Rows::Source(&pixel_rows)
-    } else {
-        feats.train.view().into()
+    let bf16_rows = bf16.as_deref().map(|values| Bf16Rows {
+        values,
+        dim: feats.fitted.dim(),
+        scaler: &feats.scaler,
+    });
+    // What `settings.train_features_store` tells: how the training rows were held.
+    let (x_train, train_store): (Rows<'_>, &str) = match (&bf16_rows, rule) {
+        (Some(rows), _) => (Rows::Source(rows), "bf16"),
+        (None, TrainRule::Pixels) => (Rows::Source(&pixel_rows), "pixels decoded as read"),
+        (None, _) => (feats.train.view().into(), "f32"),
     };
     let features_s = t.elapsed().as_secs_f64();
 
@@ -153,7 +155,7 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
     let evaluate_s = t.elapsed().as_secs_f64();
 
     let report = report::RunReport {
-        settings: run_settings(params, settings),
+        settings: run_settings(params, settings, train_store),
         data: info,
         features: feature_parts(&feats.fitted),
         model: settings.model.name().to_string(),
@@ -186,21 +188,24 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
     })
 }
 
-/// Whether the run trains on the training images' pixels decoded as read ([`PixelRows`])
-/// instead of a dense `f32` copy: raw-pixel features (nothing to compute but `p / 255` and the
-/// training mean), a linear model solved by full-batch L-BFGS (the only solver that reads the
-/// rows through [`RowSource`]) and a validation split (cross-validation selects fold rows).
-/// The numbers are the same bits either way; the compact rows save 4 bytes per training value
-/// (1.2 GB on CIFAR-10 with mirrored copies).
-fn keeps_train_pixels(
+/// How the run holds its training features. Compact stores need a linear model solved by
+/// full-batch L-BFGS (the only solver that reads rows through [`RowSource`]) and a validation
+/// split (cross-validation selects fold rows). Then raw pixels are decoded from the images as
+/// read ([`PixelRows`]: the same bits as the dense matrix, 4 bytes per training value saved,
+/// 1.2 GB on CIFAR-10 with mirrored copies), and other features are dense unless they exceed
+/// the memory budget, when they are kept as bf16 ([`Bf16Rows`]) instead of being refused.
+fn train_rule(
     spec: &FeatureSpec,
     settings: &TrainSettings,
     folds: &Option<Vec<wb_data::Fold>>,
-) -> bool {
-    spec.is_raw_pixels()
-        && settings.mlp.is_none()
-        && settings.linear.solver == Solver::Lbfgs
-        && folds.is_none()
+) -> TrainRule {
+    let full_batch =
+        settings.mlp.is_none() && settings.linear.solver == Solver::Lbfgs && folds.is_none();
+    match (full_batch, spec.is_raw_pixels()) {
+        (false, _) => TrainRule::Dense,
+        (true, true) => TrainRule::Pixels,
+        (true, false) => TrainRule::DenseOrBf16,
+    }
 }
 
 /// Raw-pixel training rows decoded when read: [`raw_values`] then [`Scaler::transform_row`],
@@ -229,21 +234,50 @@ impl RowSource for PixelRows<'_> {
     }
 }
 
-/// As [`extract`] for raw-pixel features, but the training matrix is left empty (0 rows): the
-/// scaler is fitted on the training pixels decoded row by row (the same values, summed in the
-/// same order, as [`Scaler::fit`] on the dense matrix), and only the validation and test splits
-/// are stored as `f32`.
-fn extract_held_out(
+/// Training features stored as bf16 ([`bf16_bits`], unscaled), widened to f32 and scaled as
+/// read.
+struct Bf16Rows<'a> {
+    values: &'a [u16],
+    dim: usize,
+    scaler: &'a Scaler,
+}
+
+impl RowSource for Bf16Rows<'_> {
+    fn nrows(&self) -> usize {
+        self.values.len() / self.dim.max(1)
+    }
+
+    fn ncols(&self) -> usize {
+        self.dim
+    }
+
+    fn row_in_place(&self, _: usize) -> Option<&[f32]> {
+        None
+    }
+
+    fn read_row(&self, i: usize, out: &mut [f32]) {
+        let row = &self.values[i * self.dim..(i + 1) * self.dim];
+        for (o, &b) in out.iter_mut().zip(row) {
+            *o = f32::from_bits(u32::from(b) << 16);
+        }
+        self.scaler.transform_row(out);
+    }
+}
+
+/// The scaled features of a run whose training rows may be kept compact ([`TrainRule`]): the
+/// matrices (training rows empty unless dense), and the training rows as bf16 when kept so.
+fn extract_for_training(
     spec: &FeatureSpec,
     splits: &wb_data::Splits,
     data: &DataParams,
     reporter: &dyn Reporter,
-) -> Result<FeatureMatrices> {
-    let mut feats = extract_splits(spec, splits, data, Some(reporter), false)?;
-    for m in [&mut feats.val, &mut feats.test] {
+    rule: TrainRule,
+) -> Result<(FeatureMatrices, Option<Vec<u16>>)> {
+    let (mut feats, bf16) = extract_splits(spec, splits, data, Some(reporter), rule)?;
+    for m in [&mut feats.train, &mut feats.val, &mut feats.test] {
         feats.scaler.transform_inplace(m);
     }
-    Ok(feats)
+    Ok((feats, bf16))
 }
 
 /// Fits the extractors and the scaler on the training split and transforms all three splits.
@@ -271,42 +305,101 @@ pub fn extract_unscaled(
     data: &DataParams,
     reporter: Option<&dyn Reporter>,
 ) -> Result<FeatureMatrices> {
-    extract_splits(spec, splits, data, reporter, true)
+    Ok(extract_splits(spec, splits, data, reporter, TrainRule::Dense)?.0)
 }
 
-/// [`extract_unscaled`], with the training matrix computed only when `dense_train` (else it has
-/// 0 rows and the features must be raw pixels, whose scaler is fitted on the images).
+/// How a run may hold its training features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TrainRule {
+    /// A dense `f32` matrix (every model, and `pipeline extract`).
+    Dense,
+    /// Not at all: raw pixels decoded from the images as read ([`PixelRows`]).
+    Pixels,
+    /// Dense `f32` when the features fit the memory budget, else bf16 ([`Bf16Rows`]).
+    DenseOrBf16,
+}
+
+/// `v` rounded to the nearest bfloat16 (ties to even), as its 16 bits: the upper half of the
+/// f32 with 8 significant bits, relative error ≤ 2⁻⁸.
+fn bf16_bits(v: f32) -> u16 {
+    let bits = v.to_bits();
+    if v.is_nan() {
+        return ((bits >> 16) as u16) | 0x0040;
+    }
+    let rounding = 0x7fff + ((bits >> 16) & 1);
+    (bits.wrapping_add(rounding) >> 16) as u16
+}
+
+/// [`extract_unscaled`], with the training features held as `rule` says: with a compact
+/// store the returned training matrix has 0 rows, and the bf16 rows (unscaled) come second.
+/// Every store fits the scaler on the same `f32` values summed in the same order.
 fn extract_splits(
     spec: &FeatureSpec,
     splits: &wb_data::Splits,
     data: &DataParams,
     reporter: Option<&dyn Reporter>,
-    dense_train: bool,
-) -> Result<FeatureMatrices> {
+    rule: TrainRule,
+) -> Result<(FeatureMatrices, Option<Vec<u16>>)> {
     anyhow::ensure!(
-        dense_train || spec.is_raw_pixels(),
+        rule != TrainRule::Pixels || spec.is_raw_pixels(),
         "internal error: only raw-pixel training features can be kept as pixels"
     );
     crate::feature_options::check(spec, splits.train.images.shape())?;
     let fitted = spec
         .fit(&splits.train.images, data.seed)
         .map_err(crate::feature_options::name_option)?;
-    let train_rows = if dense_train { splits.train.len() } else { 0 };
-    let rows = train_rows + splits.val.len() + splits.test.len();
+    let dim = fitted.dim();
+    let held_rows = splits.val.len() + splits.test.len();
+    let bytes = |train_bytes_per_value: usize| {
+        let train = splits
+            .train
+            .len()
+            .checked_mul(dim)?
+            .checked_mul(train_bytes_per_value)?;
+        let held = held_rows.checked_mul(dim)?.checked_mul(4)?;
+        train.checked_add(held).map(|b| b as u64)
+    };
+    let budget = crate::memory::budget(data.max_memory);
+    let (store, estimate) = match rule {
+        TrainRule::Dense => (TrainRule::Dense, bytes(4)),
+        TrainRule::Pixels => (TrainRule::Pixels, bytes(0)),
+        TrainRule::DenseOrBf16 => match bytes(4) {
+            Some(b) if b <= budget => (TrainRule::Dense, Some(b)),
+            _ => (TrainRule::DenseOrBf16, bytes(2)),
+        },
+    };
+    let stored_rows = if store == TrainRule::Dense {
+        splits.train.len() + held_rows
+    } else {
+        held_rows
+    };
     crate::memory::check(
         &format!(
-            "the {} features of {rows} images ({} values each)",
+            "the {} features of {stored_rows} images ({dim} values each{})",
             spec.label(),
-            fitted.dim()
+            if store == TrainRule::DenseOrBf16 {
+                format!(", the {} training rows as bf16", splits.train.len())
+            } else {
+                String::new()
+            }
         ),
-        rows.checked_mul(fitted.dim())
-            .and_then(|n| n.checked_mul(std::mem::size_of::<f32>()))
-            .map(|b| b as u64),
-        crate::memory::budget(data.max_memory),
+        estimate,
+        budget,
         "use fewer or smaller features (e.g. a smaller --kmeans-k), a smaller --image-size, \
          or --train-limit",
     )?;
-    let total = rows as u64;
+    if store == TrainRule::DenseOrBf16 {
+        if let Some(r) = reporter {
+            r.line(&format!(
+                "  the training features ({:.2} GB as f32) exceed the memory budget of {:.2} GB: \
+                 kept as bf16 (8 significant bits) for L-BFGS, {:.2} GB",
+                bytes(4).unwrap_or(u64::MAX) as f64 / 1e9,
+                budget as f64 / 1e9,
+                (splits.train.len() * dim * 2) as f64 / 1e9,
+            ));
+        }
+    }
+    let total = (splits.train.len() + held_rows) as u64;
     let progress = reporter.map(|r| r.start("features", total));
     let inc = |n| {
         if let Some(p) = &progress {
@@ -314,32 +407,67 @@ fn extract_splits(
         }
     };
     let blocks: Vec<_> = fitted.parts().iter().map(|&(_, d, n)| (d, n)).collect();
-    let (train, scaler) = if dense_train {
-        let train = fitted.transform(&splits.train.images, &inc)?;
-        let scaler = Scaler::fit(train.view(), &blocks);
-        (train, scaler)
-    } else {
-        let images = &splits.train.images;
-        let sums = ColumnSums::of_rows(images.len(), fitted.dim(), &|i, out| {
-            raw_values(images.get(i).pixels, out)
-        });
-        (
-            Array2::zeros((0, fitted.dim())),
-            Scaler::from_sums(&sums, &blocks),
-        )
+    let images = &splits.train.images;
+    let (train, scaler, bf16) = match store {
+        TrainRule::Dense => {
+            let train = fitted.transform(images, &inc)?;
+            let scaler = Scaler::fit(train.view(), &blocks);
+            (train, scaler, None)
+        }
+        TrainRule::Pixels => {
+            let sums = ColumnSums::of_rows(images.len(), dim, &|i, out| {
+                raw_values(images.get(i).pixels, out)
+            });
+            inc(images.len() as u64);
+            (
+                Array2::zeros((0, dim)),
+                Scaler::from_sums(&sums, &blocks),
+                None,
+            )
+        }
+        TrainRule::DenseOrBf16 => {
+            let values = images.len() * dim;
+            let mut stored: Vec<u16> = Vec::new();
+            stored.try_reserve_exact(values).map_err(|_| {
+                anyhow::anyhow!(
+                    "the {} training features as bf16 ({:.2} GB) do not fit in memory: {}",
+                    spec.label(),
+                    values as f64 * 2e-9,
+                    "use fewer or smaller features or --train-limit"
+                )
+            })?;
+            // Chunks of exactly the summing block: their sums added in order are the bits of
+            // the dense matrix's sums, so the scaler is the one the f32 run fits.
+            let mut sums = ColumnSums::zeros(dim);
+            for r0 in (0..images.len()).step_by(SUM_BLOCK_ROWS) {
+                let rows: Vec<usize> = (r0..(r0 + SUM_BLOCK_ROWS).min(images.len())).collect();
+                let chunk = fitted.transform(&images.select(&rows), &inc)?;
+                sums.add(&ColumnSums::of(chunk.view()))
+                    .context("internal error: feature width changed between chunks")?;
+                stored.extend(chunk.iter().map(|&v| bf16_bits(v)));
+            }
+            (
+                Array2::zeros((0, dim)),
+                Scaler::from_sums(&sums, &blocks),
+                Some(stored),
+            )
+        }
     };
     let val = fitted.transform(&splits.val.images, &inc)?;
     let test = fitted.transform(&splits.test.images, &inc)?;
     if let Some(p) = &progress {
         p.finish();
     }
-    Ok(FeatureMatrices {
-        train,
-        val,
-        test,
-        fitted,
-        scaler,
-    })
+    Ok((
+        FeatureMatrices {
+            train,
+            val,
+            test,
+            fitted,
+            scaler,
+        },
+        bf16,
+    ))
 }
 
 pub fn feature_parts(fitted: &FittedFeatures) -> Vec<report::FeaturePart> {
@@ -354,7 +482,11 @@ pub fn feature_parts(fitted: &FittedFeatures) -> Vec<report::FeaturePart> {
         .collect()
 }
 
-fn run_settings(params: &RunParams, settings: &TrainSettings) -> serde_json::Value {
+fn run_settings(
+    params: &RunParams,
+    settings: &TrainSettings,
+    train_store: &str,
+) -> serde_json::Value {
     let mut all = params.data.settings();
     let train = serde_json::json!({
         "preset": params.preset,
@@ -369,6 +501,7 @@ fn run_settings(params: &RunParams, settings: &TrainSettings) -> serde_json::Val
         "reg": settings.reg,
         "momentum": settings.momentum,
         "lr_decay": settings.lr_decay,
+        "train_features_store": train_store,
     });
     if let (Some(all), Some(train)) = (all.as_object_mut(), train.as_object()) {
         all.extend(train.clone());
@@ -408,7 +541,8 @@ mod tests {
         let data = DataParams::default();
         let quiet = crate::progress::Quiet;
         let dense = extract(&spec, &splits, &data, &quiet).unwrap();
-        let compact = extract_held_out(&spec, &splits, &data, &quiet).unwrap();
+        let (compact, _) =
+            extract_for_training(&spec, &splits, &data, &quiet, TrainRule::Pixels).unwrap();
         assert_eq!(compact.train.dim(), (0, shape.len()));
         assert_eq!(
             serde_json::to_value(&dense.scaler).unwrap(),
@@ -439,14 +573,91 @@ mod tests {
             test: noise_images(6, shape, 3),
         };
         let spec = FeatureSpec::parse("color").unwrap();
-        let Err(err) = extract_held_out(
+        let Err(err) = extract_for_training(
             &spec,
             &splits,
             &DataParams::default(),
             &crate::progress::Quiet,
+            TrainRule::Pixels,
         ) else {
             panic!("colour features cannot be decoded from pixels");
         };
         assert!(err.to_string().contains("raw-pixel"), "{err}");
+    }
+
+    /// Features over the memory budget as f32 but under it as bf16 are kept as bf16: the
+    /// scaler and the held-out splits are the dense run's bits, and each training row read is
+    /// the dense row rounded to bf16, then scaled. Within the budget they stay dense.
+    #[test]
+    fn features_over_the_budget_are_kept_as_bf16() {
+        let shape = ImageShape::new(8, 8, 3);
+        let splits = wb_data::Splits {
+            train: noise_images(2100, shape, 4),
+            val: noise_images(30, shape, 5),
+            test: noise_images(40, shape, 6),
+        };
+        let spec = FeatureSpec::parse("color").unwrap();
+        let quiet = crate::progress::Quiet;
+        let unscaled = extract_unscaled(&spec, &splits, &DataParams::default(), None).unwrap();
+        let dense = extract(&spec, &splits, &DataParams::default(), &quiet).unwrap();
+        let dim = dense.train.ncols();
+        let f32_bytes = ((2100 + 70) * dim * 4) as u64;
+        let roomy = DataParams {
+            max_memory: Some(f32_bytes),
+            ..DataParams::default()
+        };
+        let (fits, none) =
+            extract_for_training(&spec, &splits, &roomy, &quiet, TrainRule::DenseOrBf16).unwrap();
+        assert!(none.is_none());
+        assert_eq!(fits.train, dense.train);
+
+        let tight = DataParams {
+            max_memory: Some(f32_bytes - 1),
+            ..DataParams::default()
+        };
+        let (compact, bf16) =
+            extract_for_training(&spec, &splits, &tight, &quiet, TrainRule::DenseOrBf16).unwrap();
+        let bf16 = bf16.expect("kept as bf16 over the budget");
+        assert_eq!(compact.train.nrows(), 0);
+        assert_eq!(
+            serde_json::to_value(&dense.scaler).unwrap(),
+            serde_json::to_value(&compact.scaler).unwrap()
+        );
+        assert_eq!(dense.val, compact.val);
+        assert_eq!(dense.test, compact.test);
+        let rows = Bf16Rows {
+            values: &bf16,
+            dim,
+            scaler: &compact.scaler,
+        };
+        assert_eq!((rows.nrows(), rows.ncols()), (2100, dim));
+        let (mut got, mut want) = (vec![0f32; dim], vec![0f32; dim]);
+        for i in 0..2100 {
+            rows.read_row(i, &mut got);
+            for (w, &v) in want.iter_mut().zip(unscaled.train.row(i)) {
+                *w = f32::from_bits(u32::from(bf16_bits(v)) << 16);
+            }
+            compact.scaler.transform_row(&mut want);
+            assert_eq!(got, want, "row {i}");
+        }
+    }
+
+    /// Round to nearest, ties to even, relative error at most 2⁻⁸ (half of 2⁻⁷); NaN stays NaN.
+    #[test]
+    fn bf16_rounds_to_nearest_even() {
+        let widen = |b: u16| f32::from_bits(u32::from(b) << 16);
+        assert_eq!(bf16_bits(1.0), 0x3f80);
+        assert_eq!(bf16_bits(-2.0), 0xc000);
+        // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: to the even one, 1.
+        assert_eq!(widen(bf16_bits(1.0 + 1.0 / 256.0)), 1.0);
+        // 1 + 3 * 2^-8 lies halfway between 1 + 2^-7 and 1 + 2^-6: to the even one.
+        assert_eq!(widen(bf16_bits(1.0 + 3.0 / 256.0)), 1.0 + 1.0 / 64.0);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..10_000 {
+            let v: f32 = rng.gen_range(-1e6f32..1e6);
+            let r = widen(bf16_bits(v));
+            assert!((r - v).abs() <= v.abs() / 256.0, "{v} -> {r}");
+        }
+        assert!(widen(bf16_bits(f32::NAN)).is_nan());
     }
 }
