@@ -18,14 +18,14 @@ pub struct Scaler {
     pub inv_std: Vec<f32>,
 }
 
-/// Per-column count, sum and sum of squares of training features, in `f64`: all a [`Scaler`]
-/// needs, and additive, so the statistics of feature shards combine without holding the rows
-/// (`(Σx, Σx², n)` of the union is the sum of each shard's).
 /// Rows summed together by [`ColumnSums::of`] before the partial sums are added in order:
 /// summing consecutive chunks of this many rows and [`ColumnSums::add`]ing them in order gives
 /// the same bits as summing all rows at once.
 pub const SUM_BLOCK_ROWS: usize = 1024;
 
+/// Per-column count, sum and sum of squares of training features, in `f64`: all a [`Scaler`]
+/// needs, and additive, so the statistics of feature shards combine without holding the rows
+/// (`(Σx, Σx², n)` of the union is the sum of each shard's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnSums {
     pub count: u64,

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::rows::{RowSource, Rows};
+use crate::rows::Rows;
 use crate::{ClassWeight, LinearError, LossKind, Real};
 
 /// Hyper-parameters of a linear classifier; validated once by [`LinearParams::check`].
@@ -204,9 +204,7 @@ impl LinearModel {
 
     /// Predicted class per row of `x`, read block by block when the rows are decoded.
     pub fn predict_rows(&self, x: Rows<'_>) -> Vec<usize> {
-        let mut out = Vec::with_capacity(x.nrows());
-        x.for_each_block(&mut |_, block| out.extend(self.predict(block)));
-        out
+        x.map_blocks(&mut |block| self.predict(block))
     }
 
     /// Trains on `train`, monitoring `val` when given; the weights of the epoch with the best
@@ -320,17 +318,9 @@ impl LinearModel {
         let class_weights = first.class_weight.weights(y, n_classes);
         let class_weights = class_weights.as_deref();
         if first.solver == Solver::Lbfgs {
-            let dense;
-            let source: &dyn RowSource = match x {
-                Rows::Dense(view) => {
-                    dense = view;
-                    &dense
-                }
-                Rows::Source(source) => source,
-            };
             return Ok(crate::full_batch::fit_grid(
                 grid,
-                source,
+                x.as_source(),
                 y,
                 val,
                 n_classes,

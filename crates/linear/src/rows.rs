@@ -15,8 +15,11 @@ pub trait RowSource: Sync {
     fn nrows(&self) -> usize;
     /// D.
     fn ncols(&self) -> usize;
-    /// Row `i` in place, when it is stored as `D` contiguous `f32` values.
-    fn row_in_place(&self, i: usize) -> Option<&[f32]>;
+    /// Row `i` in place, when it is stored as `D` contiguous `f32` values (by default it is
+    /// not: rows are read with [`RowSource::read_row`]).
+    fn row_in_place(&self, _i: usize) -> Option<&[f32]> {
+        None
+    }
     /// Writes row `i` into `out` (`D` values).
     fn read_row(&self, i: usize, out: &mut [f32]);
 }
@@ -79,11 +82,24 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// Calls `visit(first_row, block)` on consecutive blocks of rows, in order: a dense matrix
-    /// as one block, a source as blocks of [`DECODE_BLOCK_ROWS`] decoded rows.
-    pub fn for_each_block(&self, visit: &mut dyn FnMut(usize, ArrayView2<'_, f32>)) {
+    /// The rows as a [`RowSource`] (a dense matrix lends its rows in place).
+    pub fn as_source(&self) -> &dyn RowSource {
         match self {
-            Rows::Dense(x) => visit(0, *x),
+            Rows::Dense(x) => x,
+            Rows::Source(source) => *source,
+        }
+    }
+
+    /// `per_block` of consecutive blocks of rows, concatenated in order (e.g. one prediction
+    /// per row): a dense matrix is one block, a source blocks of [`DECODE_BLOCK_ROWS`]
+    /// decoded rows.
+    pub fn map_blocks<T>(
+        &self,
+        per_block: &mut dyn FnMut(ArrayView2<'_, f32>) -> Vec<T>,
+    ) -> Vec<T> {
+        let mut out = Vec::with_capacity(self.nrows());
+        match self {
+            Rows::Dense(x) => out.extend(per_block(*x)),
             Rows::Source(source) => {
                 let (n, d) = (source.nrows(), source.ncols());
                 let mut block = Array2::<f32>::zeros((DECODE_BLOCK_ROWS.min(n), d));
@@ -93,9 +109,10 @@ impl<'a> Rows<'a> {
                         let out = row.as_slice_mut().expect("rows of a standard-layout array");
                         source.read_row(r0 + r, out);
                     }
-                    visit(r0, block.slice(s![..m, ..]));
+                    out.extend(per_block(block.slice(s![..m, ..])));
                 }
             }
         }
+        out
     }
 }

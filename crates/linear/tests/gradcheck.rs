@@ -227,9 +227,6 @@ mod training {
         fn ncols(&self) -> usize {
             self.0.ncols()
         }
-        fn row_in_place(&self, _: usize) -> Option<&[f32]> {
-            None
-        }
         fn read_row(&self, i: usize, out: &mut [f32]) {
             out.copy_from_slice(self.0.row(i).as_slice().unwrap());
         }

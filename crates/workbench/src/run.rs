@@ -111,21 +111,25 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
     let folds = train::folds_for(&info, &splits.train.labels, params.data.seed, reporter)?;
     let rule = train_rule(spec, settings, &folds);
     let t = Instant::now();
-    let (feats, bf16) = extract_for_training(spec, &splits, &params.data, reporter, rule)?;
-    let pixel_rows = PixelRows {
-        images: &splits.train.images,
-        scaler: &feats.scaler,
-    };
-    let bf16_rows = bf16.as_deref().map(|values| Bf16Rows {
-        values,
-        dim: feats.fitted.dim(),
-        scaler: &feats.scaler,
-    });
-    // What `settings.train_features_store` tells: how the training rows were held.
-    let (x_train, train_store): (Rows<'_>, &str) = match (&bf16_rows, rule) {
-        (Some(rows), _) => (Rows::Source(rows), "bf16"),
-        (None, TrainRule::Pixels) => (Rows::Source(&pixel_rows), "pixels decoded as read"),
-        (None, _) => (feats.train.view().into(), "f32"),
+    let (feats, store) = extract_for_training(spec, &splits, &params.data, reporter, rule)?;
+    let (pixel_rows, bf16_rows);
+    let x_train: Rows<'_> = match &store {
+        TrainStore::F32 => feats.train.view().into(),
+        TrainStore::Pixels => {
+            pixel_rows = PixelRows {
+                images: &splits.train.images,
+                scaler: &feats.scaler,
+            };
+            Rows::Source(&pixel_rows)
+        }
+        TrainStore::Bf16(values) => {
+            bf16_rows = Bf16Rows {
+                values,
+                dim: feats.fitted.dim(),
+                scaler: &feats.scaler,
+            };
+            Rows::Source(&bf16_rows)
+        }
     };
     let features_s = t.elapsed().as_secs_f64();
 
@@ -155,7 +159,7 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
     let evaluate_s = t.elapsed().as_secs_f64();
 
     let report = report::RunReport {
-        settings: run_settings(params, settings, train_store),
+        settings: run_settings(params, settings, store.name()),
         data: info,
         features: feature_parts(&feats.fitted),
         model: settings.model.name().to_string(),
@@ -224,10 +228,6 @@ impl RowSource for PixelRows<'_> {
         self.images.shape().len()
     }
 
-    fn row_in_place(&self, _: usize) -> Option<&[f32]> {
-        None
-    }
-
     fn read_row(&self, i: usize, out: &mut [f32]) {
         raw_values(self.images.get(i).pixels, out);
         self.scaler.transform_row(out);
@@ -251,10 +251,6 @@ impl RowSource for Bf16Rows<'_> {
         self.dim
     }
 
-    fn row_in_place(&self, _: usize) -> Option<&[f32]> {
-        None
-    }
-
     fn read_row(&self, i: usize, out: &mut [f32]) {
         let row = &self.values[i * self.dim..(i + 1) * self.dim];
         for (o, &b) in out.iter_mut().zip(row) {
@@ -265,19 +261,19 @@ impl RowSource for Bf16Rows<'_> {
 }
 
 /// The scaled features of a run whose training rows may be kept compact ([`TrainRule`]): the
-/// matrices (training rows empty unless dense), and the training rows as bf16 when kept so.
+/// matrices (training rows empty unless stored as f32), and how the training rows are held.
 fn extract_for_training(
     spec: &FeatureSpec,
     splits: &wb_data::Splits,
     data: &DataParams,
     reporter: &dyn Reporter,
     rule: TrainRule,
-) -> Result<(FeatureMatrices, Option<Vec<u16>>)> {
-    let (mut feats, bf16) = extract_splits(spec, splits, data, Some(reporter), rule)?;
+) -> Result<(FeatureMatrices, TrainStore)> {
+    let (mut feats, store) = extract_splits(spec, splits, data, Some(reporter), rule)?;
     for m in [&mut feats.train, &mut feats.val, &mut feats.test] {
         feats.scaler.transform_inplace(m);
     }
-    Ok((feats, bf16))
+    Ok((feats, store))
 }
 
 /// Fits the extractors and the scaler on the training split and transforms all three splits.
@@ -287,11 +283,7 @@ pub fn extract(
     data: &DataParams,
     reporter: &dyn Reporter,
 ) -> Result<FeatureMatrices> {
-    let mut feats = extract_unscaled(spec, splits, data, Some(reporter))?;
-    for m in [&mut feats.train, &mut feats.val, &mut feats.test] {
-        feats.scaler.transform_inplace(m);
-    }
-    Ok(feats)
+    Ok(extract_for_training(spec, splits, data, reporter, TrainRule::Dense)?.0)
 }
 
 /// As [`extract`], but the matrices hold the extractors' raw outputs: the scaler is fitted on
@@ -319,6 +311,27 @@ enum TrainRule {
     DenseOrBf16,
 }
 
+/// How a run's training features were held, as [`TrainRule`] decided.
+enum TrainStore {
+    /// In the training matrix.
+    F32,
+    /// Not at all: decoded from the images as read ([`PixelRows`]).
+    Pixels,
+    /// Unscaled, as [`bf16_bits`], one row after another ([`Bf16Rows`]).
+    Bf16(Vec<u16>),
+}
+
+impl TrainStore {
+    /// What `results.json` says in `settings.train_features_store`.
+    fn name(&self) -> &'static str {
+        match self {
+            TrainStore::F32 => "f32",
+            TrainStore::Pixels => "pixels decoded as read",
+            TrainStore::Bf16(_) => "bf16",
+        }
+    }
+}
+
 /// `v` rounded to the nearest bfloat16 (ties to even), as its 16 bits: the upper half of the
 /// f32 with 8 significant bits, relative error ≤ 2⁻⁸.
 fn bf16_bits(v: f32) -> u16 {
@@ -331,15 +344,15 @@ fn bf16_bits(v: f32) -> u16 {
 }
 
 /// [`extract_unscaled`], with the training features held as `rule` says: with a compact
-/// store the returned training matrix has 0 rows, and the bf16 rows (unscaled) come second.
-/// Every store fits the scaler on the same `f32` values summed in the same order.
+/// store the returned training matrix has 0 rows. Every store fits the scaler on the same
+/// `f32` values summed in the same order.
 fn extract_splits(
     spec: &FeatureSpec,
     splits: &wb_data::Splits,
     data: &DataParams,
     reporter: Option<&dyn Reporter>,
     rule: TrainRule,
-) -> Result<(FeatureMatrices, Option<Vec<u16>>)> {
+) -> Result<(FeatureMatrices, TrainStore)> {
     anyhow::ensure!(
         rule != TrainRule::Pixels || spec.is_raw_pixels(),
         "internal error: only raw-pixel training features can be kept as pixels"
@@ -360,15 +373,16 @@ fn extract_splits(
         train.checked_add(held).map(|b| b as u64)
     };
     let budget = crate::memory::budget(data.max_memory);
+    // The store is decided here, before anything is transformed; `Bf16`'s rows are filled below.
     let (store, estimate) = match rule {
-        TrainRule::Dense => (TrainRule::Dense, bytes(4)),
-        TrainRule::Pixels => (TrainRule::Pixels, bytes(0)),
+        TrainRule::Dense => (TrainStore::F32, bytes(4)),
+        TrainRule::Pixels => (TrainStore::Pixels, bytes(0)),
         TrainRule::DenseOrBf16 => match bytes(4) {
-            Some(b) if b <= budget => (TrainRule::Dense, Some(b)),
-            _ => (TrainRule::DenseOrBf16, bytes(2)),
+            Some(b) if b <= budget => (TrainStore::F32, Some(b)),
+            _ => (TrainStore::Bf16(Vec::new()), bytes(2)),
         },
     };
-    let stored_rows = if store == TrainRule::Dense {
+    let stored_rows = if matches!(store, TrainStore::F32) {
         splits.train.len() + held_rows
     } else {
         held_rows
@@ -377,7 +391,7 @@ fn extract_splits(
         &format!(
             "the {} features of {stored_rows} images ({dim} values each{})",
             spec.label(),
-            if store == TrainRule::DenseOrBf16 {
+            if matches!(store, TrainStore::Bf16(_)) {
                 format!(", the {} training rows as bf16", splits.train.len())
             } else {
                 String::new()
@@ -388,7 +402,7 @@ fn extract_splits(
         "use fewer or smaller features (e.g. a smaller --kmeans-k), a smaller --image-size, \
          or --train-limit",
     )?;
-    if store == TrainRule::DenseOrBf16 {
+    if matches!(store, TrainStore::Bf16(_)) {
         if let Some(r) = reporter {
             r.line(&format!(
                 "  the training features ({:.2} GB as f32) exceed the memory budget of {:.2} GB: \
@@ -408,13 +422,13 @@ fn extract_splits(
     };
     let blocks: Vec<_> = fitted.parts().iter().map(|&(_, d, n)| (d, n)).collect();
     let images = &splits.train.images;
-    let (train, scaler, bf16) = match store {
-        TrainRule::Dense => {
+    let (train, scaler, store) = match store {
+        TrainStore::F32 => {
             let train = fitted.transform(images, &inc)?;
             let scaler = Scaler::fit(train.view(), &blocks);
-            (train, scaler, None)
+            (train, scaler, TrainStore::F32)
         }
-        TrainRule::Pixels => {
+        TrainStore::Pixels => {
             let sums = ColumnSums::of_rows(images.len(), dim, &|i, out| {
                 raw_values(images.get(i).pixels, out)
             });
@@ -422,10 +436,10 @@ fn extract_splits(
             (
                 Array2::zeros((0, dim)),
                 Scaler::from_sums(&sums, &blocks),
-                None,
+                TrainStore::Pixels,
             )
         }
-        TrainRule::DenseOrBf16 => {
+        TrainStore::Bf16(_) => {
             let values = images.len() * dim;
             let mut stored: Vec<u16> = Vec::new();
             stored.try_reserve_exact(values).map_err(|_| {
@@ -449,7 +463,7 @@ fn extract_splits(
             (
                 Array2::zeros((0, dim)),
                 Scaler::from_sums(&sums, &blocks),
-                Some(stored),
+                TrainStore::Bf16(stored),
             )
         }
     };
@@ -466,7 +480,7 @@ fn extract_splits(
             fitted,
             scaler,
         },
-        bf16,
+        store,
     ))
 }
 
@@ -541,8 +555,9 @@ mod tests {
         let data = DataParams::default();
         let quiet = crate::progress::Quiet;
         let dense = extract(&spec, &splits, &data, &quiet).unwrap();
-        let (compact, _) =
+        let (compact, store) =
             extract_for_training(&spec, &splits, &data, &quiet, TrainRule::Pixels).unwrap();
+        assert!(matches!(store, TrainStore::Pixels));
         assert_eq!(compact.train.dim(), (0, shape.len()));
         assert_eq!(
             serde_json::to_value(&dense.scaler).unwrap(),
@@ -606,18 +621,20 @@ mod tests {
             max_memory: Some(f32_bytes),
             ..DataParams::default()
         };
-        let (fits, none) =
+        let (fits, store) =
             extract_for_training(&spec, &splits, &roomy, &quiet, TrainRule::DenseOrBf16).unwrap();
-        assert!(none.is_none());
+        assert!(matches!(store, TrainStore::F32));
         assert_eq!(fits.train, dense.train);
 
         let tight = DataParams {
             max_memory: Some(f32_bytes - 1),
             ..DataParams::default()
         };
-        let (compact, bf16) =
+        let (compact, store) =
             extract_for_training(&spec, &splits, &tight, &quiet, TrainRule::DenseOrBf16).unwrap();
-        let bf16 = bf16.expect("kept as bf16 over the budget");
+        let TrainStore::Bf16(bf16) = store else {
+            panic!("kept as bf16 over the budget");
+        };
         assert_eq!(compact.train.nrows(), 0);
         assert_eq!(
             serde_json::to_value(&dense.scaler).unwrap(),

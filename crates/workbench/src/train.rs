@@ -46,9 +46,7 @@ impl Classifier {
 
     /// [`Classifier::predict`] of rows that may be decoded as read (a block at a time).
     pub fn predict_rows(&self, x: Rows<'_>) -> Vec<usize> {
-        let mut out = Vec::with_capacity(x.nrows());
-        x.for_each_block(&mut |_, block| out.extend(self.predict(block)));
-        out
+        x.map_blocks(&mut |block| self.predict(block))
     }
 }
 
