@@ -111,6 +111,8 @@ struct Line(#[allow(dead_code)] [f32; 16]);
 struct Scratch {
     a: AlignedVec,
     b: AlignedVec,
+    /// A fold's row strip: the `MR x (NCP·NR)` tiles of one row panel inside one B block.
+    strip: AlignedVec,
     tile: Line24,
 }
 
@@ -134,11 +136,14 @@ impl AlignedVec {
 struct Line24([f32; MAX_TILE]);
 
 thread_local! {
+    /// A packed once for all threads (see [`SharedA`]), owned by the thread that calls `sgemm`.
+    static SHARED_A: RefCell<AlignedVec> = const { RefCell::new(AlignedVec(Vec::new())) };
     static FOLD_RESULTS: RefCell<Vec<AtomicU64>> = const { RefCell::new(Vec::new()) };
     static SCRATCH: RefCell<Scratch> = const {
         RefCell::new(Scratch {
             a: AlignedVec(Vec::new()),
             b: AlignedVec(Vec::new()),
+            strip: AlignedVec(Vec::new()),
             tile: Line24([0.0; MAX_TILE]),
         })
     };
@@ -155,6 +160,29 @@ pub(crate) struct CPtr {
 unsafe impl Send for CPtr {}
 unsafe impl Sync for CPtr {}
 
+/// All of A packed before the product, when every thread would otherwise pack all of it
+/// itself (tiles numbered column-panel-major, A not read in place): micro-panel `ir` of the
+/// `b`-th block of `KC` steps is at `((b · mp) + ir) · MR · KC`. The threads pack disjoint
+/// micro-panels, then (after the join) only read.
+#[derive(Clone, Copy)]
+struct SharedA {
+    ptr: *mut f32,
+}
+// SAFETY: written in disjoint micro-panels by one fork-join, read-only in the next.
+unsafe impl Send for SharedA {}
+unsafe impl Sync for SharedA {}
+
+impl SharedA {
+    /// The start of micro-panel `unit` (`block · mp + ir`) of a family with `MR · KC` values
+    /// per micro-panel.
+    ///
+    /// # Safety
+    /// The buffer holds more than `unit` micro-panels.
+    unsafe fn panel(self, unit: usize, panel_len: usize) -> *mut f32 {
+        self.ptr.add(unit * panel_len)
+    }
+}
+
 /// A tile consumer: `(i0, j0, rows, columns, values, row stride) -> partial result`.
 pub(crate) type FoldFn<'a> = dyn Fn(usize, usize, usize, usize, &[f32], usize) -> f64 + Sync + 'a;
 
@@ -166,9 +194,11 @@ pub(crate) type PrefetchFn<'a> = dyn Fn(usize, usize, usize, usize) + Sync + 'a;
 pub(crate) enum Output<'a> {
     /// Into C (with β, bias and ReLU).
     C(CPtr),
-    /// To a function of the tile (`i0`, `j0`, rows, columns, values with row stride `NR`),
-    /// whose result is kept per tile in `results` (numbered row-panel-major) so the caller can
-    /// add them in a fixed order. C is never stored.
+    /// To a function of a row strip (`i0`, `j0`, rows, columns, values, row stride): the
+    /// finished tiles of one row panel within one block of B (up to `NCP` tiles side by side).
+    /// Its result is kept in the slot of the strip's first tile in `results` (one slot per
+    /// tile, numbered row-panel-major; the strip's other slots hold 0) so the caller can add
+    /// them in a fixed order. C is never stored.
     Fold {
         f: &'a FoldFn<'a>,
         prefetch: &'a PrefetchFn<'a>,
@@ -200,6 +230,10 @@ struct Plan<'a> {
     ir_major: bool,
     mp: usize,
     np: usize,
+    /// Column panels per block of B.
+    ncp: usize,
+    /// A packed by all threads together, read by each.
+    shared_a: Option<SharedA>,
 }
 
 impl Plan<'_> {
@@ -265,7 +299,7 @@ pub(crate) fn gemm(
     dispatch(config, alpha, a, b, beta, out, epilogue, m, n, k);
 }
 
-/// `α·A·B` tile by tile into `fold`; returns the sum of its results in tile order.
+/// `α·A·B` strip by strip into `fold`; returns the sum of its results in tile order.
 pub(crate) fn gemm_fold(
     config: &Config,
     alpha: f32,
@@ -383,18 +417,31 @@ fn run<F: Family>(
     // Each thread packs the panels it reads. Numbering tiles row-panel-major gives each thread
     // its own rows of A but (almost) all of B, so B would be packed once per thread; number
     // column-panel-major when only B needs packing.
+    let fold = matches!(out, Output::Fold { .. });
     let ir_major = match (direct_a, direct_b) {
+        // A fold's strips are runs of one row panel's tiles (see `Strips`).
+        _ if fold => true,
         (_, true) => true,
         (true, false) => false,
         // Both packed: duplicate the smaller operand (B is k x n, A is m x k).
         (false, false) => n <= m,
     };
     let tiles = mp * np;
+    // The threads' runs of tiles; a fold's are cut only between strips, so the strips, hence
+    // the values the fold function sees and returns, do not depend on the thread count.
+    let ncp = block_panels::<F>(fold, k, np);
+    let strips = Strips {
+        per_panel: np.div_ceil(ncp),
+        np,
+        ncp,
+    };
+    let units = if fold { mp * strips.per_panel } else { tiles };
+    let unit_start = |u: usize| if fold { strips.first_tile(u) } else { u };
     let work = m.saturating_mul(n).saturating_mul(k);
     let t = config
         .threads
         .min(work / config.min_work_per_thread)
-        .min(tiles)
+        .min(units)
         .max(1);
     let plan = Plan {
         m,
@@ -416,18 +463,91 @@ fn run<F: Family>(
         ir_major,
         mp,
         np,
+        ncp,
+        shared_a: None,
+    };
+    let split = |plan: &Plan<'_>| {
+        use rayon::prelude::*;
+        (0..t).into_par_iter().for_each(|i| {
+            let t0 = unit_start(units * i / t);
+            let t1 = unit_start(units * (i + 1) / t);
+            if t0 < t1 {
+                part::<F>(plan, t0, t1);
+            }
+        });
     };
     if t == 1 {
         part::<F>(&plan, 0, tiles);
+        return;
+    }
+    let duplicated_a = !plan.ir_major && !plan.direct_a && matches!(plan.out, Output::C(_));
+    if !duplicated_a {
+        return split(&plan);
+    }
+    SHARED_A.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            let blocks = k.div_ceil(F::KC);
+            let buf = buf.slice(blocks * mp * F::MR * F::KC);
+            let shared = SharedA {
+                ptr: buf.as_mut_ptr(),
+            };
+            pack_shared_a::<F>(&plan, shared, t);
+            split(&Plan {
+                shared_a: Some(shared),
+                ..plan
+            });
+        }
+        // A product run from inside another on this thread: each thread packs its own.
+        Err(_) => split(&plan),
+    });
+}
+
+/// Packs every micro-panel of A into `shared` (layout in [`SharedA`]), split over `t` threads.
+fn pack_shared_a<F: Family>(plan: &Plan<'_>, shared: SharedA, t: usize) {
+    use rayon::prelude::*;
+    let blocks = plan.k.div_ceil(F::KC);
+    let panels = blocks * plan.mp;
+    (0..t).into_par_iter().for_each(|i| {
+        for unit in panels * i / t..panels * (i + 1) / t {
+            let (block, ir) = (unit / plan.mp, unit % plan.mp);
+            let (i0, pc) = (ir * F::MR, block * F::KC);
+            let (mr, kc) = (F::MR.min(plan.m - i0), F::KC.min(plan.k - pc));
+            // SAFETY: `shared` holds `blocks · mp · MR · KC` values; unit `unit` owns the
+            // `MR · KC` at its offset, and no other thread touches them in this fork-join.
+            let slot = unsafe {
+                std::slice::from_raw_parts_mut(shared.panel(unit, F::MR * F::KC), F::MR * kc)
+            };
+            pack_a(&plan.a, i0, mr, pc, kc, F::MR, slot, F::SIMD_PACK);
+        }
+    });
+}
+
+/// Bytes of B a fold may keep packed as one block (its `k` is not blocked).
+const FOLD_BLOCK_BYTES: usize = 512 * 1024;
+
+/// Column panels per block of B: the family's `NCP`, or for a fold all of them when they fit
+/// in [`FOLD_BLOCK_BYTES`], so each micro-panel of A is packed once instead of once per block
+/// (`∂Wᵀ = xᵀ·dout` packs `xᵀ` from rows 12 KB apart, which waits on memory).
+fn block_panels<F: Family>(fold: bool, k: usize, np: usize) -> usize {
+    if fold && k.saturating_mul(np * F::NR * std::mem::size_of::<f32>()) <= FOLD_BLOCK_BYTES {
+        np.max(1)
     } else {
-        use rayon::prelude::*;
-        (0..t).into_par_iter().for_each(|i| {
-            let t0 = tiles * i / t;
-            let t1 = tiles * (i + 1) / t;
-            if t0 < t1 {
-                part::<F>(&plan, t0, t1);
-            }
-        });
+        F::NCP
+    }
+}
+
+/// A fold's units of work, numbered row-panel-major: strip `s` of row panel `ir` holds the
+/// column panels `s·NCP .. min((s + 1)·NCP, np)`, the tiles one B block gives that panel.
+struct Strips {
+    per_panel: usize,
+    np: usize,
+    ncp: usize,
+}
+
+impl Strips {
+    /// The row-panel-major number of unit `u`'s first tile (`mp·np` for `u` past the last).
+    fn first_tile(&self, u: usize) -> usize {
+        (u / self.per_panel) * self.np + (u % self.per_panel) * self.ncp
     }
 }
 
@@ -437,12 +557,17 @@ fn part<F: Family>(plan: &Plan<'_>, t0: usize, t1: usize) {
         let Scratch {
             a: abuf,
             b: bbuf,
+            strip,
             tile,
         } = s;
         let abuf = abuf.slice(F::MR * plan.kc);
-        let bbuf = bbuf.slice(plan.kc * F::NCP * F::NR);
+        let bbuf = bbuf.slice(plan.kc * plan.ncp * F::NR);
+        let strip = match plan.out {
+            Output::Fold { .. } => strip.slice(F::MR * plan.ncp * F::NR),
+            Output::C(_) => strip.slice(0),
+        };
         let tile = &mut tile.0[..F::MR * F::NR];
-        part_in::<F>(plan, t0, t1, abuf, bbuf, tile);
+        part_in::<F>(plan, t0, t1, abuf, bbuf, strip, tile);
     };
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut s) => run(&mut s),
@@ -450,6 +575,7 @@ fn part<F: Family>(plan: &Plan<'_>, t0: usize, t1: usize) {
         Err(_) => run(&mut Scratch {
             a: AlignedVec(Vec::new()),
             b: AlignedVec(Vec::new()),
+            strip: AlignedVec(Vec::new()),
             tile: Line24([0.0; MAX_TILE]),
         }),
     });
@@ -461,6 +587,7 @@ fn part_in<F: Family>(
     t1: usize,
     abuf: &mut [f32],
     bbuf: &mut [f32],
+    strip: &mut [f32],
     tile: &mut [f32],
 ) {
     let (m, n, k) = (plan.m, plan.n, plan.k);
@@ -472,7 +599,7 @@ fn part_in<F: Family>(
     let general_c = c_out.is_some_and(|c| c.cs != 1);
     let mut jc = jr_lo;
     while jc < jr_hi {
-        let jc_end = (jc + F::NCP).min(jr_hi);
+        let jc_end = (jc + plan.ncp).min(jr_hi);
         let mut pc = 0;
         while pc < k {
             let kc = plan.kc.min(k - pc);
@@ -517,8 +644,22 @@ fn part_in<F: Family>(
                 }
                 let i0 = ir * F::MR;
                 let mr = F::MR.min(m - i0);
+                // A fold gets the row panel's tiles of this block as one strip, so its update
+                // runs over rows of up to NCP·NR values instead of NR.
+                let strip_ld = (hi - lo) * F::NR;
+                let strip_cols = (hi * F::NR).min(n) - lo * F::NR;
+                if let Output::Fold { prefetch, .. } = plan.out {
+                    // The consumer's memory for the strip arrives while the kernel computes it.
+                    prefetch(i0, lo * F::NR, mr, strip_cols);
+                }
                 let (a_ptr, a_ks) = if plan.direct_a && mr == F::MR {
                     (plan.a.data[i0 + pc * plan.a.cs..].as_ptr(), plan.a.cs)
+                } else if let Some(shared) = plan.shared_a {
+                    let unit = (pc / F::KC) * plan.mp + ir;
+                    // SAFETY: packed by `pack_shared_a` before this fork-join (`kc` is `KC`
+                    // for a C output, so `pc / KC` is this block).
+                    let panel = unsafe { shared.panel(unit, F::MR * F::KC) };
+                    (panel.cast_const(), F::MR)
                 } else {
                     let buf = &mut abuf[..F::MR * kc];
                     pack_a(&plan.a, i0, mr, pc, kc, F::MR, buf, F::SIMD_PACK);
@@ -548,25 +689,13 @@ fn part_in<F: Family>(
                     // because the tile is full.
                     unsafe {
                         match (&plan.out, c_out) {
-                            (
-                                Output::Fold {
-                                    f,
-                                    prefetch,
-                                    results,
-                                },
-                                _,
-                            ) => {
+                            (Output::Fold { .. }, _) => {
                                 let st = Store {
                                     alpha: plan.alpha,
                                     ..Store::PLAIN
                                 };
-                                // The consumer's memory for this tile arrives while the
-                                // kernel computes it (a 200-deep tile takes ~2,400 cycles).
-                                prefetch(i0, j0, mr, nr);
-                                let tp = tile.as_mut_ptr();
-                                F::tile(kc, a_ptr, a_ks, b_ptr, b_ks, tp, F::NR, &st);
-                                let r = f(i0, j0, mr, nr, tile, F::NR);
-                                results[ir * plan.np + jr].store(r.to_bits(), Ordering::Relaxed);
+                                let tp = strip.as_mut_ptr().add((jr - lo) * F::NR);
+                                F::tile(kc, a_ptr, a_ks, b_ptr, b_ks, tp, strip_ld, &st);
                             }
                             (_, Some(c)) if mr == F::MR && nr == F::NR && !general_c => {
                                 let cp = c.ptr.add(i0 * c.rs + j0);
@@ -579,6 +708,16 @@ fn part_in<F: Family>(
                             }
                             (Output::C(_), None) => unreachable!("a C output has a pointer"),
                         }
+                    }
+                }
+                if let Output::Fold { f, results, .. } = plan.out {
+                    let r = f(i0, lo * F::NR, mr, strip_cols, strip, strip_ld);
+                    // One result per strip, in its first tile's slot; the strip's other slots
+                    // are zeroed, as they may hold a previous product's values.
+                    let first = ir * plan.np + lo;
+                    results[first].store(r.to_bits(), Ordering::Relaxed);
+                    for slot in &results[first + 1..ir * plan.np + hi] {
+                        slot.store(0f64.to_bits(), Ordering::Relaxed);
                     }
                 }
             }

@@ -37,7 +37,9 @@
 //! **Threads.** Products big enough are split over the rayon pool
 //! (`rayon::current_num_threads()`): the `MR x NR` tiles of `C` are cut into one contiguous run
 //! per thread, and each thread packs what it reads itself, so there is one fork-join per product
-//! and no barrier. Every element of `C` is summed by one thread in a fixed order (ascending `k`
+//! and no barrier — except where every thread would pack all of `A` (runs of column panels,
+//! `A` not read in place, as in the MLP's forward `x·Wᵀ`): then the threads first pack `A`
+//! together, each a share, in a fork-join of its own. Every element of `C` is summed by one thread in a fixed order (ascending `k`
 //! within blocks of `KC`), so **the result does not depend on the number of threads**; it can
 //! differ in the last bits between SIMD families (different tile shapes, hence different `KC`).
 //!
@@ -465,15 +467,18 @@ pub fn sgemm_with(
     Ok(())
 }
 
-/// `G = α·A·B` consumed tile by tile, never stored: an update that needs `G` once (an
-/// optimiser step `w ← w − η·g`) reads each tile while it is still in L1, instead of `G` being
-/// written to memory and read back.
+/// `G = α·A·B` consumed strip by strip, never stored: an update that needs `G` once (an
+/// optimiser step `w ← w − η·g`) reads each strip of tiles while it is still in L1, instead of
+/// `G` being written to memory and read back.
 ///
-/// For every row segment of a tile — row `i`, columns `j0 .. j0 + len` of `G` — `f(g, segs)`
-/// is called with `g` those values of `G` and `segs[q]` the same segment of companion matrix
-/// `q` (each `m x n` with unit column stride), mutable. Segments are disjoint and the calls
-/// come from several threads at once. The `f64` values `f` returns are added in a fixed order
-/// (tile by tile, row-panel-major), so the total does not depend on the thread count.
+/// A strip is one row panel's tiles within one block of `B` (`MR` rows of `G`; all of its
+/// columns when `B` packed fits in 512 KiB, as the MLP's `∂Wᵀ = xᵀ·dout` does). For every row
+/// of a strip — row `i`, columns `j0 .. j0 + len` of `G` — `f(g, segs)` is called with `g`
+/// those values of `G` and `segs[q]` the same segment of companion matrix `q` (each `m x n`
+/// with unit column stride), mutable. Segments are disjoint and the calls come from several
+/// threads at once. The strips depend only on the shapes and the SIMD family, and the `f64`
+/// values `f` returns are added in a fixed order (strip by strip, row-panel-major), so neither
+/// the segments nor the total depend on the thread count.
 ///
 /// ```
 /// use wb_gemm::{sgemm_fused, Config, MatMut, MatRef};
@@ -602,7 +607,8 @@ unsafe fn prefetch_range(p: *const f32, len: usize) {
     let _ = (p, len);
 }
 
-/// A finished tile handed to a fold: rows `i0 .. i0 + rows`, columns `j0 .. j0 + cols` of `G`.
+/// A finished strip of tiles handed to a fold: rows `i0 .. i0 + rows`, columns
+/// `j0 .. j0 + cols` of `G`.
 struct TileRows<'a> {
     i0: usize,
     j0: usize,
@@ -612,12 +618,12 @@ struct TileRows<'a> {
     ld: usize,
 }
 
-/// Calls `f` on each row segment of the tile with the matching companion segments.
+/// Calls `f` on each row segment of the strip with the matching companion segments.
 ///
 /// # Safety
 /// Each companion pointer must address an `m x n` matrix (row stride `rs`, unit column
-/// stride) containing the tile's rows and columns, and no other live reference may overlap
-/// the tile's segments (the driver hands each tile to one thread once).
+/// stride) containing the strip's rows and columns, and no other live reference may overlap
+/// the strip's segments (the driver hands each strip to one thread once).
 #[inline(always)]
 unsafe fn fold_rows<const N: usize, F>(f: &F, ptrs: &[CPtr; N], t: &TileRows<'_>) -> f64
 where

@@ -90,7 +90,7 @@ pub fn gemm_with(
 }
 
 /// [`sgemm_fused`](crate::sgemm_fused) on ndarray operands: `G = α·A·B` is handed, row segment
-/// by row segment of each tile, to `f` together with the same segments of the companions
+/// by row segment of each strip of tiles, to `f` together with the same segments of the companions
 /// (row-major `m x n` slices). Returns the sum of `f`'s results in a thread-independent order.
 pub fn gemm_fused<const N: usize, F>(
     config: &Config,

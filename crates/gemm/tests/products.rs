@@ -342,7 +342,15 @@ fn bad_shapes_are_errors() {
 fn fused_update_sees_the_product_once_per_element() {
     use wb_gemm::sgemm_fused;
     for simd in families() {
-        for &(m, n, k) in &[(1, 1, 1), (13, 70, 9), (300, 97, 200), (64, 33, 500)] {
+        // (20, 700, 300): B too large for one fold block, so each row panel gives several
+        // strips, and the threads' runs are cut between strips of one row panel.
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (13, 70, 9),
+            (300, 97, 200),
+            (64, 33, 500),
+            (20, 700, 300),
+        ] {
             let mut rng = ChaCha8Rng::seed_from_u64((m * n + k) as u64);
             let a = random(&mut rng, k * m); // stored k x m: A = this transposed
             let b = random(&mut rng, k * n);

@@ -248,7 +248,7 @@ impl<F: Real> Layer<F> for Affine<F> {
                 false,
             );
         }
-        // ∂L/∂Wᵀ = xᵀ·dout goes straight into the update, tile by tile.
+        // ∂L/∂Wᵀ = xᵀ·dout goes straight into the update, strip by strip.
         let (rule, two_reg, first, second) = updater.next_slot(true);
         let w = self.weight_t.as_slice_mut().expect("standard layout");
         let square_sum = F::gemm_update(

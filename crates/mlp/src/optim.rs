@@ -3,7 +3,7 @@
 //!
 //! Why during the backward pass: a layer's weight gradient is needed by nothing but the update,
 //! so an affine layer hands the rule to its `∂W` product ([`wb_linear::Real::gemm_update`]),
-//! which applies it to each tile of `∂W` while the tile is still in registers. The 6 MB
+//! which applies it to each strip of `∂W` tiles while the strip is still in L1. The 6 MB
 //! gradient of a 3072 → 500 layer is then never written to memory and read back, and the
 //! update's memory traffic overlaps the product's arithmetic instead of following it.
 //! Tensors that do not fuse (biases, PReLU slopes, maxout/other layers) are updated by the same
