@@ -139,14 +139,8 @@ pub(crate) fn pack_a(
         // Column-major: the `mr` values of one step are contiguous. A full panel is copied in
         // fixed-size steps, as in `pack_b` (a run-time-length copy is a `memmove` call per
         // step: 3 % of an MLP epoch's samples, packing `xᵀ` for `∂Wᵀ = xᵀ·dout`).
-        if mr == mrw {
-            let src0 = p0 * cs + i0;
-            match mrw {
-                4 => return copy_steps::<4>(base, src0, cs, kc, buf),
-                6 => return copy_steps::<6>(base, src0, cs, kc, buf),
-                12 => return copy_steps::<12>(base, src0, cs, kc, buf),
-                _ => {}
-            }
+        if mr == mrw && copy_full_panel(base, p0 * cs + i0, cs, kc, mrw, buf) {
+            return;
         }
         for p in 0..kc {
             let src = (p0 + p) * cs + i0;
@@ -186,6 +180,28 @@ fn copy_steps<const N: usize>(base: &[f32], src0: usize, rs: usize, kc: usize, b
     }
 }
 
+/// [`copy_steps`] for a panel `width` values wide, if `width` is one of the families' `MR` or
+/// `NR` (4, 6, 8, 12, 16, 32); returns whether it copied.
+fn copy_full_panel(
+    base: &[f32],
+    src0: usize,
+    stride: usize,
+    kc: usize,
+    width: usize,
+    buf: &mut [f32],
+) -> bool {
+    match width {
+        4 => copy_steps::<4>(base, src0, stride, kc, buf),
+        6 => copy_steps::<6>(base, src0, stride, kc, buf),
+        8 => copy_steps::<8>(base, src0, stride, kc, buf),
+        12 => copy_steps::<12>(base, src0, stride, kc, buf),
+        16 => copy_steps::<16>(base, src0, stride, kc, buf),
+        32 => copy_steps::<32>(base, src0, stride, kc, buf),
+        _ => return false,
+    }
+    true
+}
+
 /// Packs columns `j0 .. j0 + nr` (nr ≤ NR), steps `p0 .. p0 + kc` of `b` into `buf`
 /// (`NR·kc` values).
 #[allow(clippy::too_many_arguments)]
@@ -212,14 +228,8 @@ pub(crate) fn pack_b(
         // Row-major: the `nr` values of one step are contiguous. A full panel is copied in
         // fixed-size steps (vector moves; a `copy_from_slice` of run-time length is a `memmove`
         // call per step, which took a fifth of an MLP epoch).
-        if nr == nrw {
-            let src0 = p0 * rs + j0;
-            match nrw {
-                8 => return copy_steps::<8>(base, src0, rs, kc, buf),
-                16 => return copy_steps::<16>(base, src0, rs, kc, buf),
-                32 => return copy_steps::<32>(base, src0, rs, kc, buf),
-                _ => {}
-            }
+        if nr == nrw && copy_full_panel(base, p0 * rs + j0, rs, kc, nrw, buf) {
+            return;
         }
         for p in 0..kc {
             let src = (p0 + p) * rs + j0;
