@@ -245,6 +245,30 @@ impl Plan<'_> {
         }
     }
 
+    /// How many units the threads' runs are made of: tiles, or for a fold its strips (strip
+    /// `s` of row panel `ir` holds the column panels `s·ncp .. min((s + 1)·ncp, np)`, the
+    /// tiles one B block gives that panel). A fold's runs are cut only between strips, so the
+    /// strips, hence the values the fold function sees and returns, do not depend on the
+    /// thread count.
+    fn units(&self) -> usize {
+        match self.out {
+            Output::Fold { .. } => self.mp * self.np.div_ceil(self.ncp),
+            Output::C(_) => self.mp * self.np,
+        }
+    }
+
+    /// The number of unit `u`'s first tile (`mp·np` for `u` past the last); a fold's tiles are
+    /// numbered row-panel-major.
+    fn first_tile(&self, u: usize) -> usize {
+        match self.out {
+            Output::Fold { .. } => {
+                let per_panel = self.np.div_ceil(self.ncp);
+                (u / per_panel) * self.np + (u % per_panel) * self.ncp
+            }
+            Output::C(_) => u,
+        }
+    }
+
     /// The row panels and column panels that tiles `t0 .. t1` touch.
     fn bounds(&self, t0: usize, t1: usize) -> (usize, usize, usize, usize) {
         let minor = if self.ir_major { self.np } else { self.mp };
@@ -419,7 +443,7 @@ fn run<F: Family>(
     // column-panel-major when only B needs packing.
     let fold = matches!(out, Output::Fold { .. });
     let ir_major = match (direct_a, direct_b) {
-        // A fold's strips are runs of one row panel's tiles (see `Strips`).
+        // A fold's strips are runs of one row panel's tiles (see `Plan::units`).
         _ if fold => true,
         (_, true) => true,
         (true, false) => false,
@@ -427,22 +451,6 @@ fn run<F: Family>(
         (false, false) => n <= m,
     };
     let tiles = mp * np;
-    // The threads' runs of tiles; a fold's are cut only between strips, so the strips, hence
-    // the values the fold function sees and returns, do not depend on the thread count.
-    let ncp = block_panels::<F>(fold, k, np);
-    let strips = Strips {
-        per_panel: np.div_ceil(ncp),
-        np,
-        ncp,
-    };
-    let units = if fold { mp * strips.per_panel } else { tiles };
-    let unit_start = |u: usize| if fold { strips.first_tile(u) } else { u };
-    let work = m.saturating_mul(n).saturating_mul(k);
-    let t = config
-        .threads
-        .min(work / config.min_work_per_thread)
-        .min(units)
-        .max(1);
     let plan = Plan {
         m,
         n,
@@ -463,14 +471,21 @@ fn run<F: Family>(
         ir_major,
         mp,
         np,
-        ncp,
+        ncp: block_panels::<F>(fold, k, np),
         shared_a: None,
     };
+    let units = plan.units();
+    let work = m.saturating_mul(n).saturating_mul(k);
+    let t = config
+        .threads
+        .min(work / config.min_work_per_thread)
+        .min(units)
+        .max(1);
     let split = |plan: &Plan<'_>| {
         use rayon::prelude::*;
         (0..t).into_par_iter().for_each(|i| {
-            let t0 = unit_start(units * i / t);
-            let t1 = unit_start(units * (i + 1) / t);
+            let share = share(units, t, i);
+            let (t0, t1) = (plan.first_tile(share.start), plan.first_tile(share.end));
             if t0 < t1 {
                 part::<F>(plan, t0, t1);
             }
@@ -508,7 +523,7 @@ fn pack_shared_a<F: Family>(plan: &Plan<'_>, shared: SharedA, t: usize) {
     let blocks = plan.k.div_ceil(F::KC);
     let panels = blocks * plan.mp;
     (0..t).into_par_iter().for_each(|i| {
-        for unit in panels * i / t..panels * (i + 1) / t {
+        for unit in share(panels, t, i) {
             let (block, ir) = (unit / plan.mp, unit % plan.mp);
             let (i0, pc) = (ir * F::MR, block * F::KC);
             let (mr, kc) = (F::MR.min(plan.m - i0), F::KC.min(plan.k - pc));
@@ -536,19 +551,9 @@ fn block_panels<F: Family>(fold: bool, k: usize, np: usize) -> usize {
     }
 }
 
-/// A fold's units of work, numbered row-panel-major: strip `s` of row panel `ir` holds the
-/// column panels `s·NCP .. min((s + 1)·NCP, np)`, the tiles one B block gives that panel.
-struct Strips {
-    per_panel: usize,
-    np: usize,
-    ncp: usize,
-}
-
-impl Strips {
-    /// The row-panel-major number of unit `u`'s first tile (`mp·np` for `u` past the last).
-    fn first_tile(&self, u: usize) -> usize {
-        (u / self.per_panel) * self.np + (u % self.per_panel) * self.ncp
-    }
+/// Thread `i`'s share of `total` units when `t` threads split them evenly, in order.
+fn share(total: usize, t: usize, i: usize) -> std::ops::Range<usize> {
+    total * i / t..total * (i + 1) / t
 }
 
 /// Computes tiles `t0 .. t1` (in the plan's numbering) for all of `k`.

@@ -39,9 +39,10 @@
 //! per thread, and each thread packs what it reads itself, so there is one fork-join per product
 //! and no barrier — except where every thread would pack all of `A` (runs of column panels,
 //! `A` not read in place, as in the MLP's forward `x·Wᵀ`): then the threads first pack `A`
-//! together, each a share, in a fork-join of its own. Every element of `C` is summed by one thread in a fixed order (ascending `k`
-//! within blocks of `KC`), so **the result does not depend on the number of threads**; it can
-//! differ in the last bits between SIMD families (different tile shapes, hence different `KC`).
+//! together, each a share, in a fork-join of its own. Every element of `C` is summed by one
+//! thread in a fixed order (ascending `k` within blocks of `KC`), so **the result does not
+//! depend on the number of threads**; it can differ in the last bits between SIMD families
+//! (different tile shapes, hence different `KC`).
 //!
 //! **Epilogue.** [`Epilogue`] adds a bias per column or per row of `C` and applies
 //! `max(0, ·)` while the tile is still in registers: a linear layer's forward pass is one call
