@@ -223,6 +223,42 @@ fn zca_whitening_decorrelates_the_training_patches() {
     assert!(white_mean.iter().all(|m| m.abs() < 0.05), "{white_mean:?}");
 }
 
+/// `x · c` as the library's triangle encoder computes it: in int8 when
+/// [`kmeans::int8_products`] (each vector scaled by `max|v| / 127`, rounded to nearest even, the
+/// integer sum exact), else exactly.
+fn triangle_dot(x: &[f32], c: &[f32]) -> f64 {
+    if !kmeans::int8_products() {
+        return x
+            .iter()
+            .zip(c)
+            .map(|(a, b)| f64::from(*a) * f64::from(*b))
+            .sum();
+    }
+    let quantized = |v: &[f32]| -> (f32, Vec<i64>) {
+        let scale = v.iter().fold(0f32, |m, x| m.max(x.abs())) / 127.0;
+        let q = v
+            .iter()
+            .map(|&x| {
+                if scale > 0.0 {
+                    (x / scale).round_ties_even() as i64
+                } else {
+                    0
+                }
+            })
+            .collect();
+        (scale, q)
+    };
+    let ((sx, qx), (sc, qc)) = (quantized(x), quantized(c));
+    let exact: i64 = qx.iter().zip(&qc).map(|(a, b)| a * b).sum();
+    exact as f64 * f64::from(sx * sc)
+}
+
+/// `‖x − c‖` from the norms and [`triangle_dot`], as the library's triangle encoder.
+fn triangle_distance(x: &[f32], c: &[f32]) -> f64 {
+    let sq = |v: &[f32]| v.iter().map(|a| f64::from(*a).powi(2)).sum::<f64>();
+    (sq(x) + sq(c) - 2.0 * triangle_dot(x, c)).max(0.0).sqrt()
+}
+
 /// The encoding written the slow, obvious way: whiten each stride-1 patch, all distances,
 /// triangle activation, sum per quadrant (rows split at round(rows/2), likewise columns).
 fn naive_encoding(dict: &Dictionary, img: wb_data::ImageView<'_>) -> Vec<f32> {
@@ -246,13 +282,7 @@ fn naive_encoding(dict: &Dictionary, img: wb_data::ImageView<'_>) -> Vec<f32> {
             let z: Vec<f64> = dict
                 .centroids()
                 .chunks_exact(d)
-                .map(|c| {
-                    c.iter()
-                        .zip(&w)
-                        .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
-                        .sum::<f64>()
-                        .sqrt()
-                })
+                .map(|c| triangle_distance(&w, c))
                 .collect();
             let mean = z.iter().sum::<f64>() / k as f64;
             let q = 2 * usize::from(y >= split_r) + usize::from(x >= split_c);
@@ -610,15 +640,11 @@ fn naive_encode(dict: &Dictionary, img: wb_data::ImageView<'_>) -> Vec<f32> {
         .iter()
         .map(|x| match params.encoder {
             Encoder::Triangle => {
-                let z: Vec<f64> = atoms
-                    .iter()
-                    .map(|c| {
-                        c.iter()
-                            .zip(x)
-                            .map(|(a, b)| (a - b).powi(2))
-                            .sum::<f64>()
-                            .sqrt()
-                    })
+                let x: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+                let z: Vec<f64> = dict
+                    .centroids()
+                    .chunks_exact(d)
+                    .map(|c| triangle_distance(&x, c))
                     .collect();
                 let mean = z.iter().sum::<f64>() / k as f64;
                 z.iter().map(|zj| (mean - zj).max(0.0)).collect()

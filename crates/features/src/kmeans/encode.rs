@@ -15,7 +15,7 @@ use std::cell::RefCell;
 
 use wb_data::{ImageShape, ImageView};
 
-use super::gemm::{self, Kernel, Microkernel, PackedRows, Tile, TileSink, MR, NR};
+use super::gemm::{self, Kernel, Microkernel, PackedRows, QuantRows, Tile, TileSink, MR, NR};
 use super::{normalize_patch, read_patch, Dictionary, Encoder, Pooling, WhitenSink};
 
 /// Sliver rows (of [`MR`] patches) per encoding block: 48 patches x 1600 distances =
@@ -85,6 +85,8 @@ fn bands(n: usize, side: usize) -> Vec<usize> {
 pub(crate) struct EncodeScratch {
     normalized: PackedRows,
     whitened: PackedRows,
+    /// The whitened patches in int8, for kernels with int8 products (triangle only).
+    quantized: QuantRows,
     sq_norms: Vec<f32>,
     /// Triangle: distances of one block; OMP-1: best |d| and its atom per block row.
     distances: Vec<f32>,
@@ -111,6 +113,9 @@ impl Dictionary {
         match gemm::kernel() {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `kernel()` only returns kernels the CPU supports.
+            Kernel::Avx512Vnni => unsafe { self.encode_avx512vnni(image, scratch, out) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
             Kernel::Avx512 => unsafe { self.encode_avx512(image, scratch, out) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
@@ -142,6 +147,18 @@ impl Dictionary {
         out: &mut [f32],
     ) {
         self.encode_with::<gemm::Avx512>(image, scratch, out);
+    }
+
+    /// [`Self::encode_with`] compiled for AVX-512F and VNNI (int8 triangle products).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vnni,avx2,fma")]
+    unsafe fn encode_avx512vnni(
+        &self,
+        image: ImageView<'_>,
+        scratch: &mut EncodeScratch,
+        out: &mut [f32],
+    ) {
+        self.encode_with::<gemm::Avx512Vnni>(image, scratch, out);
     }
 
     /// Callers choosing `K` must have checked [`gemm::kernel`].
@@ -216,11 +233,17 @@ impl Dictionary {
         let n = grid.len();
         let slivers = scratch.whitened.slivers();
         scratch.sq_norms.clear();
+        if K::INT8_PRODUCTS {
+            scratch.quantized.reset(n, scratch.whitened.depth);
+        }
         for i in 0..n {
             scratch.whitened.row_into(i, &mut scratch.patch);
             scratch
                 .sq_norms
                 .push(scratch.patch.iter().map(|v| v * v).sum());
+            if K::INT8_PRODUCTS {
+                scratch.quantized.set_row(i, &scratch.patch);
+            }
         }
         let block_rows = ENCODE_BLOCK_SLIVERS * MR;
         scratch.distances.resize(block_rows * k, 0.0);
@@ -240,7 +263,12 @@ impl Dictionary {
                 row0,
                 kernel: std::marker::PhantomData,
             };
-            gemm::tiles::<K, _>(&scratch.whitened, block, &self.atom_panels, &mut sink);
+            if K::INT8_PRODUCTS {
+                let atoms = &self.atom_quant;
+                gemm::tiles_int8::<K, _>(&scratch.quantized, block, atoms, &mut sink);
+            } else {
+                gemm::tiles::<K, _>(&scratch.whitened, block, &self.atom_panels, &mut sink);
+            }
             for local in 0..rows {
                 let sum: f32 = scratch.row_lanes[local * NR..(local + 1) * NR].iter().sum();
                 let mean = sum / k as f32;

@@ -76,7 +76,7 @@ use wb_data::{ImageShape, ImageView, Images};
 use crate::hog::named_enum;
 use crate::{Extractor, FeatureError, Normalization};
 use encode::SCRATCH;
-use gemm::{for_each_tile, PackedCols, PackedRows, Tile, TileSink, MR, NR};
+use gemm::{for_each_tile, PackedCols, PackedRows, QuantCols, Tile, TileSink, MR, NR};
 
 pub use eigen::{symmetric_eigen, SymmetricEigen};
 pub use gemm::KERNEL_ENV;
@@ -85,6 +85,14 @@ pub use gemm::KERNEL_ENV;
 /// supports unless [`KERNEL_ENV`] names another.
 pub fn kernel_name() -> &'static str {
     gemm::kernel().name()
+}
+
+/// Whether this process's triangle encoder takes its patch · centroid products in int8
+/// (the `avx512vnni` kernel: each whitened patch and each centroid scaled by its own
+/// `max|v| / 127` and rounded to nearest even, the integer products exact, the norms in
+/// `f32`).
+pub fn int8_products() -> bool {
+    gemm::kernel().int8_products()
 }
 
 /// The `+10` in the per-patch normalisation `(x − mean) / sqrt(var + 10)` (pixels 0..255).
@@ -371,7 +379,9 @@ pub struct Dictionary {
     /// The atoms the encoder uses, packed for the kernel: the centroids for the triangle,
     /// the centroids scaled to unit length for soft and OMP-1.
     atom_panels: PackedCols,
-    /// `‖c_k‖²` of those atoms (the triangle's distances).
+    /// The same atoms in int8, for the triangle encoder on kernels with int8 products.
+    atom_quant: QuantCols,
+    /// `‖c_k‖²` of those atoms (the triangle's distances), from the `f32` atoms.
     atom_sq_norms: Vec<f32>,
 }
 
@@ -441,6 +451,11 @@ impl TryFrom<StoredDictionary> for Dictionary {
             Encoder::Soft | Encoder::Omp1 => unit_rows(&stored.centroids, d),
         };
         let atom_panels = PackedCols::from_rows_transposed(&atoms, k, d);
+        let atom_quant = if p.encoder == Encoder::Triangle && gemm::kernel().int8_products() {
+            QuantCols::from_rows_transposed(&atoms, k, d)
+        } else {
+            QuantCols::default()
+        };
         let atom_sq_norms = atoms
             .chunks_exact(d)
             .map(|c| c.iter().map(|v| v * v).sum())
@@ -450,6 +465,7 @@ impl TryFrom<StoredDictionary> for Dictionary {
             whitening_panels,
             whitening_bias,
             atom_panels,
+            atom_quant,
             atom_sq_norms,
         })
     }
