@@ -172,9 +172,73 @@ impl ClassReport {
     }
 }
 
+/// The CPU and the instruction-set paths a run took: they decide its speed, and on a CPU
+/// with AVX512_VNNI the k-means triangle encoder's product precision (int8), so the same
+/// settings give slightly different numbers on another machine.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// `model name` of /proc/cpuinfo (`unknown` elsewhere).
+    pub cpu: String,
+    pub threads: usize,
+    /// The GEMM path of the MLP and linear models (`WB_SIMD` forces one).
+    pub gemm: &'static str,
+    /// The feature extractors' level (`WB_SIMD`).
+    pub features_simd: &'static str,
+    /// With k-means features: the product kernel (`WB_KMEANS_KERNEL`, capped by
+    /// `WB_SIMD`) and `int8` or `f32`, the precision of the triangle encoder's
+    /// patch · centroid products.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kmeans_kernel: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kmeans_products: Option<&'static str>,
+}
+
+impl Machine {
+    /// This process's machine and paths, for a run on the features `parts`.
+    pub fn current(parts: &[FeaturePart]) -> Machine {
+        let kmeans = parts.iter().any(|p| p.name == "kmeans");
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".to_string());
+        Machine {
+            cpu,
+            threads: rayon::current_num_threads(),
+            gemm: wb_gemm::active().name(),
+            features_simd: wb_features::SimdLevel::active().name(),
+            kmeans_kernel: kmeans.then(wb_features::kmeans::kernel_name),
+            kmeans_products: kmeans.then(|| {
+                if wb_features::kmeans::int8_products() {
+                    "int8"
+                } else {
+                    "f32"
+                }
+            }),
+        }
+    }
+
+    /// One line for the run's table.
+    pub fn summary(&self) -> String {
+        let mut line = format!(
+            "{}, {} threads; gemm {}, features {}",
+            self.cpu, self.threads, self.gemm, self.features_simd
+        );
+        if let (Some(kernel), Some(products)) = (self.kmeans_kernel, self.kmeans_products) {
+            line.push_str(&format!(", k-means {kernel} ({products} products)"));
+        }
+        line
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub settings: serde_json::Value,
+    pub machine: Machine,
     pub data: DataInfo,
     pub features: Vec<FeaturePart>,
     pub model: String,
@@ -294,6 +358,7 @@ impl RunReport {
                 ),
             ));
         }
+        rows.push(("machine".into(), self.machine.summary()));
         let t = &self.timings_s;
         rows.push((
             "time (s)".into(),

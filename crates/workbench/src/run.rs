@@ -158,10 +158,12 @@ pub fn run(params: &RunParams, reporter: &dyn Reporter) -> Result<RunOutput> {
     let classes = ClassReport::new(&pred_test, &splits.test.labels, &info.class_names);
     let evaluate_s = t.elapsed().as_secs_f64();
 
+    let features = feature_parts(&feats.fitted);
     let report = report::RunReport {
         settings: run_settings(params, settings, store.name()),
+        machine: report::Machine::current(&features),
         data: info,
-        features: feature_parts(&feats.fitted),
+        features,
         model: settings.model.name().to_string(),
         chosen: trained.chosen,
         search: trained.search,

@@ -539,8 +539,10 @@ pub fn run_from_shards(params: &StreamParams, reporter: &dyn Reporter) -> Result
         .dataset
         .parse()
         .map_err(|e| anyhow::anyhow!("{}: dataset `{}`: {e}", params.dir.display(), m.dataset))?;
+    let features = crate::run::feature_parts(&fitted);
     let report = report::RunReport {
         settings: stream_settings(params, m),
+        machine: report::Machine::current(&features),
         data: DataInfo {
             dataset,
             path: Some(params.dir.clone()),
@@ -562,7 +564,7 @@ pub fn run_from_shards(params: &StreamParams, reporter: &dyn Reporter) -> Result
             folder: None,
             warnings: Vec::new(),
         },
-        features: crate::run::feature_parts(&fitted),
+        features,
         model: settings.model.name().to_string(),
         chosen: trained.chosen,
         search: trained.search,
