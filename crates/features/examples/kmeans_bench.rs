@@ -8,7 +8,7 @@
 //!     [--alpha 0.25] [--threads N]
 //! ```
 //! `--images N` encodes only the first N images (quick runs); the fit always uses all
-//! 50,000 training images. `WB_KMEANS_KERNEL=avx512|avx2|portable` forces a kernel.
+//! 50,000 training images. `WB_KMEANS_KERNEL=avx512vnni|avx512|avx2|portable` forces a kernel (`avx512`: f32 products).
 
 use std::path::Path;
 use std::time::Instant;
