@@ -3,7 +3,8 @@
 //! [`Pooling`] regions (see the [module docs](super) for the formulas).
 //!
 //! The only `O(K·d)` work per patch is the product of the whitened patch with the atoms,
-//! done by the packed register-tile kernel of `gemm.rs`; each encoder fuses its own
+//! done by the packed register-tile kernel of `gemm.rs` (for the triangle on a CPU with
+//! AVX512_VNNI in int8, each patch quantised once per image); each encoder fuses its own
 //! epilogue into the tile loop so the `patches x K` product is never stored whole:
 //! - triangle: tiles become distances `z` for a block of [`ENCODE_BLOCK_SLIVERS`] sliver
 //!   rows (still in L2), then `max(0, mean(z) − z_k)` is pooled row by row;
