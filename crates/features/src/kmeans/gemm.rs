@@ -924,6 +924,50 @@ pub(crate) fn tiles_int8<K: Microkernel, S: TileSink>(
 mod tests {
     use super::*;
 
+    /// The product as a dense row-major `rows x cols` matrix (padding dropped), NaN where
+    /// no tile wrote.
+    struct Collect {
+        got: Vec<f32>,
+        rows: usize,
+        cols: usize,
+    }
+
+    impl Collect {
+        fn new(rows: usize, cols: usize) -> Self {
+            Collect {
+                got: vec![f32::NAN; rows * cols],
+                rows,
+                cols,
+            }
+        }
+    }
+
+    impl TileSink for Collect {
+        fn tile(&mut self, s: usize, p: usize, t: &Tile) {
+            for i in 0..MR {
+                for jj in 0..NR {
+                    let (r, j) = (s * MR + i, p * NR + jj);
+                    if r < self.rows && j < self.cols {
+                        self.got[r * self.cols + j] = t[i * NR + jj];
+                    }
+                }
+            }
+        }
+    }
+
+    /// `n` values in `[-0.5, 0.5)` from a 64-bit LCG seeded with `seed`.
+    fn uniform(seed: u64, n: usize) -> Vec<f32> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+            })
+            .collect()
+    }
+
     #[test]
     fn tiles_match_naive_product_on_both_kernels() {
         let (rows, depth, cols) = (13, 11, 37);
@@ -948,62 +992,25 @@ mod tests {
                 }
             }
         };
-        struct Collect<'a> {
-            got: &'a mut [f32],
-            rows: usize,
-            cols: usize,
-        }
-        impl TileSink for Collect<'_> {
-            fn tile(&mut self, s: usize, p: usize, t: &Tile) {
-                for i in 0..MR {
-                    for jj in 0..NR {
-                        let (r, j) = (s * MR + i, p * NR + jj);
-                        if r < self.rows && j < self.cols {
-                            self.got[r * self.cols + j] = t[i * NR + jj];
-                        }
-                    }
-                }
-            }
-        }
-        let mut got = vec![0f32; rows * cols];
-        let mut sink = Collect {
-            got: &mut got,
-            rows,
-            cols,
-        };
+        let mut sink = Collect::new(rows, cols);
         for_each_tile(&pa, 0..pa.slivers(), &pb, &mut sink);
-        check(&got);
-        let mut got = vec![0f32; rows * cols];
-        let mut sink = Collect {
-            got: &mut got,
-            rows,
-            cols,
-        };
+        check(&sink.got);
+        let mut sink = Collect::new(rows, cols);
         tiles::<Portable, _>(&pa, 0..pa.slivers(), &pb, &mut sink);
-        check(&got);
+        check(&sink.got);
         #[cfg(target_arch = "x86_64")]
         if kernel() >= Kernel::Avx2Fma {
-            let mut got = vec![0f32; rows * cols];
-            let mut sink = Collect {
-                got: &mut got,
-                rows,
-                cols,
-            };
+            let mut sink = Collect::new(rows, cols);
             // SAFETY: the CPU supports AVX2 + FMA.
             unsafe { tiles_avx2(&pa, 0..pa.slivers(), &pb, &mut sink) };
-            check(&got);
+            check(&sink.got);
         }
         #[cfg(target_arch = "x86_64")]
         if kernel() >= Kernel::Avx512 {
-            let mut got = vec![0f32; rows * cols];
-            let mut sink = Collect {
-                got: &mut got,
-                rows,
-                cols,
-            };
+            let mut sink = Collect::new(rows, cols);
             // SAFETY: the CPU supports AVX-512F.
             unsafe { tiles_avx512(&pa, 0..pa.slivers(), &pb, &mut sink) };
-            check(&got);
+            check(&sink.got);
         }
     }
 
@@ -1017,15 +1024,8 @@ mod tests {
             return;
         }
         let (rows, depth, cols) = (20, 108, 150);
-        let mut state = 7u64;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-        };
-        let a: Vec<f32> = (0..rows * depth).map(|_| next()).collect();
-        let b: Vec<f32> = (0..cols * depth).map(|_| next()).collect();
+        let a = uniform(7, rows * depth);
+        let b = uniform(8, cols * depth);
         let mut pa = PackedRows::zeros(rows, depth);
         for r in 0..rows {
             pa.set_row(r, &a[r * depth..(r + 1) * depth]);
@@ -1063,15 +1063,8 @@ mod tests {
             return;
         }
         let (rows, depth, cols) = (20, 107, 150);
-        let mut state = 11u64;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-        };
-        let mut a: Vec<f32> = (0..rows * depth).map(|_| 3.0 * next()).collect();
-        let b: Vec<f32> = (0..cols * depth).map(|_| next()).collect();
+        let mut a: Vec<f32> = uniform(11, rows * depth).iter().map(|v| 3.0 * v).collect();
+        let b = uniform(12, cols * depth);
         // An all-zero row has scale 0 and zero products.
         a[5 * depth..6 * depth].fill(0.0);
         let mut qa = QuantRows::default();
@@ -1080,20 +1073,7 @@ mod tests {
             qa.set_row(r, &a[r * depth..(r + 1) * depth]);
         }
         let qb = QuantCols::from_rows_transposed(&b, cols, depth);
-        struct Keep(Vec<f32>, usize, usize);
-        impl TileSink for Keep {
-            fn tile(&mut self, s: usize, p: usize, t: &Tile) {
-                for i in 0..MR {
-                    for jj in 0..NR {
-                        let (r, j) = (s * MR + i, p * NR + jj);
-                        if r < self.1 && j < self.2 {
-                            self.0[r * self.2 + j] = t[i * NR + jj];
-                        }
-                    }
-                }
-            }
-        }
-        let mut got = Keep(vec![f32::NAN; rows * cols], rows, cols);
+        let mut got = Collect::new(rows, cols);
         // SAFETY: the CPU supports AVX-512F and VNNI.
         unsafe { tiles_int8_avx512vnni(&qa, 0..qa.slivers(), &qb, &mut got) };
         for r in 0..rows {
@@ -1111,7 +1091,7 @@ mod tests {
                 };
                 let exact: i64 = (0..depth).map(|k| q(ra[k], sa) * q(cb[k], sb)).sum();
                 let want = exact as f64 * f64::from(sa * sb);
-                let value = f64::from(got.0[r * cols + j]);
+                let value = f64::from(got.got[r * cols + j]);
                 assert!(
                     (value - want).abs() <= 1e-6 * want.abs().max(1e-3),
                     "({r},{j}): {value} vs {want}"
