@@ -7,7 +7,8 @@
 # DATA_DIR holds cifar-10-batches-bin/ (or is it). OUT defaults to cifar10-grid/. Features are
 # cached in OUT/feature-cache and finished cells are kept, so an interrupted grid continues
 # where it stopped when run again. Settings beyond the defaults: scripts/cifar10-grid.toml.
-# 33 min 47 s on an idle 2-core machine (2026-11-30, BENCHMARKS.md); extra options are passed
+# 11 min 59 s on an idle 2-core Xeon (2026-12-04; 33 min 47 s with the 2026-11-30 code and machine,
+# BENCHMARKS.md); extra options are passed
 # on (e.g. --train-limit 5000 for a quick look).
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 DATA_DIR [OUT] [pipeline compare options...]" >&2; exit 2; }
