@@ -184,13 +184,18 @@ pub struct Machine {
     pub gemm: &'static str,
     /// The feature extractors' level (`WB_SIMD`).
     pub features_simd: &'static str,
-    /// With k-means features: the product kernel (`WB_KMEANS_KERNEL`, capped by
-    /// `WB_SIMD`) and `int8` or `f32`, the precision of the triangle encoder's
-    /// patch · centroid products.
+    /// With k-means features only.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kmeans_kernel: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kmeans_products: Option<&'static str>,
+    pub kmeans: Option<KmeansPath>,
+}
+
+/// The k-means encoder's product path.
+#[derive(Debug, Clone, Serialize)]
+pub struct KmeansPath {
+    /// The product kernel (`WB_KMEANS_KERNEL`, capped by `WB_SIMD`).
+    pub kernel: &'static str,
+    /// `int8` or `f32`: the precision of the triangle encoder's patch · centroid products.
+    pub products: &'static str,
 }
 
 impl Machine {
@@ -211,13 +216,13 @@ impl Machine {
             threads: rayon::current_num_threads(),
             gemm: wb_gemm::active().name(),
             features_simd: wb_features::SimdLevel::active().name(),
-            kmeans_kernel: kmeans.then(wb_features::kmeans::kernel_name),
-            kmeans_products: kmeans.then(|| {
-                if wb_features::kmeans::int8_products() {
+            kmeans: kmeans.then(|| KmeansPath {
+                kernel: wb_features::kmeans::kernel_name(),
+                products: if wb_features::kmeans::int8_products() {
                     "int8"
                 } else {
                     "f32"
-                }
+                },
             }),
         }
     }
@@ -228,8 +233,8 @@ impl Machine {
             "{}, {} threads; gemm {}, features {}",
             self.cpu, self.threads, self.gemm, self.features_simd
         );
-        if let (Some(kernel), Some(products)) = (self.kmeans_kernel, self.kmeans_products) {
-            line.push_str(&format!(", k-means {kernel} ({products} products)"));
+        if let Some(k) = &self.kmeans {
+            line.push_str(&format!(", k-means {} ({} products)", k.kernel, k.products));
         }
         line
     }

@@ -445,10 +445,11 @@ pub(crate) trait Microkernel {
     }
 
     /// Every tile of the int8 product `A[slivers] · B`, dequantised to `f32`, in the panel
-    /// order of [`tiles`]; only kernels with [`Self::INT8_PRODUCTS`] implement it.
+    /// order of [`tiles`]; only kernels with [`Self::INT8_PRODUCTS`] implement it (the
+    /// others panic).
     ///
     /// # Safety
-    /// As [`Self::tiles_into`] (checked by [`tiles_int8`]).
+    /// As [`Self::tiles_into`] (the ranges checked by [`tiles_int8`]).
     #[inline(always)]
     unsafe fn tiles_int8_into<S: TileSink>(
         _a: &QuantRows,
@@ -456,7 +457,10 @@ pub(crate) trait Microkernel {
         _b: &QuantCols,
         _sink: &mut S,
     ) {
-        unreachable!("tiles_int8 checks INT8_PRODUCTS")
+        panic!(
+            "kernel {} has no int8 products",
+            std::any::type_name::<Self>()
+        )
     }
 }
 
@@ -909,11 +913,6 @@ pub(crate) fn tiles_int8<K: Microkernel, S: TileSink>(
     b: &QuantCols,
     sink: &mut S,
 ) {
-    assert!(
-        K::INT8_PRODUCTS,
-        "kernel {} has no int8 products",
-        std::any::type_name::<K>()
-    );
     assert_eq!(a.quads, b.quads, "inner dimensions differ");
     assert!(slivers.end <= a.slivers(), "sliver range out of bounds");
     // SAFETY: the ranges were checked above; the instruction set by the caller.
